@@ -1,0 +1,478 @@
+#include "upstream/client.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/fake_clock.hpp"
+#include "tests/support/fake_transport.hpp"
+
+using namespace extract;
+using namespace extract::upstream;
+using extract::testing::FakeClock;
+using extract::testing::FakeTransport;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kKey = "sk_live_TOPSECRET_4242";
+constexpr const char* kKeySource = "api_key_file /etc/extract-sync/api_key";
+
+json batch_object(const std::string& id) {
+    return {{"id", id},           {"status", "running"},   {"counts", {{"pending", 1}}},
+            {"total_items", 1},   {"engine", nullptr},     {"options", json::object()},
+            {"created_at", "c"},  {"expires_at", "e"}};
+}
+
+std::string page_body(const std::string& id = "bat_1", const json& next_cursor = nullptr) {
+    return json{{"object", "list"}, {"data", {batch_object(id)}}, {"next_cursor", next_cursor}}.dump();
+}
+
+// IMF-fixdate, as a server writes Retry-After.
+std::string http_date(WallTime t) {
+    const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return buf;
+}
+
+// A sleeper whose every wait is cut short by a shutdown.
+class StoppedSleeper final : public Sleeper {
+public:
+    bool sleep_for(Millis) override { return false; }
+};
+
+// Captures what the client logs for the duration of a test.
+class LogCapture {
+public:
+    LogCapture() : previous_(spdlog::default_logger()) {
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_);
+        auto logger = std::make_shared<spdlog::logger>("capture", sink);
+        logger->set_level(spdlog::level::trace);
+        spdlog::set_default_logger(logger);
+    }
+    ~LogCapture() { spdlog::set_default_logger(previous_); }
+    std::string text() const { return stream_.str(); }
+
+private:
+    std::shared_ptr<spdlog::logger> previous_;
+    std::ostringstream stream_;
+};
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+    return n;
+}
+
+class UpstreamClientTest : public ::testing::Test {
+protected:
+    ClientOptions options() const {
+        ClientOptions o;
+        o.api_key = kKey;
+        o.api_key_source = kKeySource;
+        o.max_requests_per_second = 0;  // pacing has its own tests; here only backoff sleeps
+        return o;
+    }
+    // jitter 0.5 makes every wait exactly 3/4 of its base.
+    UpstreamClient make_client(ClientOptions o) {
+        return UpstreamClient(transport, clock, clock, std::move(o), [] { return 0.5; });
+    }
+    UpstreamClient make_client() { return make_client(options()); }
+
+    Millis since_first(std::size_t request) const {
+        const auto requests = transport.requests();
+        return std::chrono::duration_cast<Millis>(requests.at(request).sent_at - requests.at(0).sent_at);
+    }
+
+    FakeClock clock;
+    FakeTransport transport{&clock};
+};
+
+}  // namespace
+
+TEST_F(UpstreamClientTest, SendsKeyAcceptAndUserAgent) {
+    transport.respond(200, page_body());
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    ASSERT_EQ(page.status, FetchStatus::ok) << page.message;
+    ASSERT_EQ(page.value->batches.size(), 1u);
+    EXPECT_EQ(page.value->batches[0].id, "bat_1");
+    EXPECT_EQ(page.http_status, 200);
+    EXPECT_EQ(page.attempts, 1);
+
+    const auto request = transport.requests().at(0);
+    EXPECT_EQ(request.header("X-API-KEY"), kKey);
+    EXPECT_EQ(request.header("Accept"), "application/json");
+    EXPECT_EQ(request.header("User-Agent"), default_user_agent());
+    EXPECT_TRUE(std::regex_match(default_user_agent(), std::regex(R"(extract-sync/\d+\.\d+\.\d+)")))
+        << default_user_agent();
+}
+
+TEST_F(UpstreamClientTest, ListQueryIsEncoded) {
+    transport.respond(200, page_body()).respond(200, page_body()).respond(200, page_body());
+    ClientOptions o = options();
+    o.page_size = 50;
+    auto client = make_client(o);
+    client.list_batches(std::nullopt, std::nullopt);
+    client.list_batches("running", std::nullopt);
+    client.list_batches("partially failed&x=1", "eyJ0IjoiMjAyNiJ9+/=?&%");
+    const auto requests = transport.requests();
+    ASSERT_EQ(requests.size(), 3u);
+    EXPECT_EQ(requests[0].target, "/v1/batches?limit=50");
+    EXPECT_EQ(requests[1].target, "/v1/batches?status=running&limit=50");
+    EXPECT_EQ(requests[2].target,
+              "/v1/batches?status=partially%20failed%26x%3D1&cursor=eyJ0IjoiMjAyNiJ9%2B%2F%3D%3F%26%25&limit=50");
+}
+
+TEST_F(UpstreamClientTest, GetBatchAsksForOneItem) {
+    json detail = batch_object("bat 1/x");
+    detail["items"] = json::array();
+    transport.respond(200, detail.dump());
+    auto client = make_client();
+    const auto batch = client.get_batch("bat 1/x");
+    ASSERT_EQ(batch.status, FetchStatus::ok) << batch.message;
+    EXPECT_EQ(batch.value->id, "bat 1/x");
+    EXPECT_EQ(transport.requests().at(0).target, "/v1/batches/bat%201%2Fx?limit=1");
+}
+
+TEST_F(UpstreamClientTest, NotFoundOnGetButBadResponseOnList) {
+    transport.respond(404, R"({"detail":"Not Found"})").respond(404, R"({"detail":"Not Found"})");
+    auto client = make_client();
+    const auto gone = client.get_batch("bat_gone");
+    EXPECT_EQ(gone.status, FetchStatus::not_found);
+    EXPECT_EQ(gone.http_status, 404);
+    EXPECT_EQ(gone.attempts, 1);
+    const auto list = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(list.status, FetchStatus::bad_response);
+    EXPECT_EQ(list.attempts, 1);
+    EXPECT_TRUE(clock.sleeps().empty());
+}
+
+TEST_F(UpstreamClientTest, UnauthorizedAtOnceWithoutTheKey) {
+    for (const int code : {401, 403}) {
+        FakeTransport rejecting(&clock);
+        rejecting.respond(code, std::string(R"({"detail":"invalid key )") + kKey + "\"}");
+        UpstreamClient client(rejecting, clock, clock, options(), [] { return 0.5; });
+        const auto page = client.list_batches(std::nullopt, std::nullopt);
+        EXPECT_EQ(page.status, FetchStatus::unauthorized);
+        EXPECT_EQ(page.http_status, code);
+        EXPECT_EQ(page.attempts, 1);
+        EXPECT_EQ(rejecting.requests().size(), 1u);
+        EXPECT_EQ(page.message, "upstream rejected the API key (HTTP " + std::to_string(code) +
+                                    ") from api_key_file /etc/extract-sync/api_key: check the key");
+        EXPECT_EQ(page.message.find(kKey), std::string::npos);
+    }
+    EXPECT_TRUE(clock.sleeps().empty());
+}
+
+TEST_F(UpstreamClientTest, NewKeyIsUsedAndNamedAfterSetApiKey) {
+    transport.respond(401, "").respond(200, page_body());
+    auto client = make_client();
+    EXPECT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::unauthorized);
+    client.set_api_key("sk_new", "$EXTRACT_API_KEY");
+    EXPECT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
+    EXPECT_EQ(transport.requests().at(1).header("X-API-KEY"), "sk_new");
+
+    transport.respond(403, "");
+    EXPECT_EQ(client.list_batches(std::nullopt, std::nullopt).message,
+              "upstream rejected the API key (HTTP 403) from $EXTRACT_API_KEY: check the key");
+}
+
+TEST_F(UpstreamClientTest, ServerErrorsAreRetriedWithGrowingWaits) {
+    transport.respond(500, "oops").respond(502, "").respond(200, page_body());
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    ASSERT_EQ(page.status, FetchStatus::ok) << page.message;
+    EXPECT_EQ(page.attempts, 3);
+    EXPECT_EQ(page.http_status, 200);
+    EXPECT_EQ(client.requests_sent(), 3);
+    EXPECT_EQ(clock.sleeps(), (std::vector<Millis>{750ms, 1500ms}));  // 1 s and 2 s, times 3/4
+}
+
+TEST_F(UpstreamClientTest, TransportFailuresAreRetried) {
+    transport.fail(TransportError::timeout)
+        .fail(TransportError::connect_failed)
+        .fail(TransportError::connection_reset)
+        .fail(TransportError::tls)
+        .respond(200, page_body());
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    ASSERT_EQ(page.status, FetchStatus::ok) << page.message;
+    EXPECT_EQ(page.attempts, 5);
+    EXPECT_EQ(client.responses_by_code(), (std::map<int, std::int64_t>{{0, 4}, {200, 1}}));
+}
+
+TEST_F(UpstreamClientTest, UnavailableAfterMaxAttemptsNamesTheLastCause) {
+    transport.respond(503, "down").fail(TransportError::timeout, "GET /v1/batches?limit=200: Timeout");
+    ClientOptions o = options();
+    o.max_attempts = 2;
+    auto client = make_client(o);
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::unavailable);
+    EXPECT_EQ(page.attempts, 2);
+    EXPECT_EQ(page.http_status, 0);
+    EXPECT_EQ(page.message, "gave up after 2 attempts; last: timeout: GET /v1/batches?limit=200: Timeout");
+    EXPECT_EQ(clock.sleeps().size(), 1u);  // no wait after the last attempt
+}
+
+TEST_F(UpstreamClientTest, WaitsAreCappedByMaxBackoff) {
+    transport.respond_always(500, "");
+    ClientOptions o = options();
+    o.initial_backoff = 1s;
+    o.max_backoff = 5s;
+    auto client = make_client(o);
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::unavailable);
+    EXPECT_EQ(page.attempts, 8);
+    EXPECT_EQ(page.message, "gave up after 8 attempts; last: GET /v1/batches?limit=200: HTTP 500");
+    EXPECT_EQ(clock.sleeps(), (std::vector<Millis>{750ms, 1500ms, 3000ms, 3750ms, 3750ms, 3750ms, 3750ms}));
+}
+
+TEST(BackoffDelay, FollowsTheFormula) {
+    EXPECT_EQ(backoff_delay(1, 1s, 300s, 0.0), 500ms);
+    EXPECT_EQ(backoff_delay(1, 1s, 300s, 1.0), 1000ms);
+    EXPECT_EQ(backoff_delay(4, 1s, 300s, 1.0), 8000ms);
+    EXPECT_EQ(backoff_delay(4, 1s, 300s, 0.0), 4000ms);
+    EXPECT_EQ(backoff_delay(9, 1s, 300s, 1.0), 256000ms);
+    EXPECT_EQ(backoff_delay(10, 1s, 300s, 1.0), 300000ms);
+    EXPECT_EQ(backoff_delay(1000, 1s, 300s, 0.0), 150000ms);  // no overflow on long outages
+    EXPECT_EQ(backoff_delay(2, 1s, 300s, 7.0), 2000ms);       // a jitter out of range is clamped
+}
+
+TEST_F(UpstreamClientTest, DefaultJitterStaysWithinHalfAndWholeDelay) {
+    transport.respond_always(500, "");
+    ClientOptions o = options();
+    o.max_attempts = 40;
+    o.initial_backoff = 1s;
+    o.max_backoff = 8s;
+    UpstreamClient client(transport, clock, clock, o);  // the real, seeded jitter
+    EXPECT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::unavailable);
+    const auto sleeps = clock.sleeps();
+    ASSERT_EQ(sleeps.size(), 39u);
+    std::set<Millis> distinct;
+    for (std::size_t i = 0; i < sleeps.size(); ++i) {
+        const Millis base = std::min<Millis>(8s, 1s * (1LL << std::min<std::size_t>(i, 10)));
+        EXPECT_GE(sleeps[i], base / 2) << "wait " << i;
+        EXPECT_LE(sleeps[i], base) << "wait " << i;
+        distinct.insert(sleeps[i]);
+    }
+    EXPECT_GT(distinct.size(), 10u);  // it does vary
+}
+
+TEST_F(UpstreamClientTest, RetryAfterSecondsHoldsTheNextRequest) {
+    transport.respond(429, R"({"detail":"slow down"})", {{"retry-after", "7"}}).respond(200, page_body());
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    ASSERT_EQ(page.status, FetchStatus::ok) << page.message;
+    EXPECT_EQ(page.attempts, 2);
+    EXPECT_GE(since_first(1), 7s);
+    EXPECT_EQ(client.held_until(), std::nullopt);  // over by now
+}
+
+TEST_F(UpstreamClientTest, RetryAfterHttpDateHoldsTheNextRequest) {
+    const std::string in_12s = http_date(clock.now() + 12s);
+    transport.respond(429, "", {{"Retry-After", in_12s}}).respond(200, page_body());
+    auto client = make_client();
+    ASSERT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
+    EXPECT_GE(since_first(1), 12s);
+    EXPECT_LE(since_first(1), 13s);
+}
+
+TEST_F(UpstreamClientTest, RetryAfterMissingOrUnreadableFallsBackToBackoff) {
+    transport.respond(429, "").respond(429, "", {{"Retry-After", "soon"}}).respond(200, page_body());
+    auto client = make_client();
+    ASSERT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
+    EXPECT_GE(since_first(1), 750ms);
+    EXPECT_GE(since_first(2) - since_first(1), 1500ms);
+}
+
+TEST_F(UpstreamClientTest, RetryAfterIsBounded) {
+    transport.respond(429, "", {{"Retry-After", "99999999999"}})
+        .respond(429, "", {{"Retry-After", http_date(clock.now() - 1h)}})
+        .respond(200, page_body());
+    auto client = make_client();
+    ASSERT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
+    EXPECT_EQ(since_first(1), 24h);                 // a day at most
+    EXPECT_EQ(since_first(2) - since_first(1), 0ms);  // a date already past holds nothing
+}
+
+TEST_F(UpstreamClientTest, A429HoldsEveryRequestOfTheClient) {
+    transport.respond(429, "", {{"Retry-After", "30"}}).respond(200, page_body());
+    ClientOptions o = options();
+    o.max_attempts = 1;
+    auto client = make_client(o);
+    const auto first = client.list_batches("running", std::nullopt);
+    EXPECT_EQ(first.status, FetchStatus::unavailable);
+    ASSERT_TRUE(client.held_until().has_value());
+    EXPECT_EQ(*client.held_until(), transport.requests().at(0).sent_at + 30s);
+
+    // Another fetch, e.g. of a single batch, waits for the same hold.
+    const auto second = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(second.status, FetchStatus::ok) << second.message;
+    EXPECT_GE(since_first(1), 30s);
+}
+
+TEST_F(UpstreamClientTest, MalformedBodyThenGoodBodyIsOk) {
+    transport.respond(200, R"({"data":[{"id":"bat_1","status":)").respond(200, page_body());
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    ASSERT_EQ(page.status, FetchStatus::ok) << page.message;
+    EXPECT_EQ(page.attempts, 2);
+    EXPECT_EQ(clock.sleeps(), std::vector<Millis>{750ms});
+}
+
+TEST_F(UpstreamClientTest, MalformedBodyEveryTimeIsBadResponse) {
+    json broken = json::parse(page_body());
+    broken["data"][0]["counts"]["pending"] = "1";
+    transport.respond_always(200, broken.dump());
+    ClientOptions o = options();
+    o.max_attempts = 4;
+    auto client = make_client(o);
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::bad_response);
+    EXPECT_EQ(page.attempts, 4);
+    EXPECT_EQ(page.http_status, 200);
+    EXPECT_EQ(page.message,
+              "gave up after 4 attempts; last: GET /v1/batches?limit=200: HTTP 200 with a body that is not the "
+              "contract's JSON: data[0].counts.pending: expected an integer, got string");
+}
+
+TEST_F(UpstreamClientTest, OtherClientErrorsAreBadResponseAtOnceWithASnippet) {
+    const std::string head = R"({"detail":[{"loc":["query","limit"],"msg":")";
+    transport.respond(422, head + std::string(500, 'x') + "\"}]}");
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::bad_response);
+    EXPECT_EQ(page.attempts, 1);
+    EXPECT_EQ(page.http_status, 422);
+    // The first 200 characters of the body, and a mark that it was cut.
+    EXPECT_EQ(page.message,
+              "GET /v1/batches?limit=200: HTTP 422: " + head + std::string(200 - head.size(), 'x') + "\u2026");
+    EXPECT_TRUE(clock.sleeps().empty());
+}
+
+TEST_F(UpstreamClientTest, BodySnippetsNeverShowTheKey) {
+    transport.respond(400, std::string("bad header X-API-KEY: ") + kKey);
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::bad_response);
+    EXPECT_EQ(page.message, "GET /v1/batches?limit=200: HTTP 400: bad header X-API-KEY: [redacted]");
+}
+
+TEST_F(UpstreamClientTest, StoppedWhenTheSleeperSaysStop) {
+    StoppedSleeper stopping;
+    transport.respond(500, "");
+    UpstreamClient client(transport, clock, stopping, options(), [] { return 0.5; });
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::stopped);
+    EXPECT_EQ(page.attempts, 1);
+    EXPECT_EQ(transport.requests().size(), 1u);
+}
+
+TEST_F(UpstreamClientTest, StoppedWhenTheTransportIsAborted) {
+    transport.fail(TransportError::aborted, "GET /v1/batches?limit=200: request aborted at shutdown");
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::stopped);
+    EXPECT_EQ(page.attempts, 1);
+    EXPECT_TRUE(clock.sleeps().empty());
+}
+
+TEST_F(UpstreamClientTest, StoppedWhileWaitingForTheRateLimitSendsNothing) {
+    StoppedSleeper stopping;
+    transport.respond(200, page_body());
+    ClientOptions o = options();
+    o.max_requests_per_second = 1;
+    UpstreamClient client(transport, clock, stopping, o, [] { return 0.5; });
+    EXPECT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
+    const auto second = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(second.status, FetchStatus::stopped);
+    EXPECT_EQ(second.attempts, 0);
+    EXPECT_EQ(transport.requests().size(), 1u);
+}
+
+TEST_F(UpstreamClientTest, RateLimitSpacesRequests) {
+    transport.respond_always(200, page_body());
+    ClientOptions o = options();
+    o.max_requests_per_second = 5;
+    auto client = make_client(o);
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
+    const auto requests = transport.requests();
+    ASSERT_EQ(requests.size(), 10u);
+    EXPECT_GE(since_first(9), 1800ms);
+    EXPECT_LE(since_first(9), 1810ms);  // and no slower than asked
+    for (std::size_t i = 1; i < requests.size(); ++i) EXPECT_GE(requests[i].sent_at - requests[i - 1].sent_at, 200ms);
+}
+
+TEST_F(UpstreamClientTest, RateLimitCanBeChangedOrLifted) {
+    transport.respond_always(200, page_body());
+    ClientOptions o = options();
+    o.max_requests_per_second = 1;
+    auto client = make_client(o);
+    client.list_batches(std::nullopt, std::nullopt);
+    client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(since_first(1), 1000ms);
+    client.set_rate_limit(10);
+    client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(since_first(2) - since_first(1), 100ms);
+    client.set_rate_limit(0);
+    client.list_batches(std::nullopt, std::nullopt);
+    client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(since_first(4), since_first(2));
+}
+
+TEST_F(UpstreamClientTest, RateLimitHoldsAcrossThreads) {
+    transport.respond_always(200, page_body());
+    ClientOptions o = options();
+    o.max_requests_per_second = 5;
+    auto client = make_client(o);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&client] {
+            for (int i = 0; i < 5; ++i) client.list_batches(std::nullopt, std::nullopt);
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    auto requests = transport.requests();
+    ASSERT_EQ(requests.size(), 20u);
+    EXPECT_EQ(client.requests_sent(), 20);
+    for (std::size_t i = 1; i < requests.size(); ++i) {
+        EXPECT_GE(requests[i].sent_at - requests[i - 1].sent_at, 200ms) << "request " << i;
+    }
+}
+
+TEST_F(UpstreamClientTest, CountsEveryAttemptByCode) {
+    transport.respond(500, "").fail(TransportError::connection_reset).respond(200, page_body());
+    transport.respond(404, "");
+    auto client = make_client();
+    client.list_batches(std::nullopt, std::nullopt);
+    client.get_batch("bat_x");
+    EXPECT_EQ(client.requests_sent(), 4);
+    EXPECT_EQ(client.responses_by_code(), (std::map<int, std::int64_t>{{0, 1}, {200, 1}, {404, 1}, {500, 1}}));
+}
+
+TEST_F(UpstreamClientTest, LogsNeverContainTheKeyAndA429HoldOnce) {
+    LogCapture log;
+    transport.respond(500, kKey)
+        .respond(429, kKey, {{"Retry-After", "5"}})
+        .respond(429, "", {{"Retry-After", "5"}})
+        .respond(200, page_body())
+        .respond(401, kKey);
+    auto client = make_client();
+    EXPECT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
+    EXPECT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::unauthorized);
+    const std::string text = log.text();
+    EXPECT_EQ(text.find(kKey), std::string::npos) << text;
+    EXPECT_EQ(count_of(text, "holding every request for 5.0s"), 2u) << text;  // two holds, one line each
+    EXPECT_NE(text.find("HTTP 500"), std::string::npos) << text;
+}

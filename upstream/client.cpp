@@ -1,0 +1,290 @@
+#include "upstream/client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <stdexcept>
+
+#include "core/timefmt.hpp"
+#include "upstream/text_snippet.hpp"
+
+namespace extract::upstream {
+namespace {
+
+constexpr std::size_t kBodySnippetChars = 200;
+// A Retry-After beyond this is read as this: a typo upstream must not stall the mirror for years.
+constexpr std::chrono::seconds kMaxRetryAfter{24 * 3600};
+
+// RFC 3986 percent-encoding of a query or path component: only unreserved characters stay.
+std::string url_encode(std::string_view text) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size());
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                                c == '-' || c == '.' || c == '_' || c == '~';
+        if (unreserved) {
+            out += ch;
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+        }
+    }
+    return out;
+}
+
+std::string seconds_text(Millis d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(d.count()) / 1000.0);
+    return buf;
+}
+
+// Retry-After as delta seconds or an HTTP date; nullopt when absent or unreadable.
+std::optional<Millis> retry_after(const HttpResponse& response, WallTime now) {
+    const auto header = response.header("Retry-After");
+    if (!header) return std::nullopt;
+    std::string_view value = *header;
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.remove_prefix(1);
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.remove_suffix(1);
+    if (value.empty()) return std::nullopt;
+    if (std::all_of(value.begin(), value.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+        if (value.size() > 6) return kMaxRetryAfter;
+        return std::min<Millis>(std::chrono::seconds(std::stoll(std::string(value))), kMaxRetryAfter);
+    }
+    if (const auto date = parse_http_date(value)) {
+        const auto delta = std::chrono::ceil<Millis>(*date - now);
+        return std::clamp<Millis>(delta, Millis{0}, kMaxRetryAfter);
+    }
+    return std::nullopt;
+}
+
+std::function<double()> default_jitter() {
+    return [engine = std::mt19937_64(std::random_device{}()),
+            uniform = std::uniform_real_distribution<double>(0.0, 1.0)]() mutable { return uniform(engine); };
+}
+
+}  // namespace
+
+std::string_view to_string(FetchStatus status) {
+    switch (status) {
+        case FetchStatus::ok: return "ok";
+        case FetchStatus::not_found: return "not_found";
+        case FetchStatus::unauthorized: return "unauthorized";
+        case FetchStatus::bad_response: return "bad_response";
+        case FetchStatus::unavailable: return "unavailable";
+        case FetchStatus::stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+Millis backoff_delay(int failed_attempts, Millis initial_backoff, Millis max_backoff, double jitter) {
+    const double cap = static_cast<double>(max_backoff.count());
+    double base = static_cast<double>(initial_backoff.count());
+    for (int i = 1; i < failed_attempts && base < cap; ++i) base *= 2;
+    base = std::min(base, cap);
+    const double factor = 0.5 + 0.5 * std::clamp(jitter, 0.0, 1.0);
+    return Millis(std::llround(base * factor));
+}
+
+UpstreamClient::UpstreamClient(HttpTransport& transport, const Clock& clock, Sleeper& sleeper, ClientOptions options,
+                               std::function<double()> jitter)
+    : transport_(transport),
+      clock_(clock),
+      sleeper_(sleeper),
+      page_size_(options.page_size),
+      max_attempts_(std::max(1, options.max_attempts)),
+      initial_backoff_(options.initial_backoff),
+      max_backoff_(options.max_backoff),
+      api_key_(std::move(options.api_key)),
+      api_key_source_(std::move(options.api_key_source)),
+      jitter_(jitter ? std::move(jitter) : default_jitter()) {
+    set_rate_limit(options.max_requests_per_second);
+}
+
+void UpstreamClient::set_api_key(std::string key, std::string source) {
+    std::lock_guard lock(mutex_);
+    api_key_ = std::move(key);
+    api_key_source_ = std::move(source);
+}
+
+void UpstreamClient::set_rate_limit(double max_requests_per_second) {
+    std::lock_guard lock(mutex_);
+    request_spacing_ = max_requests_per_second > 0
+                           ? std::chrono::duration_cast<SteadyTime::duration>(
+                                 std::chrono::duration<double>(1.0 / max_requests_per_second))
+                           : SteadyTime::duration{0};
+}
+
+std::int64_t UpstreamClient::requests_sent() const { return requests_sent_.load(std::memory_order_relaxed); }
+
+std::map<int, std::int64_t> UpstreamClient::responses_by_code() const {
+    std::lock_guard lock(mutex_);
+    return responses_by_code_;
+}
+
+std::optional<SteadyTime> UpstreamClient::held_until() const {
+    std::lock_guard lock(mutex_);
+    if (held_until_ <= clock_.steady_now()) return std::nullopt;
+    return held_until_;
+}
+
+Fetched<BatchPage> UpstreamClient::list_batches(const std::optional<std::string>& status,
+                                                const std::optional<std::string>& cursor) {
+    std::string target = "/v1/batches?";
+    if (status) target += "status=" + url_encode(*status) + "&";
+    if (cursor) target += "cursor=" + url_encode(*cursor) + "&";
+    target += "limit=" + std::to_string(page_size_);
+    return fetch<BatchPage>(target, false, parse_batch_page);
+}
+
+Fetched<Batch> UpstreamClient::get_batch(const std::string& id) {
+    // An empty id would name the list endpoint instead of a batch.
+    if (id.empty()) throw std::invalid_argument("UpstreamClient::get_batch: empty batch id");
+    return fetch<Batch>("/v1/batches/" + url_encode(id) + "?limit=1", true, parse_batch_detail);
+}
+
+// Waits until neither a 429 hold nor the rate limit stands in the way, then takes a slot.
+// Returns false when the sleeper says stop.
+bool UpstreamClient::wait_for_turn() {
+    while (true) {
+        SteadyTime::duration wait{};
+        {
+            std::lock_guard lock(mutex_);
+            const SteadyTime now = clock_.steady_now();
+            const SteadyTime slot = last_request_at_ ? *last_request_at_ + request_spacing_ : now;
+            const SteadyTime ready = std::max({held_until_, slot, now});
+            if (ready == now) {
+                last_request_at_ = now;
+                return true;
+            }
+            wait = ready - now;
+        }
+        if (!sleeper_.sleep_for(std::chrono::ceil<Millis>(wait))) return false;
+    }
+}
+
+TransportResult UpstreamClient::send(const std::string& target) {
+    HeaderList headers;
+    {
+        std::lock_guard lock(mutex_);
+        headers = {{"X-API-KEY", api_key_}, {"Accept", "application/json"}, {"User-Agent", default_user_agent()}};
+    }
+    requests_sent_.fetch_add(1, std::memory_order_relaxed);
+    TransportResult result = transport_.get(target, headers);
+    std::lock_guard lock(mutex_);
+    ++responses_by_code_[result.error == TransportError::none ? result.response.status : 0];
+    return result;
+}
+
+void UpstreamClient::hold_after_429(const HttpResponse& response, Millis fallback) {
+    const auto asked = retry_after(response, clock_.now());
+    const Millis hold = asked.value_or(fallback);
+    std::lock_guard lock(mutex_);
+    const SteadyTime now = clock_.steady_now();
+    const bool new_hold = held_until_ <= now;
+    held_until_ = std::max(held_until_, now + hold);
+    if (new_hold) {
+        spdlog::info("upstream is rate limiting this account (HTTP 429): holding every request for {}{}",
+                     seconds_text(hold), asked ? " as Retry-After asks" : " (no usable Retry-After)");
+    } else {
+        spdlog::debug("upstream answered HTTP 429 again: hold extended by {}", seconds_text(hold));
+    }
+}
+
+Millis UpstreamClient::next_backoff(int failed_attempts) {
+    std::lock_guard lock(mutex_);
+    return backoff_delay(failed_attempts, initial_backoff_, max_backoff_, jitter_());
+}
+
+// "GET /v1/batches?limit=200: HTTP 503: <the start of the body>", the key blanked out
+// should the body echo it.
+std::string UpstreamClient::describe_answer(const std::string& request, const HttpResponse& response) const {
+    std::string text = request + ": HTTP " + std::to_string(response.status);
+    if (response.body.empty()) return text;
+    // Blanked before the cut, so that no prefix of the key survives at the end of the snippet.
+    std::string body = response.body;
+    {
+        std::lock_guard lock(mutex_);
+        if (!api_key_.empty()) {
+            for (auto at = body.find(api_key_); at != std::string::npos; at = body.find(api_key_, at)) {
+                body.replace(at, api_key_.size(), "[redacted]");
+            }
+        }
+    }
+    return text + ": " + printable_snippet(body, kBodySnippetChars);
+}
+
+template <class T, class Parse>
+Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an_answer, Parse parse) {
+    Fetched<T> out;
+    const std::string request = "GET " + target;
+    auto finish = [&out](FetchStatus status, std::string message) {
+        out.status = status;
+        out.message = std::move(message);
+        return std::move(out);
+    };
+    for (int attempt = 1;; ++attempt) {
+        if (!wait_for_turn()) return finish(FetchStatus::stopped, request + ": stopped before sending (shutting down)");
+        out.attempts = attempt;
+        const TransportResult result = send(target);
+        const HttpResponse& response = result.response;
+        out.http_status = result.error == TransportError::none ? response.status : 0;
+
+        // What to do with this attempt: answer now, or retry and report `give_up_as` when out of attempts.
+        FetchStatus give_up_as = FetchStatus::unavailable;
+        std::string cause;
+        const int code = out.http_status;
+        if (result.error == TransportError::aborted) {
+            return finish(FetchStatus::stopped, result.message);
+        } else if (result.error != TransportError::none) {
+            cause = std::string(describe(result.error)) + ": " + result.message;
+        } else if (code >= 200 && code < 300) {
+            auto parsed = parse(response.body);
+            if (auto* value = std::get_if<T>(&parsed)) {
+                out.value = std::move(*value);
+                return finish(FetchStatus::ok, {});
+            }
+            give_up_as = FetchStatus::bad_response;
+            cause = request + ": HTTP " + std::to_string(code) + " with a body that is not the contract's JSON: " +
+                    std::get<ParseError>(parsed).message;
+        } else if (code == 401 || code == 403) {
+            std::string source;
+            {
+                std::lock_guard lock(mutex_);
+                source = api_key_source_;
+            }
+            return finish(FetchStatus::unauthorized, "upstream rejected the API key (HTTP " + std::to_string(code) +
+                                                         ")" + (source.empty() ? "" : " from " + source) +
+                                                         ": check the key");
+        } else if (code == 404 && not_found_is_an_answer) {
+            return finish(FetchStatus::not_found, request + ": HTTP 404, the upstream does not know this batch");
+        } else if (code == 429 || code >= 500) {
+            cause = describe_answer(request, response);
+        } else {
+            return finish(FetchStatus::bad_response, describe_answer(request, response));
+        }
+
+        const Millis delay = next_backoff(attempt);
+        // The 429 hold is the account's, so it is set even when this fetch gives up now.
+        if (code == 429) hold_after_429(response, delay);
+        if (attempt >= max_attempts_) {
+            return finish(give_up_as, "gave up after " + std::to_string(attempt) + " attempts; last: " + cause);
+        }
+        // The first failure is routine (a dropped page, one 503); repeated ones an operator should see.
+        const auto level = attempt == 1 ? spdlog::level::debug : spdlog::level::warn;
+        if (code == 429) {
+            spdlog::log(level, "{} (attempt {} of {}); retrying when the hold ends", cause, attempt, max_attempts_);
+            continue;  // wait_for_turn() waits out the hold
+        }
+        spdlog::log(level, "{} (attempt {} of {}); retrying in {}", cause, attempt, max_attempts_, seconds_text(delay));
+        if (!sleeper_.sleep_for(delay)) return finish(FetchStatus::stopped, cause + "; stopped while waiting to retry");
+    }
+}
+
+}  // namespace extract::upstream

@@ -1,0 +1,383 @@
+#include "upstream/http_transport.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <Poco/Exception.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/NetSSL.h>
+#include <Poco/Net/SSLException.h>
+#include <Poco/Net/SecureStreamSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/URI.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+
+#ifndef EXTRACT_VERSION
+#error "EXTRACT_VERSION must be defined by the build (upstream/CMakeLists.txt)"
+#endif
+
+namespace extract::upstream {
+namespace {
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+Poco::Timespan to_timespan(Millis d) { return Poco::Timespan(std::chrono::microseconds(d).count()); }
+
+// A kept-alive connection idle for longer than this may have been dropped silently by a
+// NAT or load balancer (no FIN ever arrives): open a new one instead of waiting for a timeout.
+constexpr auto kMaxIdleReuse = std::chrono::seconds(60);
+// How often a connect in progress looks at the abort flag.
+constexpr auto kConnectPollSlice = std::chrono::milliseconds(50);
+
+// OpenSSL writes with send() without MSG_NOSIGNAL, so a TLS write to a connection the server
+// reset raises SIGPIPE, whose default action kills the process. For the length of a request
+// the signal is blocked in this thread and any that became pending is swallowed: the write
+// fails with EPIPE instead, and that is reported. (libcurl does the same.)
+class SigpipeBlocked {
+public:
+    SigpipeBlocked() {
+        sigemptyset(&pipe_);
+        sigaddset(&pipe_, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
+    }
+    ~SigpipeBlocked() {
+        if (sigismember(&previous_, SIGPIPE) == 1) return;  // the caller blocks it anyway
+        sigset_t pending;
+        sigemptyset(&pending);
+        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+            const timespec no_wait{0, 0};
+            sigtimedwait(&pipe_, nullptr, &no_wait);
+        }
+        pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+    }
+    SigpipeBlocked(const SigpipeBlocked&) = delete;
+    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+private:
+    sigset_t pipe_{};
+    sigset_t previous_{};
+};
+
+}  // namespace
+
+std::optional<std::string> HttpResponse::header(std::string_view name) const {
+    for (const auto& [key, value] : headers) {
+        if (equals_ignoring_case(key, name)) return value;
+    }
+    return std::nullopt;
+}
+
+std::string_view describe(TransportError error) {
+    switch (error) {
+        case TransportError::none: return "no error";
+        case TransportError::timeout: return "timeout";
+        case TransportError::connect_failed: return "connect failed";
+        case TransportError::connection_reset: return "connection reset";
+        case TransportError::tls: return "TLS error";
+        case TransportError::aborted: return "aborted";
+    }
+    return "unknown transport error";
+}
+
+std::string default_user_agent() { return std::string("extract-sync/") + EXTRACT_VERSION; }
+
+// One open connection. While it exists its socket's fd is published for abort(); the fd is
+// withdrawn before the socket closes, so abort() never touches a recycled descriptor.
+struct PocoHttpTransport::Connection {
+    Connection(Impl& owner, Poco::Net::StreamSocket plain);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    Impl& owner;
+    Poco::Net::StreamSocket socket;  // plain, or a SecureStreamSocket over the same fd
+    std::unique_ptr<Poco::Net::HTTPClientSession> session;
+    std::chrono::steady_clock::time_point last_used = std::chrono::steady_clock::now();
+};
+
+struct PocoHttpTransport::Impl {
+    explicit Impl(TransportOptions opts);
+    ~Impl();
+
+    TransportResult get(const std::string& target, const HeaderList& headers);
+    void abort();
+
+    struct Exchange {
+        TransportResult result;
+        bool nothing_received = false;  // failed before a status line arrived
+    };
+    Exchange exchange(const std::string& target, const HeaderList& headers);
+    std::unique_ptr<Connection> open_connection();
+    // Leaves a connect in progress; failure() reports any exception as `aborted` once the flag is set.
+    void throw_if_aborted() const {
+        if (aborted.load(std::memory_order_acquire)) throw Poco::IOException("aborted");
+    }
+    bool reusable(Connection& connection) const;
+    TransportResult failure(const Poco::Exception& e, std::string_view doing) const;
+    std::string authority() const { return host + ":" + std::to_string(port); }
+
+    TransportOptions options;
+    bool https = false;
+    std::string host;
+    Poco::UInt16 port = 0;
+    std::string path_prefix;  // "" or "/prefix" (no trailing slash)
+    Poco::Net::Context::Ptr tls_context;
+
+    std::mutex request_mutex;                // one request at a time on the one connection
+    std::unique_ptr<Connection> connection;  // guarded by request_mutex
+
+    std::atomic<bool> aborted{false};
+    std::mutex fd_mutex;  // guards active_fd against a concurrent abort()
+    int active_fd = -1;
+};
+
+PocoHttpTransport::Connection::Connection(Impl& impl, Poco::Net::StreamSocket plain)
+    : owner(impl), socket(std::move(plain)) {
+    std::lock_guard lock(owner.fd_mutex);
+    owner.active_fd = socket.impl()->sockfd();
+}
+
+PocoHttpTransport::Connection::~Connection() {
+    std::lock_guard lock(owner.fd_mutex);
+    owner.active_fd = -1;
+    // The session and socket members close the fd after this body, outside abort()'s view.
+}
+
+PocoHttpTransport::Impl::Impl(TransportOptions opts) : options(std::move(opts)) {
+    Poco::URI uri;
+    try {
+        uri = Poco::URI(options.base_url);
+    } catch (const Poco::Exception& e) {
+        throw std::invalid_argument("upstream base_url '" + options.base_url + "' is not a URL: " + e.displayText());
+    }
+    if (uri.getScheme() != "http" && uri.getScheme() != "https") {
+        throw std::invalid_argument("upstream base_url '" + options.base_url +
+                                    "' must start with http:// or https://");
+    }
+    if (uri.getHost().empty()) {
+        throw std::invalid_argument("upstream base_url '" + options.base_url + "' names no host");
+    }
+    if (!uri.getRawQuery().empty() || !uri.getFragment().empty()) {
+        throw std::invalid_argument("upstream base_url '" + options.base_url +
+                                    "' must not carry a query or fragment");
+    }
+    https = uri.getScheme() == "https";
+    host = uri.getHost();
+    port = uri.getPort();
+    path_prefix = uri.getPathEtc();  // still percent-encoded; no query or fragment (checked above)
+    while (!path_prefix.empty() && path_prefix.back() == '/') path_prefix.pop_back();
+    if (options.user_agent.empty()) options.user_agent = default_user_agent();
+
+    if (https) {
+        Poco::Net::initializeSSL();
+        Poco::Net::Context::Params params;
+        params.verificationMode =
+            options.verify_tls ? Poco::Net::Context::VERIFY_RELAXED : Poco::Net::Context::VERIFY_NONE;
+        params.caLocation = options.ca_file;
+        params.loadDefaultCAs = options.ca_file.empty();
+        try {
+            tls_context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
+        } catch (const Poco::Exception& e) {
+            Poco::Net::uninitializeSSL();
+            throw std::invalid_argument("cannot set up TLS for upstream " + options.base_url +
+                                        (options.ca_file.empty() ? "" : " with ca_file " + options.ca_file) + ": " +
+                                        e.displayText());
+        }
+        tls_context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
+        if (!options.verify_tls) {
+            tls_context->enableExtendedCertificateVerification(false);
+            spdlog::warn("verify_tls = false: the certificate of {} is not checked; anyone on the path can read "
+                         "the API key and forge answers",
+                         authority());
+        }
+    }
+}
+
+PocoHttpTransport::Impl::~Impl() {
+    connection.reset();
+    tls_context.reset();
+    if (https) Poco::Net::uninitializeSSL();
+}
+
+void PocoHttpTransport::Impl::abort() {
+    aborted.store(true, std::memory_order_release);
+    std::lock_guard lock(fd_mutex);
+    // shutdown(), not close(): the fd stays owned by the requesting thread, whose blocked
+    // read or write returns at once.
+    if (active_fd >= 0) ::shutdown(active_fd, SHUT_RDWR);
+}
+
+std::unique_ptr<PocoHttpTransport::Connection> PocoHttpTransport::Impl::open_connection() {
+    const Poco::Net::SocketAddress address(host, port);  // name resolution: not abortable
+    auto conn = std::make_unique<Connection>(*this, Poco::Net::StreamSocket(address.family()));
+    auto& socket = conn->socket;
+
+    // Connect without blocking so that abort() and request_timeout both cut it short.
+    socket.connectNB(address);
+    const auto deadline = std::chrono::steady_clock::now() + options.request_timeout;
+    while (!socket.poll(to_timespan(kConnectPollSlice), Poco::Net::Socket::SELECT_WRITE |
+                                                              Poco::Net::Socket::SELECT_ERROR)) {
+        throw_if_aborted();
+        if (std::chrono::steady_clock::now() >= deadline) {
+            throw Poco::TimeoutException("no connection within " + std::to_string(options.request_timeout.count()) +
+                                         " ms");
+        }
+    }
+    if (const int err = socket.impl()->socketError(); err != 0) {
+        throw Poco::Net::ConnectionRefusedException(std::strerror(err));
+    }
+    throw_if_aborted();  // a shutdown() that raced the connect had no effect; the flag tells
+    socket.setBlocking(true);
+    socket.setNoDelay(true);
+    socket.setReceiveTimeout(to_timespan(options.request_timeout));
+    socket.setSendTimeout(to_timespan(options.request_timeout));
+    if (https) {
+        // The handshake checks the certificate chain and (extended verification) the host name.
+        socket = Poco::Net::SecureStreamSocket::attach(socket, host, tls_context);
+    }
+    // The plain HTTPClientSession works over a SecureStreamSocket as well; it never
+    // reconnects on its own because it is given a connected socket and no host.
+    conn->session = std::make_unique<Poco::Net::HTTPClientSession>(socket);
+    conn->session->setKeepAlive(true);
+    return conn;
+}
+
+bool PocoHttpTransport::Impl::reusable(Connection& conn) const {
+    if (std::chrono::steady_clock::now() - conn.last_used > kMaxIdleReuse) return false;
+    try {
+        // An idle kept-alive connection has nothing to read: readable means the server closed it.
+        return !conn.socket.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR);
+    } catch (const Poco::Exception&) {
+        return false;
+    }
+}
+
+TransportResult PocoHttpTransport::Impl::failure(const Poco::Exception& e, std::string_view doing) const {
+    TransportResult result;
+    const std::string what = std::string(doing) + ": " + e.displayText();
+    if (aborted.load(std::memory_order_acquire)) {
+        result.error = TransportError::aborted;
+        result.message = std::string(doing) + ": request aborted at shutdown";
+    } else if (dynamic_cast<const Poco::TimeoutException*>(&e)) {
+        result.error = TransportError::timeout;
+    } else if (dynamic_cast<const Poco::Net::SSLConnectionUnexpectedlyClosedException*>(&e)) {
+        result.error = TransportError::connection_reset;
+    } else if (dynamic_cast<const Poco::Net::SSLException*>(&e)) {
+        result.error = TransportError::tls;
+    } else if (dynamic_cast<const Poco::Net::DNSException*>(&e) ||
+               dynamic_cast<const Poco::Net::ConnectionRefusedException*>(&e) ||
+               doing.starts_with("connecting")) {
+        result.error = TransportError::connect_failed;
+    } else {
+        result.error = TransportError::connection_reset;
+    }
+    if (result.message.empty()) result.message = what;
+    return result;
+}
+
+PocoHttpTransport::Impl::Exchange PocoHttpTransport::Impl::exchange(const std::string& target,
+                                                                    const HeaderList& headers) {
+    const std::string request_line = "GET " + path_prefix + target;
+    bool got_status = false;
+    try {
+        if (!connection) {
+            try {
+                connection = open_connection();
+            } catch (const Poco::Exception& e) {
+                connection.reset();
+                return {failure(e, "connecting to " + authority()), true};
+            }
+        }
+        Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, path_prefix + target,
+                                       Poco::Net::HTTPMessage::HTTP_1_1);
+        request.setHost(host, port);
+        request.setKeepAlive(true);
+        request.set("User-Agent", options.user_agent);
+        for (const auto& [name, value] : headers) request.set(name, value);
+
+        auto& session = *connection->session;
+        session.sendRequest(request);
+        Poco::Net::HTTPResponse response;
+        std::istream& body_stream = session.receiveResponse(response);
+        got_status = true;
+
+        Exchange out;
+        HttpResponse& r = out.result.response;
+        r.status = static_cast<int>(response.getStatus());
+        for (const auto& [name, value] : response) r.headers.emplace_back(name, value);
+        Poco::StreamCopier::copyToString(body_stream, r.body);
+        // Poco's body streams swallow socket errors into the stream state; the session keeps them.
+        if (const Poco::Exception* network_error = session.networkException()) network_error->rethrow();
+        if (response.hasContentLength() && r.body.size() < static_cast<std::size_t>(response.getContentLength64())) {
+            connection.reset();
+            out.result = TransportResult{TransportError::connection_reset,
+                                         request_line + ": response body truncated after " +
+                                             std::to_string(r.body.size()) + " of " +
+                                             std::to_string(response.getContentLength64()) + " bytes",
+                                         {}};
+            return out;
+        }
+        if (response.getKeepAlive()) {
+            connection->last_used = std::chrono::steady_clock::now();
+        } else {
+            connection.reset();
+        }
+        return out;
+    } catch (const Poco::Exception& e) {
+        connection.reset();
+        return {failure(e, request_line), !got_status};
+    } catch (const std::exception& e) {
+        connection.reset();
+        return {failure(Poco::IOException(e.what()), request_line), !got_status};
+    }
+}
+
+TransportResult PocoHttpTransport::Impl::get(const std::string& target, const HeaderList& headers) {
+    std::lock_guard lock(request_mutex);
+    const SigpipeBlocked no_sigpipe;
+    if (aborted.load(std::memory_order_acquire)) {
+        return {TransportError::aborted, "GET " + path_prefix + target + ": request aborted at shutdown", {}};
+    }
+    if (connection && !reusable(*connection)) connection.reset();
+    const bool reusing = connection != nullptr;
+    Exchange first = exchange(target, headers);
+    if (reusing && first.nothing_received && first.result.error != TransportError::none &&
+        first.result.error != TransportError::aborted && first.result.error != TransportError::timeout) {
+        // The server dropped the kept-alive connection between requests: not a failure of the request.
+        spdlog::debug("upstream {} closed a kept-alive connection ({}); sending again on a new one", authority(),
+                      first.result.message);
+        return exchange(target, headers).result;
+    }
+    return first.result;
+}
+
+PocoHttpTransport::PocoHttpTransport(TransportOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+PocoHttpTransport::~PocoHttpTransport() = default;
+
+TransportResult PocoHttpTransport::get(const std::string& target, const HeaderList& headers) {
+    return impl_->get(target, headers);
+}
+
+void PocoHttpTransport::abort() { impl_->abort(); }
+
+}  // namespace extract::upstream
