@@ -1,0 +1,3 @@
+#include "sim/sim_program.hpp"
+
+int main(int argc, char** argv) { return extract::sim::run_sim(argc, argv); }
