@@ -1,0 +1,90 @@
+#pragma once
+// What the user asked extractctl to do: argv parsed into one command with its options,
+// without any I/O, so every flag and usage error is unit-testable.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/clock.hpp"
+
+namespace extract::cli {
+
+// SPEC §9: the exit codes scripts rely on.
+enum ExitCode : int {
+    kExitSuccess = 0,
+    kExitNegative = 1,  // the answer was negative (not found, failed batch, unhealthy, API error)
+    kExitUsage = 2,
+    kExitUnreachable = 3,
+    kExitTimeout = 124,
+};
+
+inline constexpr std::string_view kDefaultSocketPath = "/run/extract-sync/api.sock";
+inline constexpr int kDefaultListLimit = 50;
+inline constexpr int kMaxListLimit = 200;
+
+struct ListBatches {
+    std::optional<std::string> status;
+    std::optional<std::string> created_after;  // --since, normalised to UTC ISO-8601
+    int limit = kDefaultListLimit;             // with --all: the page size
+    bool all = false;                          // every page, removed batches included
+};
+struct ShowBatch {
+    std::string id;
+};
+struct WaitForBatch {
+    std::string id;
+    std::optional<Millis> timeout;  // none: wait as long as it takes
+};
+struct ListEvents {
+    std::optional<std::int64_t> after;  // none: from the oldest kept (or, with --follow, from now)
+    std::optional<std::string> type;
+    bool follow = false;
+};
+struct ShowStats {};
+struct ShowHealth {};
+struct RunSync {
+    bool full = false;
+};
+struct ListDeliveries {
+    std::optional<std::string> state;
+    std::optional<std::string> target;
+};
+struct Redeliver {
+    std::optional<std::int64_t> delivery_id;  // set: that one delivery; else every failed one
+    std::optional<std::string> target;        // only with --failed
+};
+struct ShowVersion {};
+// `extractctl help [CMD]`, `extractctl CMD --help`, `extractctl --help`.
+struct ShowHelp {
+    std::optional<std::string> command;  // none: the overview
+};
+
+using Command = std::variant<ListBatches, ShowBatch, WaitForBatch, ListEvents, ShowStats, ShowHealth, RunSync,
+                             ListDeliveries, Redeliver, ShowVersion, ShowHelp>;
+
+struct Invocation {
+    std::string socket_path;
+    bool json = false;
+    Command command;
+};
+
+struct UsageError {
+    std::string message;
+    std::optional<std::string> command;  // the command whose usage applies, when known
+};
+
+using ParseResult = std::variant<Invocation, UsageError>;
+
+// `args` excludes the program name. `socket_from_env` is $EXTRACT_SOCKET (unset or empty: none).
+ParseResult parse_command_line(const std::vector<std::string>& args, const std::optional<std::string>& socket_from_env);
+
+// The help page of one command (with an example), or the overview for nullopt / an unknown name.
+std::string help_text(const std::optional<std::string>& command);
+// The usage lines printed with a usage error.
+std::string usage_text(const std::optional<std::string>& command);
+
+}  // namespace extract::cli

@@ -1,0 +1,74 @@
+#include "cli/daemon_api.hpp"
+
+#include <Poco/URI.h>
+
+#include "cli/unix_http_client.hpp"
+
+namespace extract::cli {
+namespace {
+
+std::string percent_encode(std::string_view text) {
+    std::string encoded;
+    // Everything but RFC 3986 unreserved characters, so `+` in a time zone survives.
+    Poco::URI::encode(std::string(text), "!#$&'()*+,/:;=?@[]%\" <>\\^`{|}", encoded);
+    return encoded;
+}
+
+}  // namespace
+
+std::string error_detail(const ApiAnswer& answer) {
+    const std::string status = "HTTP " + std::to_string(answer.status);
+    if (!answer.body.is_object() || !answer.body.contains("detail")) return status;
+    const auto& detail = answer.body.at("detail");
+    if (detail.is_string()) return detail.get<std::string>();
+    if (!detail.is_array()) return status + ": " + detail.dump();
+    // FastAPI's validation list: [{"loc":["query","limit"],"msg":"…","type":"…"}]
+    std::string text;
+    for (const auto& problem : detail) {
+        if (!text.empty()) text += "; ";
+        std::string where;
+        if (problem.is_object() && problem.contains("loc") && problem.at("loc").is_array()) {
+            for (const auto& part : problem.at("loc")) {
+                if (!where.empty()) where += ".";
+                where += part.is_string() ? part.get<std::string>() : part.dump();
+            }
+        }
+        const std::string message = problem.is_object() && problem.contains("msg") && problem.at("msg").is_string()
+                                        ? problem.at("msg").get<std::string>()
+                                        : problem.dump();
+        text += where.empty() ? message : where + ": " + message;
+    }
+    return text.empty() ? status : text;
+}
+
+std::string request_target(std::string_view path, const QueryParams& params) {
+    std::string target(path);
+    char separator = '?';
+    for (const auto& [key, value] : params) {
+        if (!value) continue;
+        target += separator + percent_encode(key) + "=" + percent_encode(*value);
+        separator = '&';
+    }
+    return target;
+}
+
+std::string path_segment(std::string_view id) { return percent_encode(id); }
+
+DaemonApi::DaemonApi(std::string socket_path, Millis timeout)
+    : socket_path_(std::move(socket_path)), timeout_(timeout) {}
+
+ApiAnswer DaemonApi::get(const std::string& target, Millis long_poll) const { return send("GET", target, long_poll); }
+
+ApiAnswer DaemonApi::post(const std::string& target, Millis long_poll) const { return send("POST", target, long_poll); }
+
+ApiAnswer DaemonApi::send(const std::string& method, const std::string& target, Millis long_poll) const {
+    UnixHttpClient client(socket_path_, timeout_ + long_poll);
+    const HttpReply reply = client.request(method, target);
+    ApiAnswer answer;
+    answer.status = reply.status;
+    answer.body = nlohmann::json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
+    if (answer.body.is_discarded()) answer.body = nullptr;
+    return answer;
+}
+
+}  // namespace extract::cli

@@ -1,0 +1,58 @@
+#include "cli/extractctl.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "cli/command_line.hpp"
+#include "cli/commands.hpp"
+#include "cli/daemon_api.hpp"
+#include "cli/unix_http_client.hpp"
+
+namespace extract::cli {
+namespace {
+
+std::optional<std::string> environment_variable(const char* name) {
+    const char* value = std::getenv(name);
+    return value && *value ? std::optional<std::string>(value) : std::nullopt;
+}
+
+// https://no-color.org: any non-empty NO_COLOR turns colour off; so does a pipe or a dumb terminal.
+OutputStyle output_style() {
+    const auto term = environment_variable("TERM");
+    return OutputStyle{isatty(STDOUT_FILENO) == 1 && !environment_variable("NO_COLOR") && term != "dumb"};
+}
+
+}  // namespace
+
+int run_extractctl(int argc, char** argv) {
+    const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+    const auto parsed = parse_command_line(args, environment_variable("EXTRACT_SOCKET"));
+    if (const auto* error = std::get_if<UsageError>(&parsed)) {
+        std::cerr << "extractctl: " << error->message << "\n" << usage_text(error->command);
+        return kExitUsage;
+    }
+    const auto& invocation = std::get<Invocation>(parsed);
+    const DaemonApi api(invocation.socket_path);
+    const SystemClock clock;
+    const CommandEnvironment env{api, clock, std::cout, std::cerr, output_style(), invocation.json};
+    try {
+        return run_command(invocation.command, env);
+    } catch (const ConnectError& e) {
+        // One line that names the socket (the message does) and what to look at next.
+        std::cerr << "extractctl: " << e.what() << " (is extract-syncd running? Try: systemctl status extract-syncd)\n";
+        return kExitUnreachable;
+    } catch (const std::exception& e) {
+        std::cerr << "extractctl: " << e.what() << "\n";
+        return kExitNegative;
+    }
+}
+
+}  // namespace extract::cli

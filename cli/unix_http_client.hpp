@@ -1,0 +1,42 @@
+#pragma once
+// One HTTP/1.1 request per call over the daemon's Unix socket: the transport of extractctl
+// (and of any test that talks to the local API).
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/clock.hpp"
+
+namespace extract::cli {
+
+struct HttpReply {
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+};
+
+// The socket cannot be reached, or the connection broke or timed out before a whole reply
+// arrived. The message names the socket path and what went wrong.
+struct ConnectError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+class UnixHttpClient {
+public:
+    // `timeout` bounds connecting and each wait for the daemon (send, every read): a long
+    // poll with `wait=D` needs a timeout longer than D.
+    UnixHttpClient(std::string socket_path, Millis timeout);
+
+    // Any HTTP status is a reply, not an error; a non-empty body is sent as JSON.
+    HttpReply request(const std::string& method, const std::string& target, const std::string& body = {});
+
+    const std::string& socket_path() const { return socket_path_; }
+
+private:
+    std::string socket_path_;
+    Millis timeout_;
+};
+
+}  // namespace extract::cli
