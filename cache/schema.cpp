@@ -10,10 +10,22 @@ namespace extract::cache {
 namespace {
 
 // Index i holds the step from user_version i to i + 1.
+//
+// Choices in v1 that readers of the file may wonder about:
+// - `batches` is an ordinary rowid table: its rows (the raw object and its fields) are far above
+//   the twentieth of a page under which SQLite advises WITHOUT ROWID, and rows inserted together
+//   (one upstream page) stay together, so the per-page last_seen_at update touches few pages.
+// - events.seq and deliveries.id are AUTOINCREMENT: pruning may delete the newest events, and a
+//   reused seq would hide new events from a client polling with `after=SEQ`.
+// - `raw` is checked with json_valid(): every event payload embeds it verbatim, so this one check
+//   keeps payloads valid too. options and metadata are cut from raw; checking them (and each
+//   payload) again cost a fifth of the time of applying a changed batch.
+// - deliveries.state is checked with ORs, not IN (…): SQLite builds a temporary table for a
+//   CHECK's IN list on every insert.
 constexpr std::array<const char*, 1> kMigrations{
     R"sql(
 CREATE TABLE batches (
-    id               TEXT PRIMARY KEY,
+    id               TEXT NOT NULL PRIMARY KEY,
     status           TEXT NOT NULL,
     total_items      INTEGER NOT NULL,
     count_pending    INTEGER NOT NULL,
@@ -28,19 +40,20 @@ CREATE TABLE batches (
     started_at       TEXT,
     completed_at     TEXT,
     expires_at       TEXT NOT NULL,
-    raw              TEXT NOT NULL,
+    raw              TEXT NOT NULL CHECK (json_valid(raw)),
     first_seen_at    TEXT NOT NULL,
     last_seen_at     TEXT NOT NULL,
     last_changed_at  TEXT NOT NULL,
     removed_at       TEXT,
     seen_in_run      INTEGER          -- sync_runs.id of the latest full pass that listed it
-) WITHOUT ROWID;
+);
 CREATE INDEX batches_created ON batches (created_at DESC, id DESC);
 CREATE INDEX batches_status ON batches (status, created_at DESC, id DESC);
+CREATE INDEX batches_removed ON batches (removed_at);
 
 CREATE TABLE transitions (
     seq          INTEGER PRIMARY KEY,
-    batch_id     TEXT NOT NULL,
+    batch_id     TEXT NOT NULL REFERENCES batches (id),
     from_status  TEXT,
     to_status    TEXT NOT NULL,
     observed_at  TEXT NOT NULL
@@ -48,20 +61,22 @@ CREATE TABLE transitions (
 CREATE INDEX transitions_batch ON transitions (batch_id, seq);
 
 CREATE TABLE events (
-    seq         INTEGER PRIMARY KEY,
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     id          TEXT NOT NULL UNIQUE,
     type        TEXT NOT NULL,
-    batch_id    TEXT NOT NULL,
+    batch_id    TEXT NOT NULL REFERENCES batches (id),
     created_at  TEXT NOT NULL,
     payload     TEXT NOT NULL
 );
 CREATE INDEX events_batch ON events (batch_id, seq);
+CREATE INDEX events_created ON events (created_at);
 
 CREATE TABLE deliveries (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
     event_seq        INTEGER NOT NULL REFERENCES events (seq),
     target           TEXT NOT NULL,
-    state            TEXT NOT NULL DEFAULT 'pending',
+    state            TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (state = 'pending' OR state = 'delivered' OR state = 'failed' OR state = 'disabled'),
     attempts         INTEGER NOT NULL DEFAULT 0,
     next_attempt_at  TEXT,
     last_status      INTEGER,
@@ -73,7 +88,7 @@ CREATE INDEX deliveries_event ON deliveries (event_seq);
 
 CREATE TABLE sync_runs (
     id           INTEGER PRIMARY KEY,
-    kind         TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('full', 'fast')),
     started_at   TEXT NOT NULL,
     finished_at  TEXT,
     requests     INTEGER NOT NULL DEFAULT 0,
@@ -92,22 +107,33 @@ CREATE TABLE meta (
 )sql",
 };
 
+int user_version(SQLite::Database& db) { return db.execAndGet("PRAGMA user_version").getInt(); }
+
+void refuse_newer(int version) {
+    if (version > schema_version()) {
+        throw std::runtime_error("mirror database schema version " + std::to_string(version) +
+                                 " is newer than this extract-sync understands (" +
+                                 std::to_string(schema_version()) +
+                                 "); upgrade extract-sync or point [cache] path at another file");
+    }
+}
+
 }  // namespace
 
 int schema_version() { return static_cast<int>(kMigrations.size()); }
 
 void migrate(SQLite::Database& db) {
-    int version = db.execAndGet("PRAGMA user_version").getInt();
-    if (version > schema_version()) {
-        throw std::runtime_error("database schema version " + std::to_string(version) +
-                                 " is newer than this extract-syncd understands (" +
-                                 std::to_string(schema_version()) + "); upgrade extract-sync");
-    }
-    for (; version < schema_version(); ++version) {
-        SQLite::Transaction tx(db);
+    int version = user_version(db);
+    refuse_newer(version);
+    while (version < schema_version()) {
+        SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+        version = user_version(db);  // again under the write lock: another process may have migrated
+        refuse_newer(version);
+        if (version == schema_version()) break;
         db.exec(kMigrations[static_cast<std::size_t>(version)]);
         db.exec("PRAGMA user_version = " + std::to_string(version + 1));
         tx.commit();
+        ++version;
     }
 }
 

@@ -9,8 +9,9 @@ namespace extract::cache {
 // The user_version a fully migrated database has.
 int schema_version();
 
-// Brings `db` up to schema_version(), each step in its own transaction. Throws when the
-// file is newer than this program understands.
+// Brings `db` up to schema_version(), each step in its own write transaction (two processes
+// opening the same new file migrate it once). Throws std::runtime_error when the file is newer
+// than this program understands.
 void migrate(SQLite::Database& db);
 
 }  // namespace extract::cache

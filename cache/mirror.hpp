@@ -1,0 +1,163 @@
+#pragma once
+// The one writer connection to the mirror: applies pages, records transitions and events
+// exactly once, and queues their deliveries in the same transaction.
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/event.hpp"
+#include "core/batch.hpp"
+#include "core/clock.hpp"
+
+namespace extract::cache {
+
+// The mirror file cannot be opened as asked (missing directory, newer schema, not a database).
+class MirrorOpenError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Where an event is to be delivered, as configured in a [webhook.NAME] / [trigger.NAME] section.
+struct DeliveryRoute {
+    std::string target;                 // "webhook.NAME" or "trigger.NAME"
+    std::vector<std::string> events;    // event types it takes; empty = batch.status_changed only
+    std::vector<std::string> statuses;  // only events whose batch's (new) status is listed; empty = all
+};
+
+struct ApplyOptions {
+    // false during the bootstrap sync when emit_on_bootstrap=false: transitions are still
+    // recorded, no batch.created event.
+    bool emit_created = true;
+    // Set during a full pass: marks every listed batch as seen by this pass (batches.seen_in_run).
+    std::optional<std::int64_t> full_pass_run_id;
+    // A deliveries row per matching route per event, in the same transaction.
+    const std::vector<DeliveryRoute>* routes = nullptr;
+};
+
+struct ApplyResult {
+    int received = 0;
+    int inserted = 0;
+    int updated = 0;  // existing rows whose content changed (status or any other field)
+    int unchanged = 0;
+    int transitions = 0;
+    int events = 0;
+    std::int64_t last_event_seq = 0;  // the highest seq this page wrote; 0 when it wrote none
+};
+
+struct SyncRunCounts {
+    std::int64_t requests = 0, pages = 0, upserted = 0, changed = 0, removed = 0;
+};
+
+// A mirrored, not removed batch and its status: the fast poll's work list.
+struct MirroredStatus {
+    std::string id;
+    std::string status;
+    bool operator==(const MirroredStatus&) const = default;
+};
+
+// Not thread-safe: one thread owns the Mirror. Readers open their own read-only connections.
+// SQLite errors (a corrupt file, a disk full, the write lock held elsewhere for more than 5 s)
+// throw SQLite::Exception; every writing call then leaves the file as it was before the call.
+class Mirror {
+public:
+    // Opens or creates the file (its directory must exist), WAL, synchronous=NORMAL,
+    // busy_timeout 5000, foreign keys on, then migrates. Throws MirrorOpenError.
+    Mirror(const std::string& path, const Clock& clock);
+    Mirror(const Mirror&) = delete;
+    Mirror& operator=(const Mirror&) = delete;
+
+    // One transaction: inserts new batches, updates changed ones, and for each first sighting or
+    // status change writes a transition and an event; another changed field gives batch.updated.
+    // Each batch's `raw` must be JSON object text (else SQLite::Exception, nothing written).
+    ApplyResult apply_page(const std::vector<Batch>& page, const ApplyOptions& options);
+
+    // Inserts a sync_runs row started now and returns its id. `kind` is "full" or "fast".
+    std::int64_t begin_sync_run(std::string_view kind);
+    void finish_sync_run(std::int64_t run_id, const SyncRunCounts& counts, const std::optional<std::string>& error);
+    // At start-up: runs left unfinished by a crash get finished_at now and error "interrupted".
+    int close_interrupted_runs();
+    // The sync_runs row as {id,kind,started_at,finished_at,requests,pages,upserted,changed,removed,error}.
+    std::optional<nlohmann::json> sync_run(std::int64_t run_id);
+
+    // After a COMPLETE full pass: every batch not removed whose seen_in_run is not
+    // `full_pass_run_id` gets removed_at now and a batch.removed event. One transaction.
+    int remove_unseen(std::int64_t full_pass_run_id, const std::vector<DeliveryRoute>* routes = nullptr);
+    // The fast poll's 404: marks one batch removed (0 when unknown or already removed).
+    int mark_removed(const std::string& batch_id, const std::vector<DeliveryRoute>* routes = nullptr);
+
+    // True while the first full sync into an empty mirror has not completed. Decided at the
+    // first call on a fresh file (empty batches table: pending) and kept in `meta`.
+    bool bootstrap_pending();
+    void finish_bootstrap();
+
+    std::int64_t batch_count();  // not removed
+    // Not removed batches whose status is not listed, found through the status index so the
+    // cost follows the number of such batches, not the size of the history.
+    std::vector<MirroredStatus> nonterminal_batches(const std::vector<std::string>& terminal_statuses);
+
+    // Deletes events created before `older_than` whose deliveries are all delivered, failed or
+    // disabled (or that have none), with those deliveries, and raises meta `pruned_through_seq`
+    // to the highest seq deleted. Returns the events removed. Batches and transitions stay.
+    int prune_events(WallTime older_than);
+
+    // Called after every commit that wrote events, with the highest event seq (to wake
+    // long-poll waiters), on the thread that owns the Mirror. It must not throw.
+    void set_commit_listener(std::function<void(std::int64_t last_event_seq)> listener);
+    // The highest event seq ever written (pruning does not lower it); 0 before the first event.
+    std::int64_t last_event_seq();
+
+private:
+    // The instant a write transaction works in: one timestamp for every row it writes.
+    struct Moment {
+        WallTime time;
+        std::string text;  // format_timestamp(time)
+    };
+    Moment moment() const;
+    // The UPDATE of a changed row. An indexed column is set only when its value changed: SQLite
+    // rewrites the index entries of every column an UPDATE sets, changed or not, and counts that
+    // move while the status stays are the most common change of all.
+    static constexpr unsigned kSetStatus = 1, kSetCreatedAt = 2, kClearRemovedAt = 4;
+    SQLite::Statement& update_batch(unsigned indexed_columns);
+    // These write inside the caller's open transaction.
+    std::int64_t record_event(EventType type, const std::string& batch_id, std::string_view status,
+                              std::string_view raw, std::string_view previous_status, const Moment& at,
+                              const std::vector<DeliveryRoute>* routes);
+    void record_transition(const std::string& batch_id, const std::string* from_status, const std::string& to_status,
+                           const Moment& at);
+    // Marks a live batch removed and records its batch.removed event; nullopt when the batch is
+    // unknown or already removed, else the event's seq.
+    std::optional<std::int64_t> remove_batch(const std::string& batch_id, const std::vector<DeliveryRoute>* routes,
+                                             const Moment& at);
+    // After a commit that wrote events.
+    void notify(std::int64_t last_seq);
+
+    const Clock& clock_;
+    SQLite::Database db_;
+    EventIdGenerator event_ids_;
+    std::function<void(std::int64_t)> commit_listener_;
+
+    // Prepared once (they are the hot path of a sync), reset and cleared before each use.
+    SQLite::Statement find_page_rows_;
+    SQLite::Statement insert_batch_;
+    std::array<std::optional<SQLite::Statement>, 8> update_batch_;  // by indexed columns, prepared on first use
+    SQLite::Statement touch_unchanged_;
+    SQLite::Statement insert_transition_;
+    SQLite::Statement insert_event_;
+    SQLite::Statement insert_delivery_;
+    SQLite::Statement find_unseen_;
+    SQLite::Statement find_live_batch_;
+    SQLite::Statement set_removed_;
+};
+
+}  // namespace extract::cache

@@ -1,0 +1,160 @@
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Transaction.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+
+#include "tests/cache/mirror_fixture.hpp"
+
+using namespace extract;
+using namespace extract::cache;
+using namespace extract::cache::testing;
+using namespace std::chrono_literals;
+
+TEST_F(MirrorTest, SyncRunsAreBegunFinishedAndReadBack) {
+    const std::string started = now();
+    const std::int64_t run = mirror->begin_sync_run("full");
+    EXPECT_EQ(mirror->sync_run(run),
+              (nlohmann::json{{"id", run}, {"kind", "full"}, {"started_at", started}, {"finished_at", nullptr},
+                              {"requests", 0}, {"pages", 0}, {"upserted", 0}, {"changed", 0}, {"removed", 0},
+                              {"error", nullptr}}));
+    clock.advance(1500ms);
+    mirror->finish_sync_run(run, {7, 6, 1200, 3, 1}, std::nullopt);
+    EXPECT_EQ(mirror->sync_run(run),
+              (nlohmann::json{{"id", run}, {"kind", "full"}, {"started_at", started}, {"finished_at", now()},
+                              {"requests", 7}, {"pages", 6}, {"upserted", 1200}, {"changed", 3}, {"removed", 1},
+                              {"error", nullptr}}));
+
+    const std::int64_t failed = mirror->begin_sync_run("fast");
+    mirror->finish_sync_run(failed, {1, 0, 0, 0, 0}, "upstream answered 503");
+    EXPECT_EQ((*mirror->sync_run(failed))["error"], "upstream answered 503");
+    EXPECT_EQ((*mirror->sync_run(failed))["kind"], "fast");
+
+    EXPECT_FALSE(mirror->sync_run(9999).has_value());
+    EXPECT_THROW(mirror->finish_sync_run(9999, {}, std::nullopt), std::invalid_argument);
+    EXPECT_ANY_THROW(mirror->begin_sync_run("sometimes"));
+}
+
+TEST_F(MirrorTest, RunsLeftOpenByACrashAreClosedAsInterrupted) {
+    const std::int64_t done = mirror->begin_sync_run("full");
+    mirror->finish_sync_run(done, {}, std::nullopt);
+    const std::int64_t open = mirror->begin_sync_run("fast");
+    reopen();  // the crash
+    clock.advance(10s);
+    EXPECT_EQ(mirror->close_interrupted_runs(), 1);
+    EXPECT_EQ(rows("SELECT id, finished_at, error FROM sync_runs ORDER BY id"),
+              (Rows{{std::to_string(done), (*mirror->sync_run(done))["finished_at"].get<std::string>(), "NULL"},
+                    {std::to_string(open), now(), "interrupted"}}));
+    EXPECT_EQ(mirror->close_interrupted_runs(), 0);
+}
+
+TEST_F(MirrorTest, TheBootstrapStaysPendingAcrossACrashUntilFinished) {
+    EXPECT_TRUE(mirror->bootstrap_pending());
+    mirror->apply_page({make_batch("b1", "pending")}, {});
+    reopen();  // crashed during the bootstrap sync: rows exist, yet it is still pending
+    EXPECT_TRUE(mirror->bootstrap_pending());
+    mirror->finish_bootstrap();
+    EXPECT_FALSE(mirror->bootstrap_pending());
+    reopen();
+    EXPECT_FALSE(mirror->bootstrap_pending());
+}
+
+TEST_F(MirrorTest, AMirrorWithBatchesButNoBootstrapRecordIsNotBootstrapping) {
+    mirror->apply_page({make_batch("b1", "pending")}, {});
+    EXPECT_FALSE(mirror->bootstrap_pending());  // decided at the first call: the table is not empty
+    reopen();
+    EXPECT_FALSE(mirror->bootstrap_pending());
+}
+
+TEST_F(MirrorTest, PruningDropsOldSettledEventsAndTheirDeliveriesOnly) {
+    const std::vector<DeliveryRoute> routes{{"webhook.a", {"batch.created", "batch.status_changed"}, {}}};
+    ApplyOptions options;
+    options.routes = &routes;
+    const std::vector<DeliveryRoute> none;
+    ApplyOptions unrouted;
+    unrouted.routes = &none;
+
+    // Old events (seq 1..4): settled in every way, one still owed, one with no delivery at all.
+    mirror->apply_page({make_batch("delivered", "pending"), make_batch("failed", "pending"),
+                        make_batch("pending", "pending")},
+                       options);
+    mirror->apply_page({make_batch("quiet", "pending")}, unrouted);
+    {
+        SQLite::Database db(path, SQLite::OPEN_READWRITE);
+        db.exec("UPDATE deliveries SET state = 'delivered', delivered_at = 'x' WHERE event_seq = 1");
+        db.exec("UPDATE deliveries SET state = 'failed' WHERE event_seq = 2");
+    }
+    clock.advance(std::chrono::hours{24 * 29});
+    mirror->apply_page({make_batch("recent", "pending")}, options);  // seq 5, pending delivery
+    const std::int64_t last = mirror->last_event_seq();
+
+    EXPECT_EQ(mirror->prune_events(clock.now() - std::chrono::hours{24 * 30}), 0);  // nothing old enough yet
+    EXPECT_TRUE(rows("SELECT value FROM meta WHERE key = 'pruned_through_seq'").empty());
+    clock.advance(std::chrono::hours{48});
+    EXPECT_EQ(mirror->prune_events(clock.now() - std::chrono::hours{24 * 30}), 3);
+    EXPECT_EQ(rows("SELECT seq, batch_id FROM events ORDER BY seq"), (Rows{{"3", "pending"}, {"5", "recent"}}));
+    EXPECT_EQ(rows("SELECT event_seq, state FROM deliveries ORDER BY id"), (Rows{{"3", "pending"}, {"5", "pending"}}));
+    EXPECT_EQ(count("batches"), 5);
+    EXPECT_EQ(count("transitions"), 5);
+    EXPECT_EQ(mirror->last_event_seq(), last);
+    // The API's `truncated` mark: the highest seq pruning removed, never lowered.
+    EXPECT_EQ(value("SELECT value FROM meta WHERE key = 'pruned_through_seq'"), "4");
+    EXPECT_EQ(mirror->prune_events(clock.now() - std::chrono::hours{24 * 30}), 0);
+    EXPECT_EQ(value("SELECT value FROM meta WHERE key = 'pruned_through_seq'"), "4");
+}
+
+TEST_F(MirrorTest, EventSeqNeverGoesBackAfterPruningTheNewest) {
+    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "pending")}, {});
+    clock.advance(1h);
+    EXPECT_EQ(mirror->prune_events(clock.now()), 2);
+    EXPECT_EQ(count("events"), 0);
+    EXPECT_EQ(mirror->last_event_seq(), 2);
+    EXPECT_EQ(value("SELECT value FROM meta WHERE key = 'pruned_through_seq'"), "2");
+    reopen();
+    EXPECT_EQ(mirror->last_event_seq(), 2);
+    const ApplyResult result = mirror->apply_page({make_batch("b3", "pending")}, {});
+    EXPECT_EQ(result.last_event_seq, 3);  // a client polling with after=2 sees it
+}
+
+TEST_F(MirrorTest, TheCommitListenerHearsEveryCommitThatWroteEvents) {
+    std::vector<std::int64_t> heard;
+    mirror->set_commit_listener([&heard](std::int64_t seq) { heard.push_back(seq); });
+    EXPECT_EQ(mirror->last_event_seq(), 0);
+
+    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "pending")}, {});
+    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "pending")}, {});  // nothing new
+    mirror->apply_page({make_batch("b1", "running", 1)}, {});
+    mirror->mark_removed("b2");
+    const std::int64_t run = mirror->begin_sync_run("full");
+    mirror->remove_unseen(run);
+    EXPECT_EQ(heard, (std::vector<std::int64_t>{2, 3, 4, 5}));
+    EXPECT_EQ(mirror->last_event_seq(), 5);
+
+    ApplyOptions quiet;
+    quiet.emit_created = false;
+    mirror->apply_page({make_batch("b9", "pending")}, quiet);
+    EXPECT_EQ(heard.size(), 4U);
+}
+
+TEST_F(MirrorTest, AThrowingCommitListenerDoesNotUndoOrHideTheCommit) {
+    LogCapture log;
+    mirror->set_commit_listener([](std::int64_t) { throw std::runtime_error("waiter gone"); });
+    const ApplyResult result = mirror->apply_page({make_batch("b1", "pending")}, {});
+    EXPECT_EQ(result.events, 1);
+    EXPECT_EQ(count("events"), 1);
+    EXPECT_NE(log.text().find("waiter gone"), std::string::npos);
+}
+
+TEST_F(MirrorTest, AReaderIsNotBlockedByAnOpenWriteTransaction) {
+    mirror->apply_page({make_batch("b1", "pending")}, {});
+    SQLite::Database writer(path, SQLite::OPEN_READWRITE);
+    // EXCLUSIVE keeps readers out with a rollback journal; in WAL mode readers go on.
+    SQLite::Transaction transaction(writer, SQLite::TransactionBehavior::EXCLUSIVE);
+    writer.exec("UPDATE batches SET status = 'running'");
+
+    SQLite::Database reader(path, SQLite::OPEN_READONLY);  // no busy timeout: a lock would fail at once
+    EXPECT_EQ(reader.execAndGet("SELECT status FROM batches").getString(), "pending");
+    transaction.commit();
+    EXPECT_EQ(reader.execAndGet("SELECT status FROM batches").getString(), "running");
+}

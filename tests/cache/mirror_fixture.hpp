@@ -1,0 +1,111 @@
+#pragma once
+// Shared by the cache tests: batches as the upstream client would hand them over, and a Mirror
+// on a temporary file whose committed state is read back through separate connections.
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cache/mirror.hpp"
+#include "core/batch.hpp"
+#include "core/timefmt.hpp"
+#include "tests/support/fake_clock.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace extract::cache::testing {
+
+// A batch of 10 items with `succeeded` of them done; raw is the canonical object (keys sorted).
+inline Batch make_batch(const std::string& id, const std::string& status, std::int64_t succeeded = 0,
+                        const nlohmann::json& metadata = nullptr) {
+    Batch batch;
+    batch.id = id;
+    batch.status = status;
+    batch.total_items = 10;
+    batch.counts.pending = 10 - succeeded;
+    batch.counts.succeeded = succeeded;
+    batch.created_at = "2026-11-01T00:00:00Z";
+    batch.expires_at = "2026-11-04T00:00:00Z";
+    if (!metadata.is_null()) batch.metadata = metadata.dump();
+    const nlohmann::json raw{
+        {"object", "batch"},
+        {"id", id},
+        {"status", status},
+        {"counts",
+         {{"pending", batch.counts.pending}, {"running", 0}, {"succeeded", succeeded}, {"failed", 0}, {"cancelled", 0}}},
+        {"total_items", batch.total_items},
+        {"engine", nullptr},
+        {"options", nlohmann::json::object()},
+        {"metadata", metadata},
+        {"created_at", batch.created_at},
+        {"started_at", nullptr},
+        {"completed_at", nullptr},
+        {"expires_at", batch.expires_at},
+    };
+    batch.raw = raw.dump();
+    return batch;
+}
+
+// Every row of a query, each column as text ("NULL" for SQL NULL).
+using Rows = std::vector<std::vector<std::string>>;
+
+class MirrorTest : public ::testing::Test {
+protected:
+    extract::testing::TempDir dir;
+    extract::testing::FakeClock clock;
+    std::string path = (dir / "mirror.db").string();
+    std::unique_ptr<Mirror> mirror = std::make_unique<Mirror>(path, clock);
+
+    void reopen() {
+        mirror.reset();
+        mirror = std::make_unique<Mirror>(path, clock);
+    }
+    std::string now() const { return format_timestamp(clock.now()); }
+
+    // Reads through a connection of its own, so only committed data is seen.
+    Rows rows(const std::string& sql) const {
+        SQLite::Database reader(path, SQLite::OPEN_READONLY);
+        SQLite::Statement query(reader, sql);
+        Rows out;
+        while (query.executeStep()) {
+            std::vector<std::string> row;
+            for (int i = 0; i < query.getColumnCount(); ++i) {
+                const SQLite::Column column = query.getColumn(i);
+                row.push_back(column.isNull() ? "NULL" : column.getString());
+            }
+            out.push_back(std::move(row));
+        }
+        return out;
+    }
+    std::int64_t count(const std::string& table) const {
+        return std::stoll(rows("SELECT count(*) FROM " + table).at(0).at(0));
+    }
+    std::string value(const std::string& sql) const { return rows(sql).at(0).at(0); }
+};
+
+// Captures what the cache logs for the length of a test.
+class LogCapture {
+public:
+    LogCapture() : previous_(spdlog::default_logger()) {
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_);
+        spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+    }
+    ~LogCapture() { spdlog::set_default_logger(previous_); }
+    LogCapture(const LogCapture&) = delete;
+    LogCapture& operator=(const LogCapture&) = delete;
+    std::string text() const { return stream_.str(); }
+
+private:
+    std::shared_ptr<spdlog::logger> previous_;
+    std::ostringstream stream_;
+};
+
+}  // namespace extract::cache::testing
