@@ -1,0 +1,394 @@
+#include "api/connection_loop.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace extract::api {
+namespace {
+
+constexpr ConnectionId kListenerTag = 0;
+constexpr ConnectionId kWakeTag = 1;
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+void signal_eventfd(int fd) {
+    const std::uint64_t one = 1;
+    (void)!::write(fd, &one, sizeof one);  // a full counter is still a wake-up
+}
+
+}  // namespace
+
+ConnectionLoop::ConnectionLoop(int listen_fd, ConnectionLimits limits, const Clock& clock, EventNotifier& notifier,
+                               Metrics& metrics, Dispatch dispatch)
+    : listen_fd_(listen_fd),
+      limits_(limits),
+      clock_(clock),
+      notifier_(notifier),
+      metrics_(metrics),
+      dispatch_(std::move(dispatch)),
+      read_buffer_(kReadChunk) {
+    epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (epoll_fd_ < 0 || wake_fd_ < 0) {
+        throw std::runtime_error(std::string("api: cannot create the event loop: ") + std::strerror(errno));
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kListenerTag;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+    ev.data.u64 = kWakeTag;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+    listener_id_ = notifier_.add_listener([this] {
+        events_committed_.store(true);
+        signal_eventfd(wake_fd_);
+    });
+}
+
+ConnectionLoop::~ConnectionLoop() {
+    notifier_.remove_listener(listener_id_);
+    for (auto& [id, c] : connections_) ::close(c.fd);
+    ::close(wake_fd_);
+    ::close(epoll_fd_);
+}
+
+void ConnectionLoop::stop() {
+    stop_requested_.store(true);
+    signal_eventfd(wake_fd_);
+}
+
+void ConnectionLoop::answer(ConnectionId id, std::variant<HttpReply, ParkForEvents> outcome) {
+    {
+        std::lock_guard lock(mailbox_mutex_);
+        mailbox_.emplace_back(id, std::move(outcome));
+    }
+    signal_eventfd(wake_fd_);
+}
+
+void ConnectionLoop::run() {
+    std::array<epoll_event, 128> ready{};
+    while (true) {
+        const auto before = clock_.steady_now();
+        if (stopping_ && (connections_.empty() || before >= stop_deadline_)) break;
+        const int n = ::epoll_wait(epoll_fd_, ready.data(), static_cast<int>(ready.size()), next_timeout_ms(before));
+        if (n < 0 && errno != EINTR) {
+            spdlog::error("api: epoll_wait failed: {}", std::strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; ++i) {
+            const ConnectionId tag = ready[static_cast<std::size_t>(i)].data.u64;
+            if (tag == kListenerTag) {
+                accept_all();
+            } else if (tag == kWakeTag) {
+                std::uint64_t count = 0;
+                (void)!::read(wake_fd_, &count, sizeof count);
+            } else if (auto it = connections_.find(tag); it != connections_.end()) {
+                on_ready(it->second, ready[static_cast<std::size_t>(i)].events);
+            }
+        }
+        // Whatever woke us, look at every source: cheap, and no signal can be missed.
+        take_mailbox();
+        if (events_committed_.exchange(false)) wake_parked();
+        if (stop_requested_.load() && !stopping_) begin_stop();
+        expire(clock_.steady_now());
+    }
+    std::vector<ConnectionId> remaining;
+    for (const auto& [id, c] : connections_) remaining.push_back(id);
+    for (const auto id : remaining) close(id);
+}
+
+void ConnectionLoop::accept_all() {
+    while (true) {
+        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) spdlog::warn("api: accept failed: {}", std::strerror(errno));
+            return;
+        }
+        if (stopping_ || connections_.size() >= limits_.max_connections) {
+            // Best effort: a refusal the client can read, without waiting for it to read.
+            const std::string refusal = serialize_reply(
+                detail_reply(503, stopping_ ? "the daemon is stopping" : "too many connections to the API"), false);
+            (void)!::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            ::close(fd);
+            continue;
+        }
+        const ConnectionId id = next_id_++;
+        Connection& c = connections_[id];
+        c.id = id;
+        c.fd = fd;
+        c.parser = RequestParser(limits_.request);
+        c.deadline = clock_.steady_now() + limits_.idle_timeout;
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.u64 = id;
+        c.watched = ev.events;
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    }
+}
+
+void ConnectionLoop::watch(Connection& c, std::uint32_t events) {
+    if (c.watched == events) return;
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = c.id;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev);
+    c.watched = events;
+}
+
+void ConnectionLoop::on_ready(Connection& c, std::uint32_t events) {
+    const ConnectionId id = c.id;
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        close(id);
+        return;
+    }
+    if (c.phase == Phase::writing && (events & EPOLLOUT)) {
+        flush(c);
+        return;
+    }
+    if (c.phase == Phase::reading && (events & (EPOLLIN | EPOLLRDHUP))) {
+        read_from(c);
+        return;
+    }
+    if (events & EPOLLRDHUP) {
+        // The client went away while its request is served or parked.
+        c.peer_closed = true;
+        if (c.phase == Phase::parked) {
+            close(id);
+        } else {
+            watch(c, 0);
+        }
+    }
+}
+
+void ConnectionLoop::read_from(Connection& c) {
+    // Never buffer more than one request's worth: the parser rejects anything larger.
+    const std::size_t cap = limits_.request.max_head_bytes + limits_.request.max_body_bytes + kReadChunk;
+    while (c.in.size() < cap) {
+        const ssize_t n = ::recv(c.fd, read_buffer_.data(), read_buffer_.size(), 0);
+        if (n > 0) {
+            c.in.append(read_buffer_.data(), static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n == 0) {
+            c.peer_closed = true;
+            break;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        close(c.id);
+        return;
+    }
+    const ConnectionId id = c.id;
+    parse_next(c);
+    auto it = connections_.find(id);
+    if (it != connections_.end() && it->second.peer_closed && it->second.phase == Phase::reading) close(id);
+}
+
+void ConnectionLoop::parse_next(Connection& c) {
+    // RFC 9112 §2.2: empty lines before a request line are ignored.
+    while (c.in.size() >= 2 && c.in[0] == '\r' && c.in[1] == '\n') c.in.erase(0, 2);
+    if (c.in.empty()) {
+        c.request_started = false;
+        return;
+    }
+    if (!c.request_started) {
+        c.request_started = true;
+        c.deadline = clock_.steady_now() + limits_.request_timeout;
+    }
+    auto result = c.parser.parse(c.in);
+    if (std::holds_alternative<RequestParser::NeedMore>(result)) return;
+    c.parser.reset();
+    if (auto* rejected = std::get_if<RequestParser::Rejected>(&result)) {
+        c.in.clear();
+        send_reply(c, rejected->reply);
+        return;
+    }
+    auto& complete = std::get<RequestParser::Complete>(result);
+    c.in.erase(0, complete.consumed);
+    c.request_started = false;
+    c.request = std::move(complete.request);
+    if (stopping_) {
+        HttpReply reply = detail_reply(503, "the daemon is stopping");
+        reply.close = true;
+        send_reply(c, reply);
+        return;
+    }
+    dispatch(c, std::nullopt);
+}
+
+void ConnectionLoop::dispatch(Connection& c, std::optional<SteadyTime> long_poll_deadline) {
+    c.phase = Phase::dispatched;
+    // Stop reading (one request at a time) but notice a hang-up; once the peer has shut its
+    // side, level-triggered RDHUP would fire without end, so watch nothing but errors.
+    watch(c, c.peer_closed ? 0u : static_cast<std::uint32_t>(EPOLLRDHUP));
+    dispatch_(c.id, c.request, long_poll_deadline);
+}
+
+void ConnectionLoop::send_reply(Connection& c, const HttpReply& reply) {
+    const bool keep_alive = c.request.keep_alive && !reply.close && !c.peer_closed && !stopping_;
+    c.out = serialize_reply(reply, keep_alive);
+    c.out_sent = 0;
+    c.close_after_write = !keep_alive;
+    c.phase = Phase::writing;
+    c.deadline = clock_.steady_now() + limits_.write_timeout;
+    flush(c);
+}
+
+void ConnectionLoop::flush(Connection& c) {
+    while (c.out_sent < c.out.size()) {
+        const ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            c.out_sent += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch(c, EPOLLOUT);
+            return;
+        }
+        close(c.id);
+        return;
+    }
+    if (c.close_after_write) {
+        // Half-close first so the client reads the whole reply before seeing the end.
+        ::shutdown(c.fd, SHUT_WR);
+        close(c.id);
+        return;
+    }
+    c.out.clear();
+    c.out_sent = 0;
+    c.phase = Phase::reading;
+    c.request = {};
+    c.deadline = clock_.steady_now() + limits_.idle_timeout;
+    watch(c, EPOLLIN | EPOLLRDHUP);
+    parse_next(c);  // a pipelined request may already be buffered
+}
+
+void ConnectionLoop::park(Connection& c, const ParkForEvents& park) {
+    if (stopping_ || park.seen_generation != notifier_.generation()) {
+        // Stopping: answer now. A commit raced the query: ask again at once.
+        dispatch(c, stopping_ ? clock_.steady_now() : park.deadline);
+        return;
+    }
+    c.phase = Phase::parked;
+    c.parked = park;
+    c.deadline = park.deadline;
+    count_parked();
+}
+
+void ConnectionLoop::ask_again(Connection& c, SteadyTime deadline) {
+    c.parked.reset();
+    dispatch(c, deadline);
+}
+
+void ConnectionLoop::take_mailbox() {
+    std::vector<std::pair<ConnectionId, std::variant<HttpReply, ParkForEvents>>> mailbox;
+    {
+        std::lock_guard lock(mailbox_mutex_);
+        mailbox.swap(mailbox_);
+    }
+    for (auto& [id, outcome] : mailbox) {
+        auto it = connections_.find(id);
+        if (it == connections_.end() || it->second.phase != Phase::dispatched) continue;  // the client left
+        Connection& c = it->second;
+        if (auto* reply = std::get_if<HttpReply>(&outcome)) {
+            send_reply(c, *reply);
+        } else if (c.peer_closed) {
+            close(id);
+        } else {
+            park(c, std::get<ParkForEvents>(outcome));
+        }
+    }
+}
+
+void ConnectionLoop::wake_parked() {
+    const auto generation = notifier_.generation();
+    for (auto& [id, c] : connections_) {
+        if (c.phase == Phase::parked && c.parked->seen_generation != generation) ask_again(c, c.parked->deadline);
+    }
+    count_parked();
+}
+
+void ConnectionLoop::expire(SteadyTime now) {
+    // Decide first, act after: acting may close connections, which the walk must not see.
+    std::vector<ConnectionId> too_slow, to_close, to_ask_again;
+    for (const auto& [id, c] : connections_) {
+        if (c.phase == Phase::dispatched || c.deadline > now) continue;
+        if (c.phase == Phase::parked) {
+            to_ask_again.push_back(id);
+        } else if (c.phase == Phase::reading && c.request_started) {
+            too_slow.push_back(id);
+        } else {
+            to_close.push_back(id);  // idle keep-alive, or a client that does not read its reply
+        }
+    }
+    for (const auto id : to_ask_again) {
+        Connection& c = connections_.at(id);
+        ask_again(c, c.parked->deadline);  // past its deadline, the route answers with what it has
+    }
+    for (const auto id : too_slow) {
+        Connection& c = connections_.at(id);
+        HttpReply reply = detail_reply(408, "the request did not arrive completely in time");
+        reply.close = true;
+        c.in.clear();
+        send_reply(c, reply);
+    }
+    for (const auto id : to_close) close(id);
+    if (!to_ask_again.empty()) count_parked();
+}
+
+void ConnectionLoop::begin_stop() {
+    stopping_ = true;
+    stop_deadline_ = clock_.steady_now() + limits_.stop_grace;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+    std::vector<ConnectionId> idle;
+    for (auto& [id, c] : connections_) {
+        if (c.phase == Phase::reading) {
+            idle.push_back(id);
+        } else if (c.phase == Phase::parked) {
+            ask_again(c, clock_.steady_now());  // every long poll answers now
+        }
+    }
+    for (const auto id : idle) close(id);
+    count_parked();
+}
+
+void ConnectionLoop::close(ConnectionId id) {
+    const auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+    ::close(it->second.fd);
+    const bool was_parked = it->second.phase == Phase::parked;
+    connections_.erase(it);
+    if (was_parked) count_parked();
+}
+
+int ConnectionLoop::next_timeout_ms(SteadyTime now) const {
+    SteadyTime next = now + std::chrono::seconds(60);
+    if (stopping_) next = std::min(next, stop_deadline_);
+    for (const auto& [id, c] : connections_) {
+        if (c.phase != Phase::dispatched) next = std::min(next, c.deadline);
+    }
+    if (next <= now) return 0;
+    // Round up so that the deadline has passed when we wake.
+    return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(next - now).count());
+}
+
+void ConnectionLoop::count_parked() {
+    std::size_t parked = 0;
+    for (const auto& [id, c] : connections_) parked += c.phase == Phase::parked ? 1 : 0;
+    if (parked != parked_) {
+        parked_ = parked;
+        metrics_.long_polls_waiting(parked);
+    }
+}
+
+}  // namespace extract::api

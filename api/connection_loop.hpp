@@ -1,0 +1,126 @@
+#pragma once
+// The API's network side on one thread: accepts connections, reads and parses requests,
+// hands each complete request to the workers, writes their replies, and keeps parked long
+// polls as plain connection state (no thread each), re-asking them when an event is
+// committed or their time is up. Non-blocking throughout, with deadlines on every phase,
+// so a slow or malformed client costs a buffer, never a thread.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "api/event_notifier.hpp"
+#include "api/http_message.hpp"
+#include "api/metrics.hpp"
+#include "api/routes.hpp"
+#include "core/clock.hpp"
+
+namespace extract::api {
+
+using ConnectionId = std::uint64_t;
+
+struct ConnectionLimits {
+    std::size_t max_connections = 512;
+    Millis idle_timeout{std::chrono::seconds(60)};     // a kept-alive connection with no request
+    Millis request_timeout{std::chrono::seconds(30)};  // from a request's first byte to its last
+    Millis write_timeout{std::chrono::seconds(30)};    // to send one reply
+    Millis stop_grace{std::chrono::seconds(2)};        // for replies in flight when stopping
+    RequestLimits request;
+};
+
+class ConnectionLoop {
+public:
+    // Called on the loop thread for each complete request; the answer comes back later,
+    // from any thread, through answer(). `long_poll_deadline` is set when a parked request
+    // is asked again.
+    using Dispatch =
+        std::function<void(ConnectionId, const HttpRequest&, std::optional<SteadyTime> long_poll_deadline)>;
+
+    // `listen_fd` stays owned by the caller.
+    ConnectionLoop(int listen_fd, ConnectionLimits limits, const Clock& clock, EventNotifier& notifier,
+                   Metrics& metrics, Dispatch dispatch);
+    ~ConnectionLoop();
+    ConnectionLoop(const ConnectionLoop&) = delete;
+    ConnectionLoop& operator=(const ConnectionLoop&) = delete;
+
+    // Serves until stop(); then asks every parked long poll one last time, waits up to
+    // stop_grace for replies in flight, and closes every connection.
+    void run();
+    // Thread-safe and idempotent.
+    void stop();
+    // Thread-safe: the outcome of the request dispatched for `id` (a reply, or park it).
+    void answer(ConnectionId id, std::variant<HttpReply, ParkForEvents> outcome);
+
+private:
+    enum class Phase {
+        reading,     // waiting for (the rest of) a request
+        dispatched,  // a worker is on it
+        parked,      // a long poll waiting for an event
+        writing,     // sending the reply
+    };
+    struct Connection {
+        ConnectionId id = 0;
+        int fd = -1;
+        Phase phase = Phase::reading;
+        std::string in;
+        RequestParser parser;
+        bool request_started = false;  // bytes of a request arrived: its deadline runs
+        HttpRequest request;           // the one being served
+        std::optional<ParkForEvents> parked;
+        std::string out;
+        std::size_t out_sent = 0;
+        bool close_after_write = false;
+        bool peer_closed = false;
+        SteadyTime deadline{};  // of the current phase; none while dispatched
+        std::uint32_t watched = 0;
+    };
+
+    void accept_all();
+    void on_ready(Connection& c, std::uint32_t events);
+    void read_from(Connection& c);
+    void parse_next(Connection& c);
+    void dispatch(Connection& c, std::optional<SteadyTime> long_poll_deadline);
+    void send_reply(Connection& c, const HttpReply& reply);
+    void flush(Connection& c);
+    void park(Connection& c, const ParkForEvents& park);
+    void ask_again(Connection& c, SteadyTime deadline);
+    void take_mailbox();
+    void wake_parked();
+    void expire(SteadyTime now);
+    void begin_stop();
+    void close(ConnectionId id);
+    void watch(Connection& c, std::uint32_t events);
+    int next_timeout_ms(SteadyTime now) const;
+    void count_parked();
+
+    const int listen_fd_;
+    const ConnectionLimits limits_;
+    const Clock& clock_;
+    EventNotifier& notifier_;
+    Metrics& metrics_;
+    const Dispatch dispatch_;
+    int epoll_fd_ = -1;
+    int wake_fd_ = -1;  // eventfd: answers, notifications and stop reach the loop through it
+    EventNotifier::ListenerId listener_id_ = 0;
+
+    std::unordered_map<ConnectionId, Connection> connections_;
+    std::vector<char> read_buffer_;  // one for all connections: only the loop thread reads
+    ConnectionId next_id_ = 2;  // 0 and 1 mark the listener and the wake fd in epoll
+    std::size_t parked_ = 0;
+    bool stopping_ = false;
+    SteadyTime stop_deadline_{};
+
+    std::mutex mailbox_mutex_;
+    std::vector<std::pair<ConnectionId, std::variant<HttpReply, ParkForEvents>>> mailbox_;
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> events_committed_{false};
+};
+
+}  // namespace extract::api

@@ -1,0 +1,35 @@
+#pragma once
+// What the API asks of the running daemon: its health, a sync now, a look at the deliveries
+// again. The daemon implements it; tests fake it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/clock.hpp"
+
+namespace extract::api {
+
+struct HealthSnapshot {
+    std::string status = "starting";  // ok | starting | degraded
+    bool synced = false;
+    std::optional<std::string> last_sync_at;
+    std::optional<std::string> last_full_sync_at;
+    std::optional<std::string> last_error;
+    int consecutive_failures = 0;
+};
+
+class DaemonLink {
+public:
+    virtual ~DaemonLink() = default;
+    virtual HealthSnapshot health() const = 0;
+    // Asks for a sync now. wait=false: returns at once (nullopt). wait=true: blocks until that
+    // sync ends (at most max_wait) and returns its sync_runs id; nullopt when it did not end in
+    // time. Called from a thread of the API's own; it must return when the daemon stops.
+    virtual std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) = 0;
+    // The delivery dispatcher should look at the deliveries table again (after a retry request
+    // made them due).
+    virtual void deliveries_changed() = 0;
+};
+
+}  // namespace extract::api

@@ -1,0 +1,46 @@
+#pragma once
+// Makes deliveries due again on a user's request (POST /v1/deliveries/…/retry): a short write
+// transaction on the API's own connection, so the delivery dispatcher picks them up at once.
+// The sync's writer connection is never touched; busy_timeout waits out its transactions.
+
+#include <SQLiteCpp/Database.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/mirror_rows.hpp"
+#include "api/statement_cache.hpp"
+#include "core/clock.hpp"
+
+namespace extract::api {
+
+struct DeliveryRetryFilter {
+    std::string state = "failed";
+    std::optional<std::string> target;
+    std::optional<WallTime> since;  // only deliveries of events created at or after this
+};
+
+class DeliveryRetrier {
+public:
+    // Opens `db_path` read-write. Throws SQLite::Exception when it cannot.
+    DeliveryRetrier(const std::string& db_path, const Clock& clock);
+    DeliveryRetrier(const DeliveryRetrier&) = delete;
+    DeliveryRetrier& operator=(const DeliveryRetrier&) = delete;
+
+    // Whatever its state: state `pending`, next_attempt_at now; attempts and the last error
+    // are kept as history. nullopt when there is no such delivery.
+    std::optional<DeliveryRow> retry(std::int64_t delivery_id);
+    // The same for every match, in one transaction; the rows as they are afterwards.
+    std::vector<DeliveryRow> retry_matching(const DeliveryRetryFilter& filter);
+
+private:
+    std::vector<DeliveryRow> rows_with_ids(const std::vector<std::int64_t>& ids);
+
+    const Clock& clock_;
+    SQLite::Database db_;
+    StatementCache statements_;
+};
+
+}  // namespace extract::api

@@ -1,0 +1,88 @@
+#pragma once
+// A small thread-safe Prometheus registry: counters, gauges and histograms (in seconds) with
+// labels, every name prefixed `extract_sync_`, rendered in the text format by GET /metrics.
+//
+// The families extract-sync exports are declared by the constructor (see metrics.cpp and
+// docs/api.md); the daemon records into them through the named methods below. Labels never
+// carry a batch id: their values are bounded sets (HTTP codes, statuses, targets).
+//
+//   family (without prefix)               type       labels
+//   upstream_requests_total               counter    code ("0" when no response came)
+//   sync_runs_total                       counter    kind (full|fast), outcome (ok|error)
+//   sync_duration_seconds                 histogram  kind
+//   last_successful_sync_timestamp_seconds gauge     -
+//   transitions_total                     counter    to_status
+//   events_total                          counter    type
+//   deliveries_total                      counter    target, outcome (delivered|retry|failed|disabled)
+//   batches                               gauge      status  (not removed; read from the mirror per scrape)
+//   batches_removed                       gauge      -       (read from the mirror per scrape)
+//   deliveries                            gauge      state   (read from the mirror per scrape)
+//   api_requests_total                    counter    route (the pattern, e.g. /v1/batches/{batch_id}), code
+//   api_long_polls_waiting                gauge      -
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/clock.hpp"
+
+namespace extract::api {
+
+class Metrics {
+public:
+    using Labels = std::vector<std::pair<std::string, std::string>>;
+    enum class Type { counter, gauge, histogram };
+
+    Metrics();  // declares the families listed above
+    Metrics(const Metrics&) = delete;
+    Metrics& operator=(const Metrics&) = delete;
+
+    // What the daemon records.
+    void upstream_request(int http_code);  // 0: no response (timeout, refused, broken)
+    void sync_run(std::string_view kind, bool ok, Millis duration);
+    void last_successful_sync(WallTime at);
+    void transition(std::string_view to_status);
+    void event_written(std::string_view type);
+    void delivery_attempt(std::string_view target, std::string_view outcome);
+
+    // What the API records.
+    void api_request(std::string_view route, int http_code);
+    void long_polls_waiting(std::size_t n);
+
+    // The generic registry. `name` is without the prefix; recording into a family that was
+    // never declared, or with another type, is a bug and throws std::logic_error.
+    void declare(std::string name, Type type, std::string help, std::vector<double> buckets = {});
+    void increment(std::string_view name, const Labels& labels = {}, double by = 1);
+    void set(std::string_view name, const Labels& labels, double value);
+    void observe(std::string_view name, const Labels& labels, double value);
+    // Replaces every sample of a gauge at once (values read from the mirror at scrape time,
+    // where a status that disappeared must disappear from the output too).
+    void replace(std::string_view name, const std::vector<std::pair<Labels, double>>& samples);
+
+    // Prometheus text exposition format 0.0.4.
+    std::string render() const;
+
+private:
+    struct Histogram {
+        std::vector<std::uint64_t> bucket_counts;  // not cumulative; one per bound
+        std::uint64_t count = 0;
+        double sum = 0;
+    };
+    struct Family {
+        Type type = Type::counter;
+        std::string help;
+        std::vector<double> buckets;
+        std::map<Labels, double> values;          // counters, gauges
+        std::map<Labels, Histogram> histograms;  // histograms
+    };
+    Family& family(std::string_view name, Type expected);
+
+    mutable std::mutex mutex_;
+    std::map<std::string, Family, std::less<>> families_;
+};
+
+}  // namespace extract::api

@@ -1,0 +1,227 @@
+#include "api/mirror_reader.hpp"
+
+#include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
+
+#include <chrono>
+
+#include "core/timefmt.hpp"
+
+namespace extract::api {
+namespace {
+
+constexpr int kBusyTimeoutMs = 2000;
+
+std::int64_t epoch_micros(WallTime t) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+
+// extract_time_us(text): the instant an ISO-8601 text names, in Unix microseconds (NULL when
+// it is not one). Lets the created_at filters compare times, whatever offset or precision
+// the upstream and the user wrote.
+void sql_time_us(sqlite3_context* context, int, sqlite3_value** args) {
+    const auto* text = sqlite3_value_text(args[0]);
+    if (text == nullptr) {
+        sqlite3_result_null(context);
+        return;
+    }
+    const auto parsed = parse_timestamp(reinterpret_cast<const char*>(text));
+    if (!parsed) {
+        sqlite3_result_null(context);
+        return;
+    }
+    sqlite3_result_int64(context, epoch_micros(*parsed));
+}
+
+}  // namespace
+
+MirrorReader::MirrorReader(const std::string& db_path)
+    : db_(db_path, SQLite::OPEN_READONLY, kBusyTimeoutMs), statements_(db_) {
+    db_.createFunction("extract_time_us", 1, true, nullptr, &sql_time_us);
+}
+
+BatchListPage MirrorReader::list_batches(const BatchListQuery& query) {
+    std::string sql = "SELECT raw, created_at, id FROM batches WHERE 1";
+    if (!query.include_removed) sql += " AND removed_at IS NULL";
+    if (query.status) sql += " AND status = :status";
+    if (query.engine) sql += " AND engine = :engine";
+    if (query.created_after) sql += " AND extract_time_us(created_at) > :created_after";
+    if (query.created_before) sql += " AND extract_time_us(created_at) < :created_before";
+    if (query.after) sql += " AND (created_at, id) < (:cursor_created_at, :cursor_id)";
+    sql += " ORDER BY created_at DESC, id DESC LIMIT :limit";
+
+    auto& statement = statements_.get(sql);
+    StatementDone done(statement);
+    if (query.status) statement.bind(":status", *query.status);
+    if (query.engine) statement.bind(":engine", *query.engine);
+    if (query.created_after) statement.bind(":created_after", epoch_micros(*query.created_after));
+    if (query.created_before) statement.bind(":created_before", epoch_micros(*query.created_before));
+    if (query.after) {
+        statement.bind(":cursor_created_at", query.after->created_at);
+        statement.bind(":cursor_id", query.after->id);
+    }
+    statement.bind(":limit", query.limit + 1);  // one more tells whether a next page exists
+
+    BatchListPage page;
+    BatchListPosition last;
+    while (statement.executeStep()) {
+        if (static_cast<int>(page.raw_items.size()) == query.limit) {
+            page.next = last;
+            break;
+        }
+        page.raw_items.push_back(statement.getColumn(0).getString());
+        last = {statement.getColumn(1).getString(), statement.getColumn(2).getString()};
+    }
+    return page;
+}
+
+std::optional<BatchDetail> MirrorReader::batch(const std::string& id) {
+    SQLite::Transaction snapshot(db_);  // the row and its transitions as of one moment
+    auto& statement = statements_.get(
+        "SELECT raw, first_seen_at, last_seen_at, last_changed_at, removed_at FROM batches WHERE id = ?");
+    BatchDetail detail;
+    {
+        StatementDone done(statement);
+        statement.bind(1, id);
+        if (!statement.executeStep()) return std::nullopt;
+        detail.raw = statement.getColumn(0).getString();
+        detail.mirror = {statement.getColumn(1).getString(), statement.getColumn(2).getString(),
+                         statement.getColumn(3).getString(), optional_text(statement.getColumn(4))};
+    }
+    detail.transitions = transitions_of(id);
+    return detail;
+}
+
+std::optional<std::vector<TransitionRow>> MirrorReader::transitions(const std::string& batch_id) {
+    SQLite::Transaction snapshot(db_);
+    if (!batch_exists(batch_id)) return std::nullopt;
+    return transitions_of(batch_id);
+}
+
+std::vector<TransitionRow> MirrorReader::transitions_of(const std::string& batch_id) {
+    auto& statement = statements_.get(
+        "SELECT seq, batch_id, from_status, to_status, observed_at FROM transitions WHERE batch_id = ? ORDER BY seq");
+    StatementDone done(statement);
+    statement.bind(1, batch_id);
+    std::vector<TransitionRow> rows;
+    while (statement.executeStep()) {
+        rows.push_back({statement.getColumn(0).getInt64(), statement.getColumn(1).getString(),
+                        optional_text(statement.getColumn(2)), statement.getColumn(3).getString(),
+                        statement.getColumn(4).getString()});
+    }
+    return rows;
+}
+
+bool MirrorReader::batch_exists(const std::string& id) {
+    auto& statement = statements_.get("SELECT 1 FROM batches WHERE id = ?");
+    StatementDone done(statement);
+    statement.bind(1, id);
+    return statement.executeStep();
+}
+
+std::int64_t MirrorReader::single_integer(const std::string& sql) {
+    auto& statement = statements_.get(sql);
+    StatementDone done(statement);
+    if (!statement.executeStep() || statement.getColumn(0).isNull()) return 0;
+    return statement.getColumn(0).getInt64();
+}
+
+EventPage MirrorReader::events(const EventQuery& query) {
+    SQLite::Transaction snapshot(db_);  // the page, the newest seq and the prune mark agree
+    std::string sql = "SELECT seq, id, type, batch_id, created_at, payload FROM events WHERE seq > :after";
+    if (query.type) sql += " AND type = :type";
+    if (query.batch_id) sql += " AND batch_id = :batch_id";
+    sql += " ORDER BY seq LIMIT :limit";
+
+    EventPage page;
+    {
+        auto& statement = statements_.get(sql);
+        StatementDone done(statement);
+        statement.bind(":after", query.after);
+        if (query.type) statement.bind(":type", *query.type);
+        if (query.batch_id) statement.bind(":batch_id", *query.batch_id);
+        statement.bind(":limit", query.limit);
+        while (statement.executeStep()) {
+            page.events.push_back({statement.getColumn(0).getInt64(), statement.getColumn(1).getString(),
+                                   statement.getColumn(2).getString(), statement.getColumn(3).getString(),
+                                   statement.getColumn(4).getString(), statement.getColumn(5).getString()});
+        }
+    }
+    const std::int64_t pruned_through =
+        single_integer("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pruned_through_seq'");
+    // A seq at or below the prune mark may have existed and be gone: the client missed it.
+    page.truncated = query.after < pruned_through;
+    if (static_cast<int>(page.events.size()) == query.limit) {
+        page.last_seq = page.events.back().seq;
+    } else {
+        const std::int64_t newest = single_integer("SELECT MAX(seq) FROM events");
+        page.last_seq = std::max({query.after, newest, pruned_through});
+    }
+    return page;
+}
+
+MirrorStats MirrorReader::stats() {
+    SQLite::Transaction snapshot(db_);
+    MirrorStats stats;
+    {
+        auto& statement = statements_.get(
+            "SELECT status, removed_at IS NOT NULL, COUNT(*) FROM batches GROUP BY status, removed_at IS NOT NULL");
+        StatementDone done(statement);
+        while (statement.executeStep()) {
+            const std::int64_t n = statement.getColumn(2).getInt64();
+            stats.batches_total += n;
+            if (statement.getColumn(1).getInt() != 0) {
+                stats.batches_removed += n;
+            } else {
+                stats.live_by_status[statement.getColumn(0).getString()] += n;
+            }
+        }
+    }
+    stats.events = single_integer("SELECT COUNT(*) FROM events");
+    {
+        auto& statement = statements_.get("SELECT state, COUNT(*) FROM deliveries GROUP BY state");
+        StatementDone done(statement);
+        while (statement.executeStep()) {
+            stats.deliveries_by_state[statement.getColumn(0).getString()] = statement.getColumn(1).getInt64();
+        }
+    }
+    return stats;
+}
+
+std::vector<DeliveryRow> MirrorReader::deliveries(const DeliveryQuery& query) {
+    std::string sql = std::string(kSelectDeliveries) + "WHERE 1";
+    if (query.state) sql += " AND d.state = :state";
+    if (query.target) sql += " AND d.target = :target";
+    sql += " ORDER BY d.id DESC LIMIT :limit";
+    auto& statement = statements_.get(sql);
+    StatementDone done(statement);
+    if (query.state) statement.bind(":state", *query.state);
+    if (query.target) statement.bind(":target", *query.target);
+    statement.bind(":limit", query.limit);
+    std::vector<DeliveryRow> rows;
+    while (statement.executeStep()) rows.push_back(read_delivery(statement));
+    return rows;
+}
+
+std::optional<SyncRunRow> MirrorReader::sync_run(std::int64_t id) {
+    auto& statement = statements_.get(
+        "SELECT id, kind, started_at, finished_at, requests, pages, upserted, changed, removed, error "
+        "FROM sync_runs WHERE id = ?");
+    StatementDone done(statement);
+    statement.bind(1, id);
+    if (!statement.executeStep()) return std::nullopt;
+    SyncRunRow row;
+    row.id = statement.getColumn(0).getInt64();
+    row.kind = statement.getColumn(1).getString();
+    row.started_at = statement.getColumn(2).getString();
+    row.finished_at = optional_text(statement.getColumn(3));
+    row.requests = statement.getColumn(4).getInt64();
+    row.pages = statement.getColumn(5).getInt64();
+    row.upserted = statement.getColumn(6).getInt64();
+    row.changed = statement.getColumn(7).getInt64();
+    row.removed = statement.getColumn(8).getInt64();
+    row.error = optional_text(statement.getColumn(9));
+    return row;
+}
+
+}  // namespace extract::api

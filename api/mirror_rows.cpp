@@ -1,0 +1,79 @@
+#include "api/mirror_rows.hpp"
+
+namespace extract::api {
+namespace {
+
+template <class T>
+nlohmann::json or_null(const std::optional<T>& value) {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+std::optional<std::string> optional_text(const SQLite::Column& column) {
+    if (column.isNull()) return std::nullopt;
+    return column.getString();
+}
+
+nlohmann::json to_json(const TransitionRow& row) {
+    return {{"seq", row.seq},
+            {"batch_id", row.batch_id},
+            {"from_status", or_null(row.from_status)},
+            {"to_status", row.to_status},
+            {"observed_at", row.observed_at}};
+}
+
+nlohmann::json to_json(const EventRow& row) {
+    auto payload = nlohmann::json::parse(row.payload, nullptr, false);
+    nlohmann::json data = payload.is_object() && payload.contains("data") ? payload["data"] : nlohmann::json(nullptr);
+    return {{"seq", row.seq},           {"id", row.id},
+            {"type", row.type},         {"batch_id", row.batch_id},
+            {"created_at", row.created_at}, {"data", std::move(data)}};
+}
+
+nlohmann::json to_json(const DeliveryRow& row) {
+    return {{"id", row.id},
+            {"event_seq", row.event_seq},
+            {"event_id", or_null(row.event_id)},
+            {"event_type", or_null(row.event_type)},
+            {"batch_id", or_null(row.batch_id)},
+            {"target", row.target},
+            {"state", row.state},
+            {"attempts", row.attempts},
+            {"next_attempt_at", or_null(row.next_attempt_at)},
+            {"last_status", or_null(row.last_status)},
+            {"last_error", or_null(row.last_error)},
+            {"delivered_at", or_null(row.delivered_at)}};
+}
+
+nlohmann::json to_json(const SyncRunRow& row) {
+    return {{"id", row.id},
+            {"kind", row.kind},
+            {"started_at", row.started_at},
+            {"finished_at", or_null(row.finished_at)},
+            {"requests", row.requests},
+            {"pages", row.pages},
+            {"upserted", row.upserted},
+            {"changed", row.changed},
+            {"removed", row.removed},
+            {"error", or_null(row.error)}};
+}
+
+DeliveryRow read_delivery(const SQLite::Statement& row) {
+    DeliveryRow d;
+    d.id = row.getColumn(0).getInt64();
+    d.event_seq = row.getColumn(1).getInt64();
+    d.target = row.getColumn(2).getString();
+    d.state = row.getColumn(3).getString();
+    d.attempts = row.getColumn(4).getInt64();
+    d.next_attempt_at = optional_text(row.getColumn(5));
+    if (!row.getColumn(6).isNull()) d.last_status = row.getColumn(6).getInt64();
+    d.last_error = optional_text(row.getColumn(7));
+    d.delivered_at = optional_text(row.getColumn(8));
+    d.event_id = optional_text(row.getColumn(9));
+    d.event_type = optional_text(row.getColumn(10));
+    d.batch_id = optional_text(row.getColumn(11));
+    return d;
+}
+
+}  // namespace extract::api

@@ -1,0 +1,73 @@
+#pragma once
+// The rows of the mirror the API serves (SPEC §4), and their JSON as the routes answer them.
+
+#include <SQLiteCpp/Column.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace extract::api {
+
+struct TransitionRow {
+    std::int64_t seq = 0;
+    std::string batch_id;
+    std::optional<std::string> from_status;  // none at first sighting
+    std::string to_status;
+    std::string observed_at;
+};
+
+struct EventRow {
+    std::int64_t seq = 0;
+    std::string id;
+    std::string type;
+    std::string batch_id;
+    std::string created_at;
+    std::string payload;  // the event as sent (SPEC §5)
+};
+
+struct DeliveryRow {
+    std::int64_t id = 0;
+    std::int64_t event_seq = 0;
+    std::string target;
+    std::string state;
+    std::int64_t attempts = 0;
+    std::optional<std::string> next_attempt_at;
+    std::optional<std::int64_t> last_status;
+    std::optional<std::string> last_error;
+    std::optional<std::string> delivered_at;
+    // From the event it carries (absent once the event is pruned).
+    std::optional<std::string> event_id;
+    std::optional<std::string> event_type;
+    std::optional<std::string> batch_id;
+};
+
+struct SyncRunRow {
+    std::int64_t id = 0;
+    std::string kind;
+    std::string started_at;
+    std::optional<std::string> finished_at;
+    std::int64_t requests = 0, pages = 0, upserted = 0, changed = 0, removed = 0;
+    std::optional<std::string> error;
+};
+
+nlohmann::json to_json(const TransitionRow& row);
+// {seq,id,type,batch_id,created_at,data}: `data` is the `data` of the payload.
+nlohmann::json to_json(const EventRow& row);
+nlohmann::json to_json(const DeliveryRow& row);
+nlohmann::json to_json(const SyncRunRow& row);
+
+// One SELECT of a delivery with its event, shared by the reader and the retry writer so both
+// answer the same shape. Append a WHERE / ORDER BY; read each row with read_delivery().
+inline constexpr const char* kSelectDeliveries =
+    "SELECT d.id, d.event_seq, d.target, d.state, d.attempts, d.next_attempt_at, d.last_status, d.last_error, "
+    "d.delivered_at, e.id, e.type, e.batch_id FROM deliveries d LEFT JOIN events e ON e.seq = d.event_seq ";
+DeliveryRow read_delivery(const SQLite::Statement& row);
+
+// A nullable TEXT column.
+std::optional<std::string> optional_text(const SQLite::Column& column);
+
+}  // namespace extract::api

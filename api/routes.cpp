@@ -1,0 +1,288 @@
+#include "api/routes.hpp"
+
+#include <SQLiteCpp/Exception.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include "api/openapi_document.hpp"
+#include "api/query_params.hpp"
+#include "core/duration.hpp"
+
+namespace extract::api {
+namespace {
+
+constexpr std::int64_t kMaxEventsPerPage = 1000;
+constexpr std::int64_t kMaxDeliveriesPerPage = 1000;
+
+// The path parameter `name` as a delivery id, or the 422 naming it.
+std::variant<std::int64_t, HttpReply> path_integer(std::string_view name, const std::string& text) {
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec == std::errc{} && end == text.data() + text.size()) return value;
+    ValidationErrors errors;
+    errors.add("path", name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer", text);
+    return errors.reply();
+}
+
+nlohmann::json list_of(const nlohmann::json& items) { return {{"object", "list"}, {"data", items}}; }
+
+template <class Rows>
+nlohmann::json json_array(const Rows& rows) {
+    auto out = nlohmann::json::array();
+    for (const auto& row : rows) out.push_back(to_json(row));
+    return out;
+}
+
+std::string route_label(const std::string* pattern) {
+    return pattern ? *pattern : std::string("unmatched");
+}
+
+}  // namespace
+
+ApiRoutes::ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics,
+                     const Clock& clock)
+    : options_(std::move(options)), link_(link), notifier_(notifier), metrics_(metrics), clock_(clock) {
+    router_.add("GET", "/v1/batches", &ApiRoutes::list_batches);
+    router_.add("GET", "/v1/batches/{batch_id}", &ApiRoutes::get_batch);
+    router_.add("GET", "/v1/batches/{batch_id}/transitions", &ApiRoutes::batch_transitions);
+    router_.add("GET", "/v1/events", &ApiRoutes::list_events);
+    router_.add("GET", "/v1/stats", &ApiRoutes::stats);
+    router_.add("GET", "/v1/health", &ApiRoutes::health);
+    router_.add("POST", "/v1/sync", &ApiRoutes::sync);
+    router_.add("GET", "/v1/deliveries", &ApiRoutes::list_deliveries);
+    router_.add("POST", "/v1/deliveries/retry", &ApiRoutes::retry_deliveries);
+    router_.add("POST", "/v1/deliveries/{delivery_id}/retry", &ApiRoutes::retry_delivery);
+    router_.add("GET", "/metrics", &ApiRoutes::metrics);
+    router_.add("GET", "/openapi.json", &ApiRoutes::openapi);
+}
+
+std::vector<std::pair<std::string, std::string>> ApiRoutes::route_table() const {
+    std::vector<std::pair<std::string, std::string>> table;
+    for (const auto& route : router_.routes()) table.emplace_back(route.method, route.pattern);
+    return table;
+}
+
+RouteOutcome ApiRoutes::handle(const HttpRequest& request, MirrorConnections& mirror,
+                               std::optional<SteadyTime> long_poll_deadline) {
+    auto matched = router_.match(request.method, request.path);
+    const std::string* pattern = nullptr;
+    RouteOutcome outcome;
+    if (auto* reply = std::get_if<HttpReply>(&matched)) {
+        outcome = std::move(*reply);
+    } else {
+        const auto& match = std::get<Router<Handler>::Match>(matched);
+        pattern = &match.route->pattern;
+        try {
+            outcome = match.route->handler(*this, Call{request, match.params, mirror, long_poll_deadline});
+        } catch (const SQLite::Exception& e) {
+            // A locked, missing or damaged file: say so, and reopen on the next request.
+            spdlog::error("api: {} {}: mirror database error: {}", request.method, *pattern, e.what());
+            mirror.reset();
+            outcome = detail_reply(503, std::string("the mirror database cannot be read: ") + e.what());
+        } catch (const std::exception& e) {
+            spdlog::error("api: {} {}: {}", request.method, *pattern, e.what());
+            outcome = detail_reply(500, std::string("internal error: ") + e.what());
+        }
+    }
+    if (auto* reply = std::get_if<HttpReply>(&outcome)) {
+        metrics_.api_request(route_label(pattern), reply->status);
+    } else if (auto* blocking = std::get_if<RunBlocking>(&outcome)) {
+        blocking->call = [this, call = std::move(blocking->call), label = route_label(pattern)] {
+            HttpReply reply;
+            try {
+                reply = call();
+            } catch (const std::exception& e) {  // on a thread of its own: nothing above would catch it
+                spdlog::error("api: {}: {}", label, e.what());
+                reply = detail_reply(500, std::string("internal error: ") + e.what());
+            }
+            metrics_.api_request(label, reply.status);
+            return reply;
+        };
+    }
+    return outcome;
+}
+
+RouteOutcome ApiRoutes::list_batches(const Call& call) {
+    QueryParams query(call.request.query);
+    BatchListQuery q;
+    q.status = query.text("status");
+    q.engine = query.text("engine");
+    q.limit = static_cast<int>(query.integer("limit", 50, 1, 200));
+    q.created_after = query.timestamp("created_after");
+    q.created_before = query.timestamp("created_before");
+    q.include_removed = query.boolean("include_removed", false);
+    if (const auto cursor = query.text("cursor"); cursor && !cursor->empty()) {
+        q.after = decode_batch_cursor(*cursor);
+        if (!q.after) query.reject("cursor", "not a cursor this server gave: pass next_cursor unchanged");
+    }
+    if (!query.errors().empty()) return query.errors().reply();
+
+    const auto page = call.mirror.reader().list_batches(q);
+    // The items are the upstream objects exactly as mirrored: splice their stored JSON text
+    // (valid JSON, checked by the schema) instead of parsing and printing each again.
+    std::string body = R"({"object":"list","data":[)";
+    for (std::size_t i = 0; i < page.raw_items.size(); ++i) {
+        if (i > 0) body += ',';
+        body += page.raw_items[i];
+    }
+    body += R"(],"next_cursor":)";
+    body += page.next ? nlohmann::json(encode_batch_cursor(*page.next)).dump() : "null";
+    body += '}';
+    HttpReply reply;
+    reply.body = std::move(body);
+    return reply;
+}
+
+RouteOutcome ApiRoutes::get_batch(const Call& call) {
+    const auto detail = call.mirror.reader().batch(call.params.at(0));
+    if (!detail) return detail_reply(404, "batch not found");
+    auto body = nlohmann::json::parse(detail->raw);
+    body["mirror"] = {{"first_seen_at", detail->mirror.first_seen_at},
+                      {"last_seen_at", detail->mirror.last_seen_at},
+                      {"last_changed_at", detail->mirror.last_changed_at},
+                      {"removed_at", detail->mirror.removed_at ? nlohmann::json(*detail->mirror.removed_at) : nullptr}};
+    body["transitions"] = json_array(detail->transitions);
+    return json_reply(200, body);
+}
+
+RouteOutcome ApiRoutes::batch_transitions(const Call& call) {
+    const auto rows = call.mirror.reader().transitions(call.params.at(0));
+    if (!rows) return detail_reply(404, "batch not found");
+    return json_reply(200, list_of(json_array(*rows)));
+}
+
+RouteOutcome ApiRoutes::list_events(const Call& call) {
+    QueryParams query(call.request.query);
+    EventQuery q;
+    q.after = query.integer("after", 0, 0, std::numeric_limits<std::int64_t>::max());
+    q.type = query.text("type");
+    q.batch_id = query.text("batch_id");
+    q.limit = static_cast<int>(query.integer("limit", 100, 1, kMaxEventsPerPage));
+    const auto wait = query.duration("wait");
+    if (!query.errors().empty()) return query.errors().reply();
+
+    // Sampled before the query: a commit between the two shows as a changed generation and
+    // the parked request is asked again at once, so no event slips past a waiter.
+    const auto generation = notifier_.generation();
+    const auto page = call.mirror.reader().events(q);
+    if (wait && wait->count() > 0 && page.events.empty() && !page.truncated) {
+        const auto now = clock_.steady_now();
+        const auto deadline = call.long_poll_deadline.value_or(now + std::min(*wait, options_.long_poll_cap));
+        if (now < deadline) return ParkForEvents{deadline, generation};
+    }
+    nlohmann::json body = list_of(json_array(page.events));
+    body["last_seq"] = page.last_seq;
+    body["truncated"] = page.truncated;
+    return json_reply(200, body);
+}
+
+RouteOutcome ApiRoutes::stats(const Call& call) {
+    const auto s = call.mirror.reader().stats();
+    auto deliveries = [&](const char* state) {
+        const auto it = s.deliveries_by_state.find(state);
+        return it == s.deliveries_by_state.end() ? std::int64_t{0} : it->second;
+    };
+    return json_reply(200, {{"batches",
+                             {{"total", s.batches_total},
+                              {"by_status", s.live_by_status},
+                              {"removed", s.batches_removed}}},
+                            {"events", s.events},
+                            {"deliveries",
+                             {{"pending", deliveries("pending")},
+                              {"failed", deliveries("failed")},
+                              {"delivered", deliveries("delivered")}}}});
+}
+
+RouteOutcome ApiRoutes::health(const Call&) {
+    const HealthSnapshot h = link_.health();
+    auto or_null = [](const std::optional<std::string>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    return json_reply(h.status == "ok" ? 200 : 503, {{"status", h.status},
+                                                     {"version", options_.version},
+                                                     {"synced", h.synced},
+                                                     {"last_sync_at", or_null(h.last_sync_at)},
+                                                     {"last_full_sync_at", or_null(h.last_full_sync_at)},
+                                                     {"last_error", or_null(h.last_error)},
+                                                     {"consecutive_failures", h.consecutive_failures}});
+}
+
+RouteOutcome ApiRoutes::sync(const Call& call) {
+    QueryParams query(call.request.query);
+    const bool full = query.boolean("full", false);
+    const bool wait = query.boolean("wait", false);
+    if (!query.errors().empty()) return query.errors().reply();
+    if (!wait) {
+        link_.request_sync(full, false, Millis{0});
+        return json_reply(202, {{"detail", "sync requested"}});
+    }
+    return RunBlocking{[this, full] {
+        const auto run_id = link_.request_sync(full, true, options_.max_sync_wait);
+        if (!run_id) {
+            return detail_reply(504, "the sync did not finish within " + format_duration(options_.max_sync_wait) +
+                                         "; it goes on: see GET /v1/health");
+        }
+        // This thread is not a worker: it reads through a connection of its own.
+        const auto row = MirrorReader(options_.db_path).sync_run(*run_id);
+        if (!row) return detail_reply(500, "sync run " + std::to_string(*run_id) + " is not in the mirror");
+        return json_reply(200, to_json(*row));
+    }};
+}
+
+RouteOutcome ApiRoutes::list_deliveries(const Call& call) {
+    QueryParams query(call.request.query);
+    DeliveryQuery q;
+    q.state = query.text("state");
+    q.target = query.text("target");
+    q.limit = static_cast<int>(query.integer("limit", 100, 1, kMaxDeliveriesPerPage));
+    if (!query.errors().empty()) return query.errors().reply();
+    return json_reply(200, list_of(json_array(call.mirror.reader().deliveries(q))));
+}
+
+RouteOutcome ApiRoutes::retry_delivery(const Call& call) {
+    const auto id = path_integer("delivery_id", call.params.at(0));
+    if (const auto* reply = std::get_if<HttpReply>(&id)) return *reply;
+    const auto row = call.mirror.retrier().retry(std::get<std::int64_t>(id));
+    if (!row) return detail_reply(404, "delivery not found");
+    link_.deliveries_changed();
+    return json_reply(200, to_json(*row));
+}
+
+RouteOutcome ApiRoutes::retry_deliveries(const Call& call) {
+    QueryParams query(call.request.query);
+    DeliveryRetryFilter filter;
+    filter.state = query.text("state").value_or("failed");
+    filter.target = query.text("target");
+    filter.since = query.timestamp("since");
+    if (!query.errors().empty()) return query.errors().reply();
+    const auto rows = call.mirror.retrier().retry_matching(filter);
+    if (!rows.empty()) link_.deliveries_changed();
+    nlohmann::json body = list_of(json_array(rows));
+    body["count"] = rows.size();
+    return json_reply(200, body);
+}
+
+RouteOutcome ApiRoutes::metrics(const Call& call) {
+    // Mirror-derived gauges are read per scrape, so they are as fresh as the mirror.
+    const auto s = call.mirror.reader().stats();
+    std::vector<std::pair<Metrics::Labels, double>> batches;
+    for (const auto& [status, n] : s.live_by_status) batches.push_back({{{"status", status}}, static_cast<double>(n)});
+    std::vector<std::pair<Metrics::Labels, double>> deliveries;
+    for (const auto& [state, n] : s.deliveries_by_state) deliveries.push_back({{{"state", state}}, static_cast<double>(n)});
+    metrics_.replace("batches", batches);
+    metrics_.replace("batches_removed", {{{}, static_cast<double>(s.batches_removed)}});
+    metrics_.replace("deliveries", deliveries);
+    HttpReply reply;
+    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    reply.body = metrics_.render();
+    return reply;
+}
+
+RouteOutcome ApiRoutes::openapi(const Call&) {
+    HttpReply reply;
+    reply.body = std::string(kOpenApiDocument);
+    return reply;
+}
+
+}  // namespace extract::api

@@ -1,0 +1,82 @@
+#pragma once
+// The routes of SPEC §6: each turns a request into a reply from the mirror or the daemon.
+// Runs on a worker thread with that thread's own mirror connections; what would hold the
+// thread for long (a long poll, a sync with wait=true) is handed back to the server instead.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "api/api_options.hpp"
+#include "api/daemon_link.hpp"
+#include "api/event_notifier.hpp"
+#include "api/http_message.hpp"
+#include "api/metrics.hpp"
+#include "api/mirror_connections.hpp"
+#include "api/router.hpp"
+#include "core/clock.hpp"
+
+namespace extract::api {
+
+// No event yet for a long poll: keep the connection, free the worker, and ask again when
+// an event is committed (the notifier's generation moved past `seen_generation`) or at
+// `deadline`, whichever comes first.
+struct ParkForEvents {
+    SteadyTime deadline;
+    std::uint64_t seen_generation = 0;
+};
+
+// A call that may block for minutes (POST /v1/sync?wait=true): run it on a thread of its own.
+struct RunBlocking {
+    std::function<HttpReply()> call;
+};
+
+using RouteOutcome = std::variant<HttpReply, ParkForEvents, RunBlocking>;
+
+class ApiRoutes {
+public:
+    ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics, const Clock& clock);
+
+    // `long_poll_deadline` is set when a parked long poll is asked again: at or past it, the
+    // route answers with what it has.
+    RouteOutcome handle(const HttpRequest& request, MirrorConnections& mirror,
+                        std::optional<SteadyTime> long_poll_deadline);
+
+    // Every (method, pattern) served, for the OpenAPI document's test.
+    std::vector<std::pair<std::string, std::string>> route_table() const;
+
+private:
+    struct Call {
+        const HttpRequest& request;
+        const std::vector<std::string>& params;
+        MirrorConnections& mirror;
+        std::optional<SteadyTime> long_poll_deadline;
+    };
+    using Handler = std::function<RouteOutcome(ApiRoutes&, const Call&)>;
+
+    RouteOutcome list_batches(const Call& call);
+    RouteOutcome get_batch(const Call& call);
+    RouteOutcome batch_transitions(const Call& call);
+    RouteOutcome list_events(const Call& call);
+    RouteOutcome stats(const Call& call);
+    RouteOutcome health(const Call& call);
+    RouteOutcome sync(const Call& call);
+    RouteOutcome list_deliveries(const Call& call);
+    RouteOutcome retry_delivery(const Call& call);
+    RouteOutcome retry_deliveries(const Call& call);
+    RouteOutcome metrics(const Call& call);
+    RouteOutcome openapi(const Call& call);
+
+    ApiOptions options_;
+    DaemonLink& link_;
+    EventNotifier& notifier_;
+    Metrics& metrics_;
+    const Clock& clock_;
+    Router<Handler> router_;
+};
+
+}  // namespace extract::api

@@ -1,0 +1,386 @@
+// Every route of SPEC §6 against a mirror filled by SQL, through the real socket.
+
+#include <SQLiteCpp/Statement.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "tests/api/api_fixture.hpp"
+
+namespace extract::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string created(int minute) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "2026-11-30T%02d:%02d:00.000Z", minute / 60, minute % 60);
+    return buf;
+}
+
+class ApiRoutes : public ApiTest {};
+
+TEST_F(ApiRoutes, ListsBatchesNewestFirstAsTheUpstreamObjects) {
+    const auto older = mirror->insert_batch({.id = "b_old", .created_at = created(1)});
+    const auto newer = mirror->insert_batch({.id = "b_new", .created_at = created(3)});
+    const auto middle = mirror->insert_batch({.id = "b_mid", .created_at = created(2)});
+    start_server();
+    const auto body = get_json("/v1/batches");
+    EXPECT_EQ(body, (json{{"object", "list"}, {"data", {newer, middle, older}}, {"next_cursor", nullptr}}));
+    EXPECT_EQ(body["data"][0]["extra"], "kept");  // unknown upstream fields survive
+}
+
+TEST_F(ApiRoutes, PagesWithOpaqueCursors) {
+    for (int i = 0; i < 7; ++i) mirror->insert_batch({.id = "b" + std::to_string(i), .created_at = created(i)});
+    // Two batches created in the same instant are ordered by id, and paging splits them cleanly.
+    mirror->insert_batch({.id = "b3x", .created_at = created(3)});
+    start_server();
+    std::vector<std::string> ids;
+    std::string target = "/v1/batches?limit=3";
+    int pages = 0;
+    while (true) {
+        const auto body = get_json(target);
+        ++pages;
+        for (const auto& item : body["data"]) ids.push_back(item["id"]);
+        if (body["next_cursor"].is_null()) break;
+        EXPECT_EQ(body["data"].size(), 3u);
+        target = "/v1/batches?limit=3&cursor=" + body["next_cursor"].get<std::string>();
+    }
+    EXPECT_EQ(pages, 3);
+    EXPECT_EQ(ids, (std::vector<std::string>{"b6", "b5", "b4", "b3x", "b3", "b2", "b1", "b0"}));
+}
+
+TEST_F(ApiRoutes, PagingWhileASyncInsertsNeitherSkipsNorRepeats) {
+    std::set<std::string> before;
+    for (int i = 0; i < 300; ++i) {
+        const std::string id = "pre" + std::to_string(i);
+        mirror->insert_batch({.id = id, .created_at = created(i * 2)});
+        before.insert(id);
+    }
+    start_server();
+    std::atomic<bool> paging{true};
+    std::atomic<int> written{0};
+    // The writer interleaves new batches everywhere in the order, one transaction each, as a
+    // sync applies pages while the client pages.
+    std::thread writer([&] {
+        MirrorFile w(db_path);
+        for (int i = 0; paging.load() && i < 5000; ++i) {
+            w.insert_batch({.id = "new" + std::to_string(i), .created_at = created((i * 7) % 700)});
+            ++written;
+        }
+    });
+    std::vector<std::string> ids;
+    std::string target = "/v1/batches?limit=7";
+    while (true) {
+        const auto body = get_json(target);
+        for (const auto& item : body["data"]) ids.push_back(item["id"]);
+        if (body["next_cursor"].is_null()) break;
+        target = "/v1/batches?limit=7&cursor=" + body["next_cursor"].get<std::string>();
+    }
+    paging = false;
+    writer.join();
+    EXPECT_GT(written.load(), 0);
+    const std::set<std::string> seen(ids.begin(), ids.end());
+    EXPECT_EQ(seen.size(), ids.size()) << "a batch was listed twice";
+    for (const auto& id : before) EXPECT_TRUE(seen.count(id)) << id << " was skipped";
+}
+
+TEST_F(ApiRoutes, FiltersByStatusEngineTimeAndRemoval) {
+    mirror->insert_batch({.id = "a", .status = "completed", .created_at = "2026-11-30T01:00:00Z", .engine = "fast"});
+    mirror->insert_batch({.id = "b", .status = "running", .created_at = "2026-11-30T02:00:00.500Z"});
+    mirror->insert_batch({.id = "c", .status = "completed", .created_at = "2026-11-30T04:00:00+01:00"});  // 03:00Z
+    mirror->insert_batch({.id = "gone", .status = "completed", .created_at = "2026-11-30T05:00:00Z",
+                          .removed_at = "2026-12-04T00:00:00.000Z"});
+    start_server();
+    auto ids = [&](const std::string& query) {
+        std::vector<std::string> out;
+        const auto body = get_json("/v1/batches" + query);
+        for (const auto& item : body["data"]) out.push_back(item["id"]);
+        return out;
+    };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(ids(""), (V{"c", "b", "a"}));
+    EXPECT_EQ(ids("?include_removed=true"), (V{"gone", "c", "b", "a"}));
+    EXPECT_EQ(ids("?status=completed"), (V{"c", "a"}));
+    EXPECT_EQ(ids("?status=completed&include_removed=1"), (V{"gone", "c", "a"}));
+    EXPECT_EQ(ids("?status=no_such_status"), V{});
+    EXPECT_EQ(ids("?engine=fast"), V{"a"});
+    // Bounds are exclusive and compared as instants, whatever the offset either side wrote.
+    EXPECT_EQ(ids("?created_after=2026-11-30T02:00:00.500Z"), V{"c"});
+    EXPECT_EQ(ids("?created_after=2026-11-30T02:00:00.499Z"), (V{"c", "b"}));
+    EXPECT_EQ(ids("?created_before=2026-11-30T04:00:00%2B01:00"), (V{"b", "a"}));
+    EXPECT_EQ(ids("?created_after=2026-11-30&created_before=2026-11-30T02:30:00Z"), (V{"b", "a"}));
+    EXPECT_EQ(ids("?created_after=2026-11-30T01:00:00Z&include_removed=true"), (V{"gone", "c", "b"}));
+}
+
+void expect_422(const json& body, const std::string& parameter, const std::string& where = "query") {
+    ASSERT_TRUE(body["detail"].is_array()) << body;
+    bool named = false;
+    for (const auto& e : body["detail"]) {
+        EXPECT_TRUE(e.contains("msg") && e.contains("type")) << e;
+        if (e["loc"] == json({where, parameter})) named = true;
+    }
+    EXPECT_TRUE(named) << parameter << " not named in " << body;
+}
+
+TEST_F(ApiRoutes, BadParametersAre422NamingTheParameter) {
+    mirror->insert_batch({.id = "a"});
+    mirror->insert_batch({.id = "b", .created_at = created(5)});
+    start_server();
+    const auto cursor = get_json("/v1/batches?limit=1")["next_cursor"].get<std::string>();
+    std::string tampered = cursor;
+    tampered[2] = tampered[2] == 'x' ? 'y' : 'x';
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"/v1/batches?limit=0", "limit"},
+        {"/v1/batches?limit=201", "limit"},
+        {"/v1/batches?limit=ten", "limit"},
+        {"/v1/batches?cursor=" + tampered, "cursor"},
+        {"/v1/batches?cursor=not-a-cursor", "cursor"},
+        {"/v1/batches?created_after=last%20tuesday", "created_after"},
+        {"/v1/batches?created_before=2026-13-01", "created_before"},
+        {"/v1/batches?include_removed=maybe", "include_removed"},
+        {"/v1/events?after=x", "after"},
+        {"/v1/events?limit=1001", "limit"},
+        {"/v1/events?wait=forever", "wait"},
+        {"/v1/deliveries?limit=0", "limit"},
+    };
+    for (const auto& [target, parameter] : cases) {
+        SCOPED_TRACE(target);
+        expect_422(get_json(target, 422), parameter);
+    }
+    const auto sync = post("/v1/sync?full=perhaps");
+    EXPECT_EQ(sync.status, 422);
+    expect_422(json::parse(sync.body), "full");
+    const auto since = post("/v1/deliveries/retry?since=soon");
+    EXPECT_EQ(since.status, 422);
+    expect_422(json::parse(since.body), "since");
+    const auto id = post("/v1/deliveries/abc/retry");
+    EXPECT_EQ(id.status, 422);
+    expect_422(json::parse(id.body), "delivery_id", "path");
+    // Unknown parameters are ignored, as FastAPI does.
+    EXPECT_EQ(get_json("/v1/batches?colour=blue")["data"].size(), 2u);
+}
+
+TEST_F(ApiRoutes, ServesOneBatchWithMirrorFieldsAndTransitions) {
+    const auto raw = mirror->insert_batch({.id = "b/1", .status = "completed"});
+    mirror->insert_transition("b/1", std::nullopt, "pending", "2026-11-30T03:00:01.000Z");
+    mirror->insert_transition("b/1", "pending", "completed", "2026-11-30T03:10:00.000Z");
+    mirror->insert_batch({.id = "removed", .removed_at = "2026-12-04T00:00:00.000Z"});
+    start_server();
+
+    auto body = get_json("/v1/batches/b%2F1");
+    EXPECT_EQ(body["mirror"], (json{{"first_seen_at", "2026-11-30T03:00:01.000Z"},
+                                    {"last_seen_at", "2026-11-30T03:00:01.000Z"},
+                                    {"last_changed_at", "2026-11-30T03:00:01.000Z"},
+                                    {"removed_at", nullptr}}));
+    ASSERT_EQ(body["transitions"].size(), 2u);
+    EXPECT_EQ(body["transitions"][0], (json{{"seq", 1},
+                                            {"batch_id", "b/1"},
+                                            {"from_status", nullptr},
+                                            {"to_status", "pending"},
+                                            {"observed_at", "2026-11-30T03:00:01.000Z"}}));
+    EXPECT_EQ(body["transitions"][1]["from_status"], "pending");
+    body.erase("mirror");
+    body.erase("transitions");
+    EXPECT_EQ(body, raw);
+
+    EXPECT_EQ(get_json("/v1/batches/removed")["mirror"]["removed_at"], "2026-12-04T00:00:00.000Z");
+    EXPECT_EQ(get_json("/v1/batches/nope", 404), (json{{"detail", "batch not found"}}));
+
+    const auto transitions = get_json("/v1/batches/b%2F1/transitions");
+    EXPECT_EQ(transitions["object"], "list");
+    EXPECT_EQ(transitions["data"], get_json("/v1/batches/b%2F1")["transitions"]);
+    EXPECT_EQ(get_json("/v1/batches/nope/transitions", 404), (json{{"detail", "batch not found"}}));
+}
+
+TEST_F(ApiRoutes, ListsEventsAfterASeqWithFilters) {
+    mirror->insert_batch({.id = "a"});
+    mirror->insert_batch({.id = "b"});
+    const auto e1 = mirror->insert_event("batch.created", "a", "2026-11-30T03:00:00.000Z");
+    mirror->insert_event("batch.created", "b", "2026-11-30T03:00:01.000Z");
+    const auto e3 = mirror->insert_event("batch.status_changed", "a", "2026-11-30T03:00:02.000Z");
+    start_server();
+
+    auto body = get_json("/v1/events");
+    ASSERT_EQ(body["data"].size(), 3u);
+    EXPECT_EQ(body["last_seq"], e3);
+    EXPECT_EQ(body["truncated"], false);
+    EXPECT_EQ(body["data"][0], (json{{"seq", e1},
+                                     {"id", "evt_1_a"},
+                                     {"type", "batch.created"},
+                                     {"batch_id", "a"},
+                                     {"created_at", "2026-11-30T03:00:00.000Z"},
+                                     {"data", {{"batch", {{"id", "a"}}}, {"previous_status", "pending"}}}}));
+
+    body = get_json("/v1/events?after=1&limit=1");
+    ASSERT_EQ(body["data"].size(), 1u);
+    EXPECT_EQ(body["data"][0]["seq"], 2);
+    EXPECT_EQ(body["last_seq"], 2);  // a full page: continue from its last event
+
+    body = get_json("/v1/events?type=batch.status_changed&batch_id=a");
+    ASSERT_EQ(body["data"].size(), 1u);
+    EXPECT_EQ(body["data"][0]["seq"], e3);
+
+    // Nothing matched, but every event up to 3 was looked at: the next poll starts there.
+    body = get_json("/v1/events?type=batch.removed");
+    EXPECT_EQ(body["data"], json::array());
+    EXPECT_EQ(body["last_seq"], 3);
+    EXPECT_EQ(get_json("/v1/events?after=99")["last_seq"], 99);
+}
+
+TEST_F(ApiRoutes, SaysWhenEventsAfterTheSeqWerePruned) {
+    mirror->insert_batch({.id = "a"});
+    for (int i = 0; i < 8; ++i) mirror->insert_event("batch.updated", "a", "2026-11-30T03:00:00.000Z");
+    mirror->db().exec("DELETE FROM events WHERE seq <= 5");
+    mirror->set_meta("pruned_through_seq", "5");
+    start_server();
+    auto body = get_json("/v1/events?after=2");
+    EXPECT_EQ(body["truncated"], true);
+    EXPECT_EQ(body["data"][0]["seq"], 6);
+    EXPECT_EQ(get_json("/v1/events?after=5")["truncated"], false);
+    EXPECT_EQ(get_json("/v1/events?after=7")["truncated"], false);
+    // A long poll that missed events answers at once instead of waiting.
+    const auto start = std::chrono::steady_clock::now();
+    body = get_json("/v1/events?after=4&wait=5s&type=batch.removed");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+    EXPECT_EQ(body["truncated"], true);
+}
+
+TEST_F(ApiRoutes, SummarisesTheMirror) {
+    mirror->insert_batch({.id = "a", .status = "completed"});
+    mirror->insert_batch({.id = "b", .status = "completed"});
+    mirror->insert_batch({.id = "c", .status = "running"});
+    mirror->insert_batch({.id = "d", .status = "completed", .removed_at = "2026-12-04T00:00:00.000Z"});
+    const auto e = mirror->insert_event("batch.created", "a", "2026-11-30T03:00:00.000Z");
+    mirror->insert_delivery(e, "webhook.ops", "pending");
+    mirror->insert_delivery(e, "webhook.ops", "failed");
+    mirror->insert_delivery(e, "trigger.done", "failed");
+    start_server();
+    EXPECT_EQ(get_json("/v1/stats"),
+              (json{{"batches", {{"total", 4}, {"by_status", {{"completed", 2}, {"running", 1}}}, {"removed", 1}}},
+                    {"events", 1},
+                    {"deliveries", {{"pending", 1}, {"failed", 2}, {"delivered", 0}}}}));
+}
+
+TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
+    start_server();
+    EXPECT_EQ(get_json("/v1/health"), (json{{"status", "ok"},
+                                            {"version", "0.1.0-test"},
+                                            {"synced", true},
+                                            {"last_sync_at", "2026-11-30T03:04:05.123Z"},
+                                            {"last_full_sync_at", nullptr},
+                                            {"last_error", nullptr},
+                                            {"consecutive_failures", 0}}));
+    api::HealthSnapshot degraded;
+    degraded.status = "degraded";
+    degraded.last_error = "401 from the extract API (key from api_key_file)";
+    degraded.consecutive_failures = 3;
+    link.set_health(degraded);
+    const auto body = get_json("/v1/health", 503);
+    EXPECT_EQ(body["status"], "degraded");
+    EXPECT_EQ(body["consecutive_failures"], 3);
+    link.set_health(api::HealthSnapshot{});
+    EXPECT_EQ(get_json("/v1/health", 503)["status"], "starting");
+}
+
+TEST_F(ApiRoutes, RunsASyncAndWaitsForItsRow) {
+    link.run_id_to_return = mirror->insert_sync_run("full");
+    start_server();
+    auto reply = post("/v1/sync");
+    EXPECT_EQ(reply.status, 202);
+    EXPECT_EQ(json::parse(reply.body), (json{{"detail", "sync requested"}}));
+    EXPECT_FALSE(link.last_full.load());
+    EXPECT_FALSE(link.last_wait.load());
+
+    reply = post("/v1/sync?full=true&wait=true");
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    EXPECT_EQ(json::parse(reply.body), (json{{"id", link.run_id_to_return},
+                                             {"kind", "full"},
+                                             {"started_at", "2026-11-30T03:00:00.000Z"},
+                                             {"finished_at", "2026-11-30T03:00:02.000Z"},
+                                             {"requests", 3},
+                                             {"pages", 2},
+                                             {"upserted", 10},
+                                             {"changed", 4},
+                                             {"removed", 0},
+                                             {"error", nullptr}}));
+    EXPECT_TRUE(link.last_full.load());
+    EXPECT_TRUE(link.last_wait.load());
+    EXPECT_EQ(link.sync_requests.load(), 2);
+    EXPECT_EQ(get(("/v1/sync")).status, 405);
+}
+
+TEST_F(ApiRoutes, ListsAndRetriesDeliveries) {
+    mirror->insert_batch({.id = "a"});
+    const auto old_event = mirror->insert_event("batch.status_changed", "a", "2026-11-29T00:00:00.000Z");
+    const auto new_event = mirror->insert_event("batch.status_changed", "a", "2026-11-30T12:00:00.000Z");
+    const auto d1 = mirror->insert_delivery(old_event, "webhook.ops", "failed");
+    const auto d2 = mirror->insert_delivery(new_event, "webhook.ops", "failed");
+    const auto d3 = mirror->insert_delivery(new_event, "trigger.done", "failed");
+    const auto d4 = mirror->insert_delivery(new_event, "webhook.ops", "delivered");
+    start_server();
+
+    auto body = get_json("/v1/deliveries");
+    ASSERT_EQ(body["data"].size(), 4u);
+    EXPECT_EQ(body["data"][0]["id"], d4);  // newest first
+    EXPECT_EQ(body["data"][3], (json{{"id", d1},
+                                     {"event_seq", old_event},
+                                     {"event_id", "evt_1_a"},
+                                     {"event_type", "batch.status_changed"},
+                                     {"batch_id", "a"},
+                                     {"target", "webhook.ops"},
+                                     {"state", "failed"},
+                                     {"attempts", 3},
+                                     {"next_attempt_at", nullptr},
+                                     {"last_status", 500},
+                                     {"last_error", "HTTP 500"},
+                                     {"delivered_at", nullptr}}));
+    EXPECT_EQ(get_json("/v1/deliveries?state=failed&target=webhook.ops")["data"].size(), 2u);
+    EXPECT_EQ(get_json("/v1/deliveries?limit=1")["data"].size(), 1u);
+
+    // One, whatever its state.
+    auto reply = post("/v1/deliveries/" + std::to_string(d4) + "/retry");
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    body = json::parse(reply.body);
+    EXPECT_EQ(body["id"], d4);
+    EXPECT_EQ(body["state"], "pending");
+    EXPECT_TRUE(body["next_attempt_at"].is_string());
+    EXPECT_EQ(body["attempts"], 3);  // history is kept
+    EXPECT_EQ(link.deliveries_changed_calls.load(), 1);
+    reply = post("/v1/deliveries/999/retry");
+    EXPECT_EQ(reply.status, 404);
+    EXPECT_EQ(json::parse(reply.body), (json{{"detail", "delivery not found"}}));
+
+    // Every failed one of a target since a time.
+    reply = post("/v1/deliveries/retry?state=failed&target=webhook.ops&since=2026-11-30T00:00:00Z");
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    body = json::parse(reply.body);
+    EXPECT_EQ(body["count"], 1);
+    ASSERT_EQ(body["data"].size(), 1u);
+    EXPECT_EQ(body["data"][0]["id"], d2);
+    EXPECT_EQ(body["data"][0]["state"], "pending");
+    EXPECT_EQ(link.deliveries_changed_calls.load(), 2);
+
+    // Default state=failed, any target: d1 and d3 are left.
+    body = json::parse(post("/v1/deliveries/retry").body);
+    EXPECT_EQ(body["count"], 2);
+    EXPECT_EQ(body["data"][0]["id"], d3);
+    EXPECT_EQ(body["data"][1]["id"], d1);
+    EXPECT_EQ(get_json("/v1/deliveries?state=failed")["data"].size(), 0u);
+    // Nothing matched: nothing for the dispatcher to look at.
+    EXPECT_EQ(json::parse(post("/v1/deliveries/retry").body)["count"], 0);
+    EXPECT_EQ(link.deliveries_changed_calls.load(), 3);
+}
+
+TEST_F(ApiRoutes, AnswersAMissingDatabaseWith503AndRecovers) {
+    options.db_path = (dir / "later.db").string();
+    start_server();
+    const auto body = get_json("/v1/stats", 503);
+    EXPECT_NE(body["detail"].get<std::string>().find("mirror database"), std::string::npos) << body;
+    MirrorFile later(options.db_path);
+    EXPECT_EQ(get_json("/v1/stats")["events"], 0);
+}
+
+}  // namespace
+}  // namespace extract::testing
