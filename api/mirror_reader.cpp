@@ -155,7 +155,9 @@ EventPage MirrorReader::events(const EventQuery& query) {
         page.last_seq = page.events.back().seq;
     } else {
         const std::int64_t newest = single_integer("SELECT MAX(seq) FROM events");
-        page.last_seq = std::max({query.after, newest, pruned_through});
+        // Never past what exists: `after` beyond the end (a client asking where the feed ends,
+        // as `extractctl wait` does) is answered with the end itself.
+        page.last_seq = std::max(newest, pruned_through);
     }
     return page;
 }

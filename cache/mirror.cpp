@@ -240,10 +240,12 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
             ++result.inserted;
             record_transition(batch.id, nullptr, batch.status, at);
             ++result.transitions;
+            ++result.transitions_to[batch.status];
             if (options.emit_created) {
                 result.last_event_seq = record_event(EventType::created, batch.id, batch.status, batch.raw, {}, at,
                                                      options.routes);
                 ++result.events;
+                ++result.events_by_type[std::string(event_type_name(EventType::created))];
             }
             known.emplace(batch.id, Known{batch.status, false, batch.created_at, true, &batch});
             continue;
@@ -274,18 +276,17 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
             row.removed = false;
         }
         row.created_at = batch.created_at;
+        EventType type = EventType::updated;  // another field changed, or a removed batch came back
         if (batch.status != row.status) {
+            type = EventType::status_changed;
             record_transition(batch.id, &row.status, batch.status, at);
             ++result.transitions;
-            result.last_event_seq = record_event(EventType::status_changed, batch.id, batch.status, batch.raw,
-                                                 row.status, at, options.routes);
-            row.status = batch.status;
-        } else {
-            // Another field changed, or a removed batch came back unchanged: both are news.
-            result.last_event_seq =
-                record_event(EventType::updated, batch.id, batch.status, batch.raw, {}, at, options.routes);
+            ++result.transitions_to[batch.status];
         }
+        result.last_event_seq = record_event(type, batch.id, batch.status, batch.raw, row.status, at, options.routes);
+        row.status = batch.status;
         ++result.events;
+        ++result.events_by_type[std::string(event_type_name(type))];
     }
 
     if (!unchanged_ids.empty()) {

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -52,6 +53,8 @@ struct ApplyResult {
     int unchanged = 0;
     int transitions = 0;
     int events = 0;
+    std::map<std::string, int, std::less<>> transitions_to;  // by the status entered (metrics)
+    std::map<std::string, int, std::less<>> events_by_type;  // by event type (metrics)
     std::int64_t last_event_seq = 0;  // the highest seq this page wrote; 0 when it wrote none
 };
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -159,6 +160,11 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
         if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));  // waitpid has no timeout of its own
     }
+    // What the program wrote before it exited is read before its exit is reported (unless a
+    // child it left behind still holds the pipes open).
+    std::unique_lock lock(mutex_);
+    output_cv().wait_until(lock, std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)),
+                           [this] { return eof_; });
     return exit_code_;
 }
 

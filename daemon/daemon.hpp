@@ -1,0 +1,84 @@
+#pragma once
+// The running extract-syncd: owns the mirror, the upstream client and the local API,
+// schedules sync cycles on one thread, and answers signals (stop, reload) on another.
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "api/daemon_link.hpp"
+#include "api/event_notifier.hpp"
+#include "api/metrics.hpp"
+#include "api/server.hpp"
+#include "cache/mirror.hpp"
+#include "core/clock.hpp"
+#include "daemon/config.hpp"
+#include "daemon/full_sync.hpp"
+#include "upstream/client.hpp"
+#include "upstream/http_transport.hpp"
+
+namespace extract::daemon {
+
+// Exit codes of extract-syncd.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 64;   // EX_USAGE
+inline constexpr int kExitConfig = 78;  // EX_CONFIG
+
+class Daemon final : public api::DaemonLink {
+public:
+    Daemon(Config config, ApiKey key);
+    ~Daemon() override;
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Serves until SIGTERM / SIGINT; returns the process exit code.
+    int run();
+    // One full sync, no API, no deliveries: 0 on success, 1 on failure.
+    int run_once();
+
+    api::HealthSnapshot health() const override;
+    std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) override;
+    void deliveries_changed() override {}
+
+private:
+    void sync_loop();
+    void signal_loop();
+    void reload();
+    void record(const SyncOutcome& outcome);
+    void record_metrics(const SyncOutcome& outcome);
+    FullSyncSettings full_sync_settings() const;
+    upstream::ClientOptions client_options() const;
+
+    const SystemClock clock_;
+    StopSignal stop_;
+    Config config_;  // guarded by mutex_ after start
+    ApiKey key_;
+    std::unique_ptr<upstream::PocoHttpTransport> transport_;
+    std::unique_ptr<upstream::UpstreamClient> client_;
+    std::unique_ptr<cache::Mirror> mirror_;
+    api::EventNotifier notifier_;
+    api::Metrics metrics_;
+    std::unique_ptr<api::ApiServer> api_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;       // sync loop: a request, a reload or a stop
+    std::condition_variable run_done_;   // request_sync(wait=true) callers
+    std::uint64_t requested_gen_ = 0;    // bumped by each request_sync
+    std::uint64_t completed_gen_ = 0;    // the request generation the last finished cycle served
+    std::int64_t last_run_id_ = 0;
+    bool auth_paused_ = false;           // a 401/403: wait 5 minutes or a SIGHUP
+    api::HealthSnapshot health_;
+    std::map<int, std::int64_t> upstream_codes_seen_;  // the client's totals at the last report
+
+    std::thread signal_thread_;
+};
+
+// `extract-syncd` as a program: flags, configuration, exit codes.
+int run_syncd(int argc, char** argv);
+
+}  // namespace extract::daemon

@@ -1,0 +1,185 @@
+// The full pass with a scripted upstream and a real mirror file: paging, bootstrap events,
+// removal only after a complete pass, stopping, and the progress line.
+
+#include "daemon/full_sync.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/support/fake_clock.hpp"
+#include "tests/support/fake_transport.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace extract;
+using namespace extract::daemon;
+using extract::testing::FakeClock;
+using extract::testing::FakeTransport;
+using extract::testing::TempDir;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+json batch(const std::string& id, const std::string& status = "running") {
+    return {{"object", "batch"},  {"id", id},         {"status", status},
+            {"counts", json::object()}, {"total_items", 3}, {"engine", nullptr},
+            {"options", json::object()}, {"created_at", "2026-11-30T00:00:00Z"},
+            {"expires_at", "2026-12-03T00:00:00Z"}};
+}
+
+std::string page(std::vector<json> batches, const json& next = nullptr) {
+    return json{{"object", "list"}, {"data", batches}, {"next_cursor", next}}.dump();
+}
+
+// Every request takes `per_request` of the fake clock's time, like a slow upstream.
+class SlowTransport final : public upstream::HttpTransport {
+public:
+    SlowTransport(FakeTransport& inner, FakeClock& clock, Millis per_request)
+        : inner_(inner), clock_(clock), per_request_(per_request) {}
+    upstream::TransportResult get(const std::string& target, const upstream::HeaderList& headers) override {
+        clock_.advance(per_request_);
+        return inner_.get(target, headers);
+    }
+    void abort() override { inner_.abort(); }
+
+private:
+    FakeTransport& inner_;
+    FakeClock& clock_;
+    Millis per_request_;
+};
+
+class FullSyncTest : public ::testing::Test {
+protected:
+    FullSyncTest() : mirror((dir / "mirror.db").string(), clock) {}
+
+    upstream::ClientOptions options() const {
+        upstream::ClientOptions o;
+        o.api_key = "k";
+        o.api_key_source = "$EXTRACT_API_KEY";
+        o.max_requests_per_second = 0;
+        o.max_attempts = 2;
+        return o;
+    }
+
+    SyncOutcome run(upstream::HttpTransport& t, FullSyncSettings settings = {}) {
+        upstream::UpstreamClient client(t, clock, clock, options());
+        return FullSync(client, mirror, clock, stop).run(settings);
+    }
+
+    std::int64_t count(const std::string& sql) {
+        SQLite::Database db((dir / "mirror.db").string(), SQLite::OPEN_READONLY);
+        return db.execAndGet(sql).getInt64();
+    }
+
+    TempDir dir;
+    FakeClock clock;
+    StopSignal stop;
+    cache::Mirror mirror;
+    FakeTransport transport{&clock};
+};
+
+TEST_F(FullSyncTest, PagesUntilTheCursorIsNullAndCountsTheRun) {
+    transport.respond(200, page({batch("a"), batch("b")}, "c1")).respond(200, page({batch("c")}));
+    const auto outcome = run(transport);
+    ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
+    EXPECT_EQ(outcome.counts.pages, 2);
+    EXPECT_EQ(outcome.counts.requests, 2);
+    EXPECT_EQ(outcome.counts.upserted, 3);
+    EXPECT_EQ(outcome.counts.changed, 3);
+    EXPECT_EQ(outcome.counts.removed, 0);
+    ASSERT_EQ(transport.requests().size(), 2u);
+    EXPECT_NE(transport.requests()[1].target.find("cursor=c1"), std::string::npos);
+    EXPECT_EQ(count("SELECT count(*) FROM sync_runs WHERE kind='full' AND pages=2 AND upserted=3 AND error IS NULL "
+                    "AND finished_at IS NOT NULL"),
+              1);
+    EXPECT_EQ(describe(outcome, "full").rfind("full sync: 2 pages, 2 requests, 3 upserted, 3 changed, 0 removed in ", 0), 0u);
+}
+
+TEST_F(FullSyncTest, BootstrapEmitsNoCreatedEventsUnlessAskedAndLaterSightingsDo) {
+    transport.respond(200, page({batch("a")}));
+    ASSERT_EQ(run(transport).result, SyncResult::ok);
+    EXPECT_EQ(count("SELECT count(*) FROM events"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM transitions"), 1);
+
+    transport.respond(200, page({batch("a"), batch("b")}));
+    ASSERT_EQ(run(transport).result, SyncResult::ok);
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE type='batch.created' AND batch_id='b'"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM events"), 1);
+}
+
+TEST_F(FullSyncTest, BootstrapEmitsCreatedEventsWhenConfigured) {
+    transport.respond(200, page({batch("a"), batch("b")}));
+    FullSyncSettings settings;
+    settings.emit_on_bootstrap = true;
+    ASSERT_EQ(run(transport, settings).result, SyncResult::ok);
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE type='batch.created'"), 2);
+}
+
+TEST_F(FullSyncTest, AnIncompletePassRemovesNothingAndACompleteOneDoes) {
+    transport.respond(200, page({batch("a")}, "c1")).respond(200, page({batch("b")}));
+    ASSERT_EQ(run(transport).result, SyncResult::ok);
+
+    // "b" is on the page that fails: the pass is incomplete, so nothing is removed.
+    transport.respond(200, page({batch("a")}, "c1")).respond(500, "{}").respond(500, "{}");
+    const auto failed = run(transport);
+    EXPECT_EQ(failed.result, SyncResult::failed);
+    EXPECT_FALSE(failed.error.empty());
+    EXPECT_EQ(count("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL"), 0);
+    EXPECT_EQ(count("SELECT count(*) FROM sync_runs WHERE error IS NOT NULL"), 1);
+
+    // A complete pass without "b" removes it, once.
+    transport.respond(200, page({batch("a")}));
+    const auto complete = run(transport);
+    ASSERT_EQ(complete.result, SyncResult::ok);
+    EXPECT_EQ(complete.counts.removed, 1);
+    EXPECT_EQ(count("SELECT count(*) FROM batches WHERE id='b' AND removed_at IS NOT NULL"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE type='batch.removed' AND batch_id='b'"), 1);
+}
+
+TEST_F(FullSyncTest, UnauthorizedIsReportedAsSuch) {
+    transport.respond(401, R"({"detail":"bad key"})");
+    const auto outcome = run(transport);
+    EXPECT_EQ(outcome.result, SyncResult::unauthorized);
+    EXPECT_NE(outcome.error.find("401"), std::string::npos);
+    EXPECT_EQ(transport.requests().size(), 1u);
+}
+
+TEST_F(FullSyncTest, AStopBetweenPagesEndsThePassWithoutRemoving) {
+    transport.respond(200, page({batch("a")}, "c1")).respond(200, page({batch("b")}));
+    ASSERT_EQ(run(transport).result, SyncResult::ok);
+    stop.request_stop();
+    const auto outcome = run(transport);
+    EXPECT_EQ(outcome.result, SyncResult::stopped);
+    EXPECT_EQ(count("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL"), 0);
+}
+
+TEST_F(FullSyncTest, ALongPassLogsProgressEveryFewSeconds) {
+    std::ostringstream log;
+    auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(
+        std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+    for (int i = 0; i < 10; ++i) {
+        transport.respond(200, page({batch("p" + std::to_string(i))}, i < 9 ? json("c" + std::to_string(i)) : json()));
+    }
+    SlowTransport slow(transport, clock, 2s);  // 20 s of fake time in all: progress at about 6 s, 12 s, 18 s
+    FullSyncSettings settings;
+    settings.progress_interval = 5s;
+    const auto outcome = run(slow, settings);
+    spdlog::set_default_logger(previous);
+    ASSERT_EQ(outcome.result, SyncResult::ok);
+    const std::string text = log.str();
+    std::size_t lines = 0;
+    for (auto at = text.find("full sync in progress"); at != std::string::npos;
+         at = text.find("full sync in progress", at + 1)) {
+        ++lines;
+    }
+    EXPECT_EQ(lines, 3u) << text;
+    EXPECT_NE(text.find("full sync in progress: 3 pages, 3 batches so far, "), std::string::npos) << text;
+}
+
+}  // namespace
