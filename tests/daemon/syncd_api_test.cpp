@@ -13,6 +13,7 @@
 #include "cli/unix_http_client.hpp"
 #include "core/timefmt.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace extract;
 using namespace extract::testing;
@@ -21,15 +22,6 @@ using nlohmann::json;
 
 namespace {
 
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
 
 class RunningDaemon : public ::testing::Test {
 protected:

@@ -7,22 +7,12 @@
 #include <thread>
 
 #include "tests/daemon/syncd_test_env.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace extract::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Polls `condition` until it holds or `timeout` passes: waiting on another process's state.
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
 
 TEST(SyncdConfig, CheckConfigAcceptsAValidFile) {
     SyncdEnv env;

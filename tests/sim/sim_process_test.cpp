@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "tests/support/eventually.hpp"
 #include "tests/support/sim_process.hpp"
 
 namespace extract::testing {
@@ -26,15 +27,6 @@ using nlohmann::json;
 const std::string kKey = "process-test-key";
 const std::map<std::string, std::string> kAuth{{"X-API-KEY", kKey}};
 
-// Polls `condition` until it holds or `timeout` passes; for conditions that need real time to pass.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
 
 json get_json(const SimProcess& sim, const std::string& target, int expected_status = 200) {
     const auto reply = sim.request("GET", target, "", kAuth);

@@ -222,13 +222,14 @@ TEST_F(SimServiceTest, StatsCountUpstreamRequestsByRouteStatusAndFilter) {
     get("/v1/batches", {}, std::nullopt);
     control("GET", "/_control/snapshot");
     const auto stats = control_json("GET", "/_control/stats");
+    EXPECT_EQ(stats.at("received"), 5);
     EXPECT_EQ(stats.at("requests"), 5);
     EXPECT_EQ(stats.at("by_route"), (json{{"list", 4}, {"get", 1}}));
     EXPECT_EQ(stats.at("by_status"), (json{{"200", 2}, {"401", 1}, {"404", 1}, {"422", 1}}));
     EXPECT_EQ(stats.at("by_filter"), (json{{"<none>", 2}, {"pending", 2}}));
     control_json("POST", "/_control/stats/reset");
     EXPECT_EQ(control_json("GET", "/_control/stats"),
-              (json{{"requests", 0}, {"by_route", {{"list", 0}, {"get", 0}}}, {"by_status", json::object()},
+              (json{{"received", 0}, {"requests", 0}, {"by_route", {{"list", 0}, {"get", 0}}}, {"by_status", json::object()},
                     {"by_filter", json::object()}}));
 }
 
