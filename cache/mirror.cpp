@@ -498,6 +498,7 @@ DELETE FROM deliveries WHERE event_seq IN (
 )sql");
     settled_deliveries.bind(1, cutoff);
     settled_deliveries.exec();
+    db_.exec("DELETE FROM delivery_attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)");
     // What is left of an old event's deliveries is still owed: the event stays with them.
     const std::string prunable =
         "FROM events WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)";

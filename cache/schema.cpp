@@ -22,7 +22,7 @@ namespace {
 //   payload) again cost a fifth of the time of applying a changed batch.
 // - deliveries.state is checked with ORs, not IN (…): SQLite builds a temporary table for a
 //   CHECK's IN list on every insert.
-constexpr std::array<const char*, 1> kMigrations{
+constexpr std::array<const char*, 2> kMigrations{
     R"sql(
 CREATE TABLE batches (
     id               TEXT NOT NULL PRIMARY KEY,
@@ -104,6 +104,19 @@ CREATE TABLE meta (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    // 2: the delivery attempt log (one row per attempt of a webhook or trigger delivery).
+    R"sql(
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    id           INTEGER PRIMARY KEY,
+    delivery_id  INTEGER NOT NULL,
+    attempt      INTEGER NOT NULL,
+    started_at   TEXT NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    status       INTEGER,
+    error        TEXT
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);
 )sql",
 };
 

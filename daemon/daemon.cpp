@@ -114,13 +114,21 @@ int Daemon::run() {
         spdlog::critical("cannot serve the local API: {}", e.what());
         return kExitFailure;
     }
-    mirror_->set_commit_listener([this](std::int64_t seq) { notifier_.notify(seq); });
+    dispatcher_ = std::make_unique<DeliveryDispatcher>(
+        DeliveryOptions{config_.cache.path, config_.api.socket, upstream::default_user_agent()},
+        DeliveryTargets{config_.webhooks, config_.triggers}, clock_);
+    dispatcher_->start();
+    mirror_->set_commit_listener([this](std::int64_t seq) {
+        notifier_.notify(seq);
+        dispatcher_->wake();
+    });
     signal_thread_ = std::thread([this] { signal_loop(); });
     spdlog::info("extract-syncd {} started: upstream {}, mirror {}, socket {}", EXTRACT_VERSION,
                  config_.upstream.base_url, config_.cache.path, config_.api.socket);
 
     sync_loop();
 
+    dispatcher_->stop();  // attempts in flight stay pending and are sent again after a restart
     api_->stop();
     spdlog::info("extract-syncd stopped");
     return kExitOk;
@@ -156,6 +164,7 @@ void Daemon::sync_loop() {
         if (outcome.result == SyncResult::stopped) break;
         record(outcome);
         record_metrics(outcome);
+        if (outcome.result == SyncResult::ok) prune_old_events();
 
         std::lock_guard lock(mutex_);
         const auto now = std::chrono::steady_clock::now();
@@ -205,12 +214,37 @@ void Daemon::record(const SyncOutcome& outcome) {
                   health_.consecutive_failures, outcome.error);
 }
 
+void Daemon::prune_old_events() {
+    Millis retention{0};
+    {
+        std::lock_guard lock(mutex_);
+        retention = config_.cache.event_retention;
+    }
+    try {
+        const int pruned = mirror_->prune_events(clock_.now() - retention);
+        if (pruned > 0) spdlog::info("pruned {} events older than {}", pruned, format_duration(retention));
+    } catch (const std::exception& e) {
+        spdlog::warn("could not prune old events: {}", e.what());
+    }
+}
+
 void Daemon::record_metrics(const SyncOutcome& outcome) {
     const bool ok = outcome.result == SyncResult::ok;
     metrics_.sync_run("full", ok, outcome.duration);
     if (ok) metrics_.last_successful_sync(clock_.now());
     for (const auto& [status, n] : outcome.transitions_to) metrics_.increment("transitions_total", {{"to_status", status}}, n);
     for (const auto& [type, n] : outcome.events_by_type) metrics_.increment("events_total", {{"type", type}}, n);
+    for (const auto& [target, outcomes] : dispatcher_ ? dispatcher_->outcome_counts()
+                                                      : std::map<std::string, std::map<std::string, std::int64_t>>{}) {
+        for (const auto& [outcome, total] : outcomes) {
+            auto& seen = delivery_outcomes_seen_[target][outcome];
+            if (total > seen) {
+                metrics_.increment("deliveries_total", {{"target", target}, {"outcome", outcome}},
+                                   static_cast<double>(total - seen));
+            }
+            seen = total;
+        }
+    }
     for (const auto& [code, total] : client_->responses_by_code()) {
         auto& seen = upstream_codes_seen_[code];
         if (total > seen) {
@@ -234,6 +268,10 @@ std::optional<std::int64_t> Daemon::request_sync(bool /*full: every cycle is a f
     if (!run_done_.wait_for(lock, max_wait, [&] { return completed_gen_ >= mine; })) return std::nullopt;
     if (stop_.stop_requested()) return std::nullopt;
     return last_run_id_;
+}
+
+void Daemon::deliveries_changed() {
+    if (dispatcher_) dispatcher_->wake();
 }
 
 void Daemon::signal_loop() {
@@ -277,6 +315,7 @@ void Daemon::reload() {
     config_.triggers = loaded.config->triggers;
     key_ = *loaded.api_key;
     client_->set_api_key(key_.value, key_.source);
+    if (dispatcher_) dispatcher_->reconfigure(DeliveryTargets{config_.webhooks, config_.triggers});
     if (auth_paused_) {
         auth_paused_ = false;
         ++requested_gen_;  // the key may be fixed: try again now, not in 5 minutes

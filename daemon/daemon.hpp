@@ -17,6 +17,7 @@
 #include "cache/mirror.hpp"
 #include "core/clock.hpp"
 #include "daemon/config.hpp"
+#include "daemon/delivery_dispatcher.hpp"
 #include "daemon/full_sync.hpp"
 #include "upstream/client.hpp"
 #include "upstream/http_transport.hpp"
@@ -43,7 +44,7 @@ public:
 
     api::HealthSnapshot health() const override;
     std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) override;
-    void deliveries_changed() override {}
+    void deliveries_changed() override;
 
 private:
     void sync_loop();
@@ -51,6 +52,7 @@ private:
     void reload();
     void record(const SyncOutcome& outcome);
     void record_metrics(const SyncOutcome& outcome);
+    void prune_old_events();  // [cache] event_retention
     FullSyncSettings full_sync_settings() const;
     upstream::ClientOptions client_options() const;
 
@@ -64,6 +66,7 @@ private:
     api::EventNotifier notifier_;
     api::Metrics metrics_;
     std::unique_ptr<api::ApiServer> api_;
+    std::unique_ptr<DeliveryDispatcher> dispatcher_;
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;       // sync loop: a request, a reload or a stop
@@ -74,6 +77,7 @@ private:
     bool auth_paused_ = false;           // a 401/403: wait 5 minutes or a SIGHUP
     api::HealthSnapshot health_;
     std::map<int, std::int64_t> upstream_codes_seen_;  // the client's totals at the last report
+    std::map<std::string, std::map<std::string, std::int64_t>> delivery_outcomes_seen_;  // likewise, the dispatcher's
 
     std::thread signal_thread_;
 };

@@ -1,0 +1,90 @@
+#include "daemon/trigger_channel.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace extract::daemon {
+namespace {
+
+// A string member of a JSON object, or "" when absent or not a string.
+std::string text_of(const nlohmann::json& object, const char* key) {
+    if (!object.is_object()) return {};
+    const auto it = object.find(key);
+    return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+TriggerChannel::TriggerChannel(const TriggerConfig& config, std::string socket_path,
+                               std::unique_ptr<ProcessRunner> runner)
+    : name_("trigger." + config.name),
+      argv_(config.argv),
+      timeout_(config.timeout),
+      socket_path_(std::move(socket_path)),
+      runner_(std::move(runner)) {}
+
+std::vector<std::pair<std::string, std::string>> trigger_environment(const OutboxDelivery& delivery,
+                                                                     const std::string& socket_path) {
+    // The payload was written by the mirror as valid JSON (the column is CHECKed); should it
+    // not be, the batch's status is simply unknown to the command.
+    const auto payload = nlohmann::json::parse(delivery.payload, nullptr, false);
+    const nlohmann::json data =
+        payload.is_object() ? payload.value("data", nlohmann::json::object()) : nlohmann::json();
+    const nlohmann::json batch = data.is_object() ? data.value("batch", nlohmann::json::object()) : nlohmann::json();
+    return {
+        {"EXTRACT_EVENT_ID", delivery.event_id},
+        {"EXTRACT_EVENT_TYPE", delivery.event_type},
+        {"EXTRACT_BATCH_ID", delivery.batch_id},
+        {"EXTRACT_BATCH_STATUS", text_of(batch, "status")},
+        {"EXTRACT_PREVIOUS_STATUS", text_of(data, "previous_status")},
+        {"EXTRACT_SOCKET", socket_path},
+    };
+}
+
+ProcessRequest TriggerChannel::request_for(const OutboxDelivery& delivery) const {
+    ProcessRequest request;
+    request.argv = argv_;
+    request.environment = trigger_environment(delivery, socket_path_);
+    request.input = delivery.payload;
+    request.timeout = timeout_;
+    request.log_name = name_;
+    return request;
+}
+
+AttemptResult TriggerChannel::deliver(const OutboxDelivery& delivery) {
+    return classify_process(runner_->run(request_for(delivery)));
+}
+
+void TriggerChannel::abort() { runner_->abort(); }
+
+AttemptResult classify_process(const ProcessOutcome& outcome) {
+    AttemptResult result;
+    std::string error;
+    switch (outcome.ending) {
+        case ProcessOutcome::Ending::exited:
+            result.status = outcome.code;
+            if (outcome.code == 0) {
+                result.verdict = AttemptResult::Verdict::delivered;
+                return result;
+            }
+            error = "exit code " + std::to_string(outcome.code);
+            break;
+        case ProcessOutcome::Ending::killed_by_signal:
+            result.status = 128 + outcome.code;  // as a shell reports it
+            error = "killed by signal " + std::to_string(outcome.code);
+            break;
+        case ProcessOutcome::Ending::timed_out:
+        case ProcessOutcome::Ending::failed_to_start:
+            error = outcome.message;
+            break;
+        case ProcessOutcome::Ending::aborted:
+            result.verdict = AttemptResult::Verdict::aborted;
+            result.error = outcome.message;
+            return result;
+    }
+    result.verdict = AttemptResult::Verdict::retry;
+    if (!outcome.last_line.empty()) error += ": " + outcome.last_line;
+    result.error = error_snippet(error);
+    return result;
+}
+
+}  // namespace extract::daemon
