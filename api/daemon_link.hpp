@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/clock.hpp"
 
@@ -17,6 +18,7 @@ struct HealthSnapshot {
     std::optional<std::string> last_full_sync_at;
     std::optional<std::string> last_error;
     int consecutive_failures = 0;
+    std::vector<std::string> disabled_targets;  // webhook.NAME disabled by a 410
 };
 
 class DaemonLink {

@@ -32,6 +32,14 @@ nlohmann::json to_json(const EventRow& row) {
 }
 
 nlohmann::json to_json(const DeliveryRow& row) {
+    nlohmann::json attempts = nlohmann::json::array();
+    for (const auto& a : row.attempt_log) {
+        attempts.push_back({{"attempt", a.attempt},
+                            {"started_at", a.started_at},
+                            {"duration_ms", a.duration_ms},
+                            {"status", or_null(a.status)},
+                            {"error", or_null(a.error)}});
+    }
     return {{"id", row.id},
             {"event_seq", row.event_seq},
             {"event_id", or_null(row.event_id)},
@@ -43,7 +51,8 @@ nlohmann::json to_json(const DeliveryRow& row) {
             {"next_attempt_at", or_null(row.next_attempt_at)},
             {"last_status", or_null(row.last_status)},
             {"last_error", or_null(row.last_error)},
-            {"delivered_at", or_null(row.delivered_at)}};
+            {"delivered_at", or_null(row.delivered_at)},
+            {"attempt_log", std::move(attempts)}};
 }
 
 nlohmann::json to_json(const SyncRunRow& row) {

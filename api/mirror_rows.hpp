@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace extract::api {
 
@@ -29,6 +30,14 @@ struct EventRow {
     std::string payload;  // the event as sent (SPEC §5)
 };
 
+struct DeliveryAttemptRow {
+    std::int64_t attempt = 0;
+    std::string started_at;
+    std::int64_t duration_ms = 0;
+    std::optional<std::int64_t> status;  // HTTP status or exit code
+    std::optional<std::string> error;
+};
+
 struct DeliveryRow {
     std::int64_t id = 0;
     std::int64_t event_seq = 0;
@@ -43,6 +52,7 @@ struct DeliveryRow {
     std::optional<std::string> event_id;
     std::optional<std::string> event_type;
     std::optional<std::string> batch_id;
+    std::vector<DeliveryAttemptRow> attempt_log;  // oldest first
 };
 
 struct SyncRunRow {

@@ -205,7 +205,8 @@ RouteOutcome ApiRoutes::health(const Call&) {
                                                      {"last_sync_at", or_null(h.last_sync_at)},
                                                      {"last_full_sync_at", or_null(h.last_full_sync_at)},
                                                      {"last_error", or_null(h.last_error)},
-                                                     {"consecutive_failures", h.consecutive_failures}});
+                                                     {"consecutive_failures", h.consecutive_failures},
+                                                     {"disabled_targets", h.disabled_targets}});
 }
 
 RouteOutcome ApiRoutes::sync(const Call& call) {

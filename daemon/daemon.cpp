@@ -255,8 +255,13 @@ void Daemon::record_metrics(const SyncOutcome& outcome) {
 }
 
 api::HealthSnapshot Daemon::health() const {
-    std::lock_guard lock(mutex_);
-    return health_;
+    api::HealthSnapshot snapshot;
+    {
+        std::lock_guard lock(mutex_);
+        snapshot = health_;
+    }
+    if (dispatcher_) snapshot.disabled_targets = dispatcher_->disabled_targets();
+    return snapshot;
 }
 
 std::optional<std::int64_t> Daemon::request_sync(bool /*full: every cycle is a full pass for now*/, bool wait,

@@ -272,7 +272,8 @@ TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
                                             {"last_sync_at", "2026-11-30T03:04:05.123Z"},
                                             {"last_full_sync_at", nullptr},
                                             {"last_error", nullptr},
-                                            {"consecutive_failures", 0}}));
+                                            {"consecutive_failures", 0},
+                                            {"disabled_targets", json::array()}}));
     api::HealthSnapshot degraded;
     degraded.status = "degraded";
     degraded.last_error = "401 from the extract API (key from api_key_file)";
@@ -320,6 +321,9 @@ TEST_F(ApiRoutes, ListsAndRetriesDeliveries) {
     const auto d2 = mirror->insert_delivery(new_event, "webhook.ops", "failed");
     const auto d3 = mirror->insert_delivery(new_event, "trigger.done", "failed");
     const auto d4 = mirror->insert_delivery(new_event, "webhook.ops", "delivered");
+    mirror->db().exec("INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, error) VALUES "
+                      "(" + std::to_string(d1) + ", 1, '2026-11-29T00:00:01.000Z', 12, 500, 'HTTP 500'), "
+                      "(" + std::to_string(d1) + ", 2, '2026-11-29T00:00:06.000Z', 9, NULL, 'connection refused')");
     start_server();
 
     auto body = get_json("/v1/deliveries");
@@ -336,7 +340,13 @@ TEST_F(ApiRoutes, ListsAndRetriesDeliveries) {
                                      {"next_attempt_at", nullptr},
                                      {"last_status", 500},
                                      {"last_error", "HTTP 500"},
-                                     {"delivered_at", nullptr}}));
+                                     {"delivered_at", nullptr},
+                                     {"attempt_log",
+                                      {{{"attempt", 1}, {"started_at", "2026-11-29T00:00:01.000Z"}, {"duration_ms", 12},
+                                        {"status", 500}, {"error", "HTTP 500"}},
+                                       {{"attempt", 2}, {"started_at", "2026-11-29T00:00:06.000Z"}, {"duration_ms", 9},
+                                        {"status", nullptr}, {"error", "connection refused"}}}}}));
+    EXPECT_EQ(body["data"][0]["attempt_log"], json::array());
     EXPECT_EQ(get_json("/v1/deliveries?state=failed&target=webhook.ops")["data"].size(), 2u);
     EXPECT_EQ(get_json("/v1/deliveries?limit=1")["data"].size(), 1u);
 

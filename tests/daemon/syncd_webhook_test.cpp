@@ -11,6 +11,7 @@
 #include <thread>
 #include <algorithm>
 
+#include "cli/unix_http_client.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/webhook_receiver.hpp"
@@ -79,6 +80,48 @@ TEST(SyncdWebhooks, EveryEventArrivesAtLeastOnceAcrossFiveKillsAndEveryRequestVe
     EXPECT_TRUE(eventually([&] { return count("SELECT count(*) FROM deliveries WHERE state != 'delivered'") == 0; }, 30s));
     SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
     EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
+}
+
+TEST(SyncdWebhooks, EveryAttemptAndADisabledTargetShowThroughTheApi) {
+    SimProcess sim(EXTRACT_SIM_BIN, {"--batches", "5", "--frozen", "--api-key", kSimKey});
+    const auto ids = sim.create(1, "pending");
+    SyncdEnv env;
+    Receiver flaky(env.dir, "flaky", {"--secret", kSecret, "--respond", "500", "--respond", "200"});
+    Receiver gone(env.dir, "gone", {"--secret", kSecret, "--respond", "410"});
+    const auto secret_file = env.dir.write("hook.whsec", kSecret + "\n");
+    env.write_config(sim.base_url(), "full_sync_interval = 200ms\n",
+                     "\n[webhook.flaky]\nurl = " + flaky.url() + "\nsecret_file = " + secret_file.string() +
+                         "\nretry_schedule = 100ms\n\n[webhook.gone]\nurl = " + gone.url() +
+                         "\nsecret_file = " + secret_file.string() + "\n");
+    auto syncd = env.start_syncd({});
+    auto api = [&](const std::string& target) {
+        try {
+            const auto reply = extract::cli::UnixHttpClient(env.socket_path, 10s).request("GET", target);
+            return reply.status == 0 ? json::object() : json::parse(reply.body);
+        } catch (const extract::cli::ConnectError&) {
+            return json::object();  // not listening yet
+        }
+    };
+    ASSERT_TRUE(eventually([&] { return api("/v1/health").value("status", "") == "ok"; }, 30s)) << syncd->stderr_text();
+    sim.set_status(ids[0], "completed");
+
+    ASSERT_TRUE(eventually(
+        [&] {
+            const json d = api("/v1/deliveries?target=webhook.flaky");
+            return d.is_object() && !d.at("data").empty() && d.at("data").at(0).at("state") == "delivered";
+        },
+        30s))
+        << syncd->stderr_text();
+    const json log = api("/v1/deliveries?target=webhook.flaky").at("data").at(0).at("attempt_log");
+    ASSERT_EQ(log.size(), 2u) << log.dump();
+    EXPECT_EQ(log.at(0).at("status"), 500);
+    EXPECT_EQ(log.at(1).at("status"), 200);
+    EXPECT_EQ(log.at(1).at("attempt"), 2);
+
+    ASSERT_TRUE(eventually(
+        [&] { return api("/v1/health").value("disabled_targets", json::array()) == json::array({"webhook.gone"}); }, 30s))
+        << api("/v1/health").dump();
+    EXPECT_EQ(api("/v1/deliveries?target=webhook.gone").at("data").at(0).at("state"), "disabled");
 }
 
 }  // namespace
