@@ -89,6 +89,53 @@ TEST_F(RunningDaemon, HealthStatsAndListAnswerFromTheMirror) {
     EXPECT_NE(sync_cmd->stdout_text().find("full"), std::string::npos) << sync_cmd->stdout_text();
 }
 
+TEST_F(RunningDaemon, EveryCommandAndRouteAnswersFromTheRunningDaemon) {
+    start({"--batches", "50", "--frozen"});
+    const std::string id = batch_with_status("running");
+    ASSERT_FALSE(id.empty());
+    sim->set_status(id, "completed");
+    ASSERT_TRUE(eventually([&] { return api_json("/v1/batches/" + id + "/transitions").value("data", json::array()).size() == 2; },
+                           20s));
+
+    const json detail = api_json("/v1/batches/" + id);
+    EXPECT_EQ(detail.at("status"), "completed");
+    EXPECT_EQ(detail.at("transitions").size(), 2u);
+    EXPECT_TRUE(detail.at("mirror").at("removed_at").is_null());
+
+    struct Case {
+        std::vector<std::string> args;
+        int exit_code;
+        std::string expect;  // in stdout
+    };
+    const std::vector<Case> cases{
+        {{"show", id}, 0, "completed"},
+        {{"events", "--type", "batch.status_changed"}, 0, id},
+        {{"events", "--json"}, 0, "\"last_seq\""},
+        {{"stats"}, 0, "50"},
+        {{"health", "--json"}, 0, "\"ok\""},
+        {{"deliveries"}, 0, ""},
+        {{"redeliver", "--failed"}, 0, ""},
+        {{"ls", "--status", "completed", "--all"}, 0, id},
+        {{"show", "bat_does_not_exist"}, 1, ""},
+        {{"ls", "--limit", "0"}, 2, ""},
+    };
+    for (const auto& c : cases) {
+        auto p = ctl(c.args);
+        EXPECT_EQ(p->wait(20s), c.exit_code) << c.args.at(0) << ": " << p->stderr_text();
+        EXPECT_NE(p->stdout_text().find(c.expect), std::string::npos) << c.args.at(0) << ": " << p->stdout_text();
+    }
+
+    // Bad input against the real socket: the documented error shapes.
+    EXPECT_EQ(api("GET", "/v1/nothing").status, 404);
+    const auto wrong_method = api("DELETE", "/v1/batches");
+    EXPECT_EQ(wrong_method.status, 405);
+    const auto bad_limit = api("GET", "/v1/batches?limit=500");
+    EXPECT_EQ(bad_limit.status, 422);
+    EXPECT_EQ(json::parse(bad_limit.body).at("detail").at(0).at("loc"), json::array({"query", "limit"}));
+    EXPECT_EQ(api("GET", "/openapi.json").status, 200);
+    EXPECT_TRUE(syncd->running());
+}
+
 TEST_F(RunningDaemon, WaitExitsZeroOneOrTimeoutAsTheBatchEnds) {
     start({"--batches", "200", "--frozen"});
     const std::string to_complete = batch_with_status("running");
