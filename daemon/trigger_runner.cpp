@@ -20,6 +20,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "core/sigpipe_blocked.hpp"
+
 extern char** environ;
 
 namespace extract::daemon {
@@ -47,30 +49,6 @@ public:
 
 private:
     int fd_;
-};
-
-// A command that closes its stdin before reading all of it would raise SIGPIPE in the daemon:
-// blocked on this thread while the command runs, and any that arrived discarded afterwards.
-class SigpipeBlocked {
-public:
-    SigpipeBlocked() {
-        sigemptyset(&pipe_);
-        sigaddset(&pipe_, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
-    }
-    ~SigpipeBlocked() {
-        if (sigismember(&previous_, SIGPIPE) == 1) return;  // the caller blocks it anyway (worker threads do)
-        const timespec zero{0, 0};
-        while (sigtimedwait(&pipe_, nullptr, &zero) == SIGPIPE) {
-        }
-        pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
-    }
-    SigpipeBlocked(const SigpipeBlocked&) = delete;
-    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
-
-private:
-    sigset_t pipe_;
-    sigset_t previous_;
 };
 
 // One output stream of a command, cut into lines for the log.

@@ -27,6 +27,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "core/sigpipe_blocked.hpp"
+
 #ifndef EXTRACT_VERSION
 #error "EXTRACT_VERSION must be defined by the build (upstream/CMakeLists.txt)"
 #endif
@@ -47,35 +49,6 @@ Poco::Timespan to_timespan(Millis d) { return Poco::Timespan(std::chrono::micros
 constexpr auto kMaxIdleReuse = std::chrono::seconds(60);
 // How often a connect in progress looks at the abort flag.
 constexpr auto kConnectPollSlice = std::chrono::milliseconds(50);
-
-// OpenSSL writes with send() without MSG_NOSIGNAL, so a TLS write to a connection the server
-// reset raises SIGPIPE, whose default action kills the process. For the length of a request
-// the signal is blocked in this thread and any that became pending is swallowed: the write
-// fails with EPIPE instead, and that is reported. (libcurl does the same.)
-class SigpipeBlocked {
-public:
-    SigpipeBlocked() {
-        sigemptyset(&pipe_);
-        sigaddset(&pipe_, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
-    }
-    ~SigpipeBlocked() {
-        if (sigismember(&previous_, SIGPIPE) == 1) return;  // the caller blocks it anyway
-        sigset_t pending;
-        sigemptyset(&pending);
-        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
-            const timespec no_wait{0, 0};
-            sigtimedwait(&pipe_, nullptr, &no_wait);
-        }
-        pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
-    }
-    SigpipeBlocked(const SigpipeBlocked&) = delete;
-    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
-
-private:
-    sigset_t pipe_{};
-    sigset_t previous_{};
-};
 
 }  // namespace
 
