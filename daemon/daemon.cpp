@@ -234,23 +234,22 @@ void Daemon::record_metrics(const SyncOutcome& outcome) {
     if (ok) metrics_.last_successful_sync(clock_.now());
     for (const auto& [status, n] : outcome.transitions_to) metrics_.increment("transitions_total", {{"to_status", status}}, n);
     for (const auto& [type, n] : outcome.events_by_type) metrics_.increment("events_total", {{"type", type}}, n);
-    for (const auto& [target, outcomes] : dispatcher_ ? dispatcher_->outcome_counts()
-                                                      : std::map<std::string, std::map<std::string, std::int64_t>>{}) {
-        for (const auto& [outcome, total] : outcomes) {
-            auto& seen = delivery_outcomes_seen_[target][outcome];
-            if (total > seen) {
-                metrics_.increment("deliveries_total", {{"target", target}, {"outcome", outcome}},
-                                   static_cast<double>(total - seen));
+    // The client and the dispatcher keep running totals; the metrics get what grew since the last cycle.
+    auto add_growth = [this](std::string_view counter, const api::Metrics::Labels& labels, std::int64_t total,
+                             std::int64_t& reported) {
+        if (total > reported) metrics_.increment(counter, labels, static_cast<double>(total - reported));
+        reported = total;
+    };
+    if (dispatcher_) {
+        for (const auto& [target, outcomes] : dispatcher_->outcome_counts()) {
+            for (const auto& [outcome, total] : outcomes) {
+                add_growth("deliveries_total", {{"target", target}, {"outcome", outcome}}, total,
+                           delivery_outcomes_seen_[target][outcome]);
             }
-            seen = total;
         }
     }
     for (const auto& [code, total] : client_->responses_by_code()) {
-        auto& seen = upstream_codes_seen_[code];
-        if (total > seen) {
-            metrics_.increment("upstream_requests_total", {{"code", std::to_string(code)}}, static_cast<double>(total - seen));
-        }
-        seen = total;
+        add_growth("upstream_requests_total", {{"code", std::to_string(code)}}, total, upstream_codes_seen_[code]);
     }
 }
 

@@ -5,19 +5,17 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "cache/mirror.hpp"
 #include "core/batch.hpp"
 #include "core/timefmt.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -91,21 +89,6 @@ protected:
     std::string value(const std::string& sql) const { return rows(sql).at(0).at(0); }
 };
 
-// Captures what the cache logs for the length of a test.
-class LogCapture {
-public:
-    LogCapture() : previous_(spdlog::default_logger()) {
-        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_);
-        spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-    }
-    ~LogCapture() { spdlog::set_default_logger(previous_); }
-    LogCapture(const LogCapture&) = delete;
-    LogCapture& operator=(const LogCapture&) = delete;
-    std::string text() const { return stream_.str(); }
-
-private:
-    std::shared_ptr<spdlog::logger> previous_;
-    std::ostringstream stream_;
-};
+using extract::testing::LogCapture;
 
 }  // namespace extract::cache::testing

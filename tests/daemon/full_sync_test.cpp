@@ -5,14 +5,12 @@
 
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/fake_transport.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace extract;
@@ -159,10 +157,7 @@ TEST_F(FullSyncTest, AStopBetweenPagesEndsThePassWithoutRemoving) {
 }
 
 TEST_F(FullSyncTest, ALongPassLogsProgressEveryFewSeconds) {
-    std::ostringstream log;
-    auto previous = spdlog::default_logger();
-    spdlog::set_default_logger(
-        std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+    extract::testing::LogCapture log;
     for (int i = 0; i < 10; ++i) {
         transport.respond(200, page({batch("p" + std::to_string(i))}, i < 9 ? json("c" + std::to_string(i)) : json()));
     }
@@ -170,9 +165,8 @@ TEST_F(FullSyncTest, ALongPassLogsProgressEveryFewSeconds) {
     FullSyncSettings settings;
     settings.progress_interval = 5s;
     const auto outcome = run(slow, settings);
-    spdlog::set_default_logger(previous);
     ASSERT_EQ(outcome.result, SyncResult::ok);
-    const std::string text = log.str();
+    const std::string text = log.text();
     std::size_t lines = 0;
     for (auto at = text.find("full sync in progress"); at != std::string::npos;
          at = text.find("full sync in progress", at + 1)) {

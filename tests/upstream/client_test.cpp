@@ -1,23 +1,23 @@
 #include "upstream/client.hpp"
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <ctime>
 #include <regex>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "tests/support/fake_clock.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/fake_transport.hpp"
 
 using namespace extract;
 using namespace extract::upstream;
 using extract::testing::FakeClock;
 using extract::testing::FakeTransport;
+using extract::testing::LogCapture;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
@@ -50,23 +50,6 @@ std::string http_date(WallTime t) {
 class StoppedSleeper final : public Sleeper {
 public:
     bool sleep_for(Millis) override { return false; }
-};
-
-// Captures what the client logs for the duration of a test.
-class LogCapture {
-public:
-    LogCapture() : previous_(spdlog::default_logger()) {
-        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_);
-        auto logger = std::make_shared<spdlog::logger>("capture", sink);
-        logger->set_level(spdlog::level::trace);
-        spdlog::set_default_logger(logger);
-    }
-    ~LogCapture() { spdlog::set_default_logger(previous_); }
-    std::string text() const { return stream_.str(); }
-
-private:
-    std::shared_ptr<spdlog::logger> previous_;
-    std::ostringstream stream_;
 };
 
 std::size_t count_of(const std::string& text, const std::string& needle) {
