@@ -8,77 +8,29 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/support/fake_clock.hpp"
-#include "tests/support/fake_transport.hpp"
+#include "tests/daemon/sync_fixture.hpp"
 #include "tests/support/log_capture.hpp"
-#include "tests/support/temp_dir.hpp"
 
 using namespace extract;
 using namespace extract::daemon;
-using extract::testing::FakeClock;
-using extract::testing::FakeTransport;
-using extract::testing::TempDir;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
 namespace {
 
 json batch(const std::string& id, const std::string& status = "running") {
-    return {{"object", "batch"},  {"id", id},         {"status", status},
-            {"counts", json::object()}, {"total_items", 3}, {"engine", nullptr},
-            {"options", json::object()}, {"created_at", "2026-11-30T00:00:00Z"},
-            {"expires_at", "2026-12-03T00:00:00Z"}};
+    return extract::testing::batch_json(id, status);
 }
-
 std::string page(std::vector<json> batches, const json& next = nullptr) {
-    return json{{"object", "list"}, {"data", batches}, {"next_cursor", next}}.dump();
+    return extract::testing::page_json(std::move(batches), next);
 }
 
-// Every request takes `per_request` of the fake clock's time, like a slow upstream.
-class SlowTransport final : public upstream::HttpTransport {
-public:
-    SlowTransport(FakeTransport& inner, FakeClock& clock, Millis per_request)
-        : inner_(inner), clock_(clock), per_request_(per_request) {}
-    upstream::TransportResult get(const std::string& target, const upstream::HeaderList& headers) override {
-        clock_.advance(per_request_);
-        return inner_.get(target, headers);
-    }
-    void abort() override { inner_.abort(); }
-
-private:
-    FakeTransport& inner_;
-    FakeClock& clock_;
-    Millis per_request_;
-};
-
-class FullSyncTest : public ::testing::Test {
+class FullSyncTest : public extract::testing::SyncFixture {
 protected:
-    FullSyncTest() : mirror((dir / "mirror.db").string(), clock) {}
-
-    upstream::ClientOptions options() const {
-        upstream::ClientOptions o;
-        o.api_key = "k";
-        o.api_key_source = "$EXTRACT_API_KEY";
-        o.max_requests_per_second = 0;
-        o.max_attempts = 2;
-        return o;
-    }
-
     SyncOutcome run(upstream::HttpTransport& t, FullSyncSettings settings = {}) {
-        upstream::UpstreamClient client(t, clock, clock, options());
+        upstream::UpstreamClient client(t, clock, clock, client_options());
         return FullSync(client, mirror, clock, stop).run(settings);
     }
-
-    std::int64_t count(const std::string& sql) {
-        SQLite::Database db((dir / "mirror.db").string(), SQLite::OPEN_READONLY);
-        return db.execAndGet(sql).getInt64();
-    }
-
-    TempDir dir;
-    FakeClock clock;
-    StopSignal stop;
-    cache::Mirror mirror;
-    FakeTransport transport{&clock};
 };
 
 TEST_F(FullSyncTest, PagesUntilTheCursorIsNullAndCountsTheRun) {
@@ -95,7 +47,7 @@ TEST_F(FullSyncTest, PagesUntilTheCursorIsNullAndCountsTheRun) {
     EXPECT_EQ(count("SELECT count(*) FROM sync_runs WHERE kind='full' AND pages=2 AND upserted=3 AND error IS NULL "
                     "AND finished_at IS NOT NULL"),
               1);
-    EXPECT_EQ(describe(outcome, "full").rfind("full sync: 2 pages, 2 requests, 3 upserted, 3 changed, 0 removed in ", 0), 0u);
+    EXPECT_EQ(describe(outcome).rfind("full sync: 2 pages, 2 requests, 3 upserted, 3 changed, 0 removed in ", 0), 0u);
 }
 
 TEST_F(FullSyncTest, BootstrapEmitsNoCreatedEventsUnlessAskedAndLaterSightingsDo) {
@@ -161,11 +113,19 @@ TEST_F(FullSyncTest, ALongPassLogsProgressEveryFewSeconds) {
     for (int i = 0; i < 10; ++i) {
         transport.respond(200, page({batch("p" + std::to_string(i))}, i < 9 ? json("c" + std::to_string(i)) : json()));
     }
-    SlowTransport slow(transport, clock, 2s);  // 20 s of fake time in all: progress at about 6 s, 12 s, 18 s
+    // Each page takes 2 s to apply (the hook runs after each page, before the progress check):
+    // 20 s of fake time in all, progress at 6 s, 12 s, 18 s. The clock moves on the syncing
+    // thread only, so the fetch running ahead does not change when the lines fall.
+    int progress_calls = 0;
     FullSyncSettings settings;
     settings.progress_interval = 5s;
-    const auto outcome = run(slow, settings);
+    settings.on_progress = [&] {
+        ++progress_calls;
+        clock.advance(2s);
+    };
+    const auto outcome = run(transport, settings);
     ASSERT_EQ(outcome.result, SyncResult::ok);
+    EXPECT_EQ(progress_calls, 10);
     const std::string text = log.text();
     std::size_t lines = 0;
     for (auto at = text.find("full sync in progress"); at != std::string::npos;

@@ -1,0 +1,57 @@
+#include "daemon/fast_poll.hpp"
+
+#include <unordered_set>
+
+#include "daemon/page_pipeline.hpp"
+
+namespace extract::daemon {
+
+SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
+                          const std::vector<cache::MirroredStatus>& nonterminal, const FullSyncSettings& settings) {
+    return run_recorded("fast", client_, mirror_, clock_, [&](SyncOutcome& outcome) {
+        cache::ApplyOptions apply;
+        apply.emit_created = !mirror_.bootstrap_pending() || settings.emit_on_bootstrap;
+        apply.routes = settings.routes;  // no full_pass_run_id: what a fast poll does not list stays
+
+        auto progress = [&settings] {
+            if (settings.on_progress) settings.on_progress();
+        };
+        auto fail = [&outcome](upstream::FetchStatus status, std::string message) {
+            outcome.result = result_of(status);
+            outcome.error = std::move(message);
+        };
+        // Ids any listing showed in this poll. A batch that moved from one listed status to
+        // another while both were paged may be in neither list: the refresh below catches it.
+        std::unordered_set<std::string> listed;
+        for (const std::string& status : statuses) {
+            const ListingOutcome listing = page_listing(client_, status, stop_, [&](const upstream::BatchPage& page) {
+                count_applied(outcome, mirror_.apply_page(page.batches, apply));
+                ++outcome.counts.pages;
+                for (const Batch& batch : page.batches) listed.insert(batch.id);
+                progress();
+            });
+            if (listing.status != upstream::FetchStatus::ok) {
+                return fail(listing.status, "listing status " + status + ": " + listing.message);
+            }
+        }
+        for (const cache::MirroredStatus& mirrored : nonterminal) {
+            if (listed.contains(mirrored.id)) continue;
+            if (stop_.stop_requested()) return fail(upstream::FetchStatus::stopped, "stopped before the fast poll completed");
+            auto fetched = client_.get_batch(mirrored.id);
+            ++outcome.refreshed;
+            if (fetched.status == upstream::FetchStatus::ok) {
+                count_applied(outcome, mirror_.apply_page({*fetched.value}, apply));
+            } else if (fetched.status == upstream::FetchStatus::not_found) {
+                // The upstream says it forgot the batch: removed now (docs/sync.md says why not later).
+                const int removed = mirror_.mark_removed(mirrored.id, settings.routes);
+                outcome.counts.removed += removed;
+                if (removed > 0) outcome.events_by_type["batch.removed"] += removed;
+            } else {
+                return fail(fetched.status, "refreshing batch " + mirrored.id + ": " + fetched.message);
+            }
+            progress();
+        }
+    });
+}
+
+}  // namespace extract::daemon

@@ -1,0 +1,46 @@
+#pragma once
+// Runs one planned sync cycle: reads what the planner needs from the mirror, lets it choose a
+// fast poll or a full pass, runs that, and remembers what the next plan needs to know.
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cache/mirror.hpp"
+#include "core/clock.hpp"
+#include "daemon/sync_outcome.hpp"
+#include "daemon/sync_planner.hpp"
+#include "upstream/client.hpp"
+
+namespace extract::daemon {
+
+class SyncEngine {
+public:
+    SyncEngine(upstream::UpstreamClient& client, cache::Mirror& mirror, const Clock& clock, const StopSignal& stop,
+               int page_size)
+        : client_(client), mirror_(mirror), clock_(clock), stop_(stop), page_size_(page_size) {}
+
+    // One cycle. `full_pass_due`: full_sync_interval has elapsed or a full pass was asked for;
+    // one is also due while no full pass has ever completed. May throw SQLite::Exception when
+    // the mirror cannot be read.
+    SyncOutcome run_cycle(const FullSyncSettings& settings, bool full_pass_due);
+
+    // Whether any mirrored batch was not terminal after the last cycle (poll_interval applies).
+    bool any_nonterminal() const { return any_nonterminal_; }
+
+private:
+    upstream::UpstreamClient& client_;
+    cache::Mirror& mirror_;
+    const Clock& clock_;
+    const StopSignal& stop_;
+    const int page_size_;
+    // Non-terminal statuses seen since start, listed by every fast poll even when no mirrored
+    // batch has them now: a batch created between two polls may already have moved past
+    // `pending`, and a list of an empty status costs one request.
+    std::set<std::string, std::less<>> listed_statuses_{"pending"};
+    std::int64_t last_refreshes_ = 0;  // the last fast poll's single-batch GETs: the next one's estimate
+    bool any_nonterminal_ = true;
+};
+
+}  // namespace extract::daemon

@@ -1,0 +1,63 @@
+#pragma once
+// What one sync cycle (a full pass or a fast poll) reports: its result, its counts, and what
+// the planner expected it to cost; the settings every kind of cycle shares.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/mirror.hpp"
+#include "core/clock.hpp"
+#include "upstream/client.hpp"
+
+namespace extract::daemon {
+
+enum class SyncResult { ok, unauthorized, failed, stopped };
+
+// ok -> ok, unauthorized -> unauthorized, stopped -> stopped; any other failure -> failed.
+SyncResult result_of(upstream::FetchStatus status);
+
+struct SyncOutcome {
+    std::string kind = "full";  // "full" or "fast", as in sync_runs.kind
+    std::int64_t run_id = 0;
+    SyncResult result = SyncResult::ok;
+    std::string error;  // empty when ok
+    cache::SyncRunCounts counts;
+    std::int64_t refreshed = 0;  // fast poll: batches fetched one by one (GET /v1/batches/{id})
+    Millis duration{0};
+    // The planner's estimates in requests; -1 when no planner chose this cycle (--once).
+    std::int64_t planned_requests = -1;
+    std::int64_t alternative_requests = -1;  // what the plan not chosen would have cost
+    std::map<std::string, int, std::less<>> transitions_to;  // for metrics
+    std::map<std::string, int, std::less<>> events_by_type;
+};
+
+// Adds one applied page (or one refreshed batch) to the cycle's counts.
+void count_applied(SyncOutcome& outcome, const cache::ApplyResult& applied);
+
+// What every kind of cycle takes (the name predates the fast poll).
+struct FullSyncSettings {
+    bool emit_on_bootstrap = false;
+    const std::vector<cache::DeliveryRoute>* routes = nullptr;
+    std::vector<std::string> terminal_statuses{"completed", "partially_failed", "failed", "cancelled"};
+    Millis progress_interval{5000};  // a progress log line at most this often during a long pass
+    // Called on the syncing thread after every page applied and every single-batch refresh of
+    // any cycle: a liveness signal (e.g. the systemd watchdog), so it must be quick and not throw.
+    std::function<void()> on_progress;
+};
+
+// Runs `body` as one sync run of `kind` ("full", "fast"): its sync_runs row is opened before
+// and finished after (a failure to finish it is logged, not thrown), requests and duration are
+// counted, and an exception from the mirror becomes a failed outcome (the transaction that
+// threw rolled back, so nothing of its page was written).
+SyncOutcome run_recorded(std::string_view kind, upstream::UpstreamClient& client, cache::Mirror& mirror,
+                         const Clock& clock, const std::function<void(SyncOutcome&)>& body);
+
+// "full sync: 25 pages, 26 requests, 5000 upserted, 12 changed, 0 removed in 1.23s", and for a
+// planned cycle "fast sync: 3 pages, 1 refreshed, 4 requests (planned 3, a full pass would be 500), …"
+std::string describe(const SyncOutcome& outcome);
+
+}  // namespace extract::daemon
