@@ -23,7 +23,7 @@ std::condition_variable& output_cv() {
 
 }  // namespace
 
-ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env) {
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env, int listen_fd) {
     if (argv.empty()) throw std::invalid_argument("ChildProcess: empty argv");
     int out[2];
     int err[2];
@@ -37,11 +37,19 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, 
         if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     for (auto& [k, v] : env) merged[k] = v;
+    if (listen_fd >= 0) {
+        merged.insert_or_assign("LISTEN_FDS", std::string(1, '1'));
+        merged.insert_or_assign("LISTEN_PID", std::string(20, ' '));  // the child writes its pid here: only it knows it
+    }
     std::vector<std::string> env_strings;
     for (auto& [k, v] : merged) env_strings.push_back(k + "=" + v);
     std::vector<char*> envp;
     for (auto& s : env_strings) envp.push_back(s.data());
     envp.push_back(nullptr);
+    char* listen_pid = nullptr;
+    for (auto& s : env_strings) {
+        if (listen_fd >= 0 && s.starts_with("LISTEN_PID=")) listen_pid = s.data() + 11;
+    }
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -57,6 +65,22 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, 
         dup2(err[1], STDERR_FILENO);
         const int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+        if (listen_fd >= 0) {
+            // dup2 clears FD_CLOEXEC on the copy; a listen_fd that already is 3 keeps its flags.
+            if (listen_fd == 3) {
+                fcntl(3, F_SETFD, 0);
+            } else {
+                dup2(listen_fd, 3);
+            }
+            // The pid in decimal, by hand: only async-signal-safe work after fork.
+            char digits[20];
+            int n = 0;
+            for (auto pid = static_cast<unsigned long>(getpid()); pid > 0 || n == 0; pid /= 10) {
+                digits[n++] = static_cast<char>('0' + pid % 10);
+            }
+            for (int i = 0; i < n; ++i) listen_pid[i] = digits[n - 1 - i];
+            listen_pid[n] = '\0';
+        }
         execve(args[0], args.data(), envp.data());
         const char msg[] = "ChildProcess: execve failed\n";
         (void)!write(STDERR_FILENO, msg, sizeof msg - 1);

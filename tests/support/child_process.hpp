@@ -16,8 +16,10 @@ namespace extract::testing {
 
 class ChildProcess {
 public:
-    // `env` entries are added to (or override) the test's own environment.
-    ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+    // `env` entries are added to (or override) the test's own environment. A `listen_fd` >= 0
+    // is handed over the way systemd's socket activation does: as fd 3, with LISTEN_FDS=1 and
+    // LISTEN_PID=<the child's pid> (the test keeps its own copy open, as systemd does).
+    ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env = {}, int listen_fd = -1);
     ~ChildProcess();
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;

@@ -1,0 +1,56 @@
+# Installing extract-sync (`cmake --install`) and packaging it as a .deb (`cpack -G DEB`).
+# Included last by the top-level CMakeLists.txt, once every program target exists.
+# Layout and the reasons behind it: docs/operations.md.
+include(GNUInstallDirs)
+
+# extract-sim is installed too: it is the demo and rehearsal upstream (scripts/demo, trying
+# extractctl and a configuration without an account). It listens on 127.0.0.1 only, and only
+# when someone runs it.
+install(TARGETS extract-syncd extractctl extract-sim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} FILES_MATCHING PATTERN "*.md")
+install(FILES config/extract-sync.ini DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+
+# The configuration lives where extract-syncd looks by default, whatever the prefix, and an
+# edited one is never overwritten: installed only when absent. (In the .deb it is a conffile,
+# which dpkg keeps and asks about on upgrade.)
+# file(INSTALL) puts $DESTDIR in front of the absolute destination itself.
+install(CODE "
+  if(EXISTS \"\$ENV{DESTDIR}/etc/extract-sync/extract-sync.ini\")
+    message(STATUS \"Keeping: \$ENV{DESTDIR}/etc/extract-sync/extract-sync.ini (an existing configuration is never replaced)\")
+  else()
+    file(INSTALL \"${PROJECT_SOURCE_DIR}/config/extract-sync.ini\" DESTINATION /etc/extract-sync
+         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+  endif()
+")
+
+# ---- the Debian package ---------------------------------------------------------------------
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME extract-sync)
+set(CPACK_PACKAGE_VENDOR "extract-sync")
+set(CPACK_PACKAGE_CONTACT "extract-sync maintainers <extract-sync@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+string(CONCAT CPACK_PACKAGE_DESCRIPTION
+    "Keeps a durable local mirror of every batch of an extract API account, records every status "
+    "transition, serves it over a Unix-socket HTTP API and the extractctl CLI, and fires signed "
+    "webhooks and local commands when batches change state. Runs as the systemd service extract-syncd.")
+# The package installs under the configured prefix, so that the unit's ExecStart (configured
+# from it) names the packaged binary: build the .deb with -DCMAKE_INSTALL_PREFIX=/usr.
+set(CPACK_PACKAGING_INSTALL_PREFIX "${CMAKE_INSTALL_PREFIX}")
+# Staged through DESTDIR, so that /etc/extract-sync (an absolute path) lands in the package.
+set(CPACK_SET_DESTDIR ON)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+# The debug information stays in the build tree; the package carries stripped binaries.
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEBIAN_PACKAGE_SECTION admin)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://api.extract.page")
+# Depends computed from the binaries' shared libraries (libpoco*, libsqlitecpp0, libspdlog1.10,
+# libsystemd0, libssl3, ...); dpkg-shlibdeps comes with dpkg-dev (build-essential).
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "sqlite3")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    "${PROJECT_SOURCE_DIR}/cmake/debian/conffiles;${PROJECT_SOURCE_DIR}/cmake/debian/postinst;${PROJECT_SOURCE_DIR}/cmake/debian/prerm;${PROJECT_SOURCE_DIR}/cmake/debian/postrm")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+include(CPack)
