@@ -18,9 +18,16 @@ struct ApiOptions {
     std::vector<std::string> terminal_statuses;
     // Socket activation: serve this listening socket instead of binding socket_path.
     int inherited_fd = -1;
+    // [api] allowed_uids / allowed_gids: who may connect besides root and the daemon's own
+    // user, checked with SO_PEERCRED at accept (others get 403 and a closed connection). Both
+    // empty: the socket file's mode alone decides.
+    std::vector<unsigned> allowed_uids;
+    std::vector<unsigned> allowed_gids;
 
     std::size_t worker_threads = 4;      // run the queries; long polls do not hold them
     std::size_t max_connections = 512;   // more are answered 503 and closed
+    Millis request_timeout{std::chrono::seconds(10)};  // a request's first byte to its last; then 408 and closed
+    Millis idle_timeout{std::chrono::seconds(60)};     // a kept-alive connection with no request is closed
     Millis long_poll_cap{std::chrono::minutes(5)};      // a longer `wait` is cut to this
     Millis max_sync_wait{std::chrono::minutes(10)};     // POST /v1/sync?wait=true gives up after this
     std::size_t max_sync_waiters = 16;   // concurrent POST /v1/sync?wait=true; more get 503

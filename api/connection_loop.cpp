@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace extract::api {
 namespace {
@@ -26,10 +27,11 @@ void signal_eventfd(int fd) {
 
 }  // namespace
 
-ConnectionLoop::ConnectionLoop(int listen_fd, ConnectionLimits limits, const Clock& clock, EventNotifier& notifier,
-                               Metrics& metrics, Dispatch dispatch)
+ConnectionLoop::ConnectionLoop(int listen_fd, ConnectionLimits limits, PeerAccess access, const Clock& clock,
+                               EventNotifier& notifier, Metrics& metrics, Dispatch dispatch)
     : listen_fd_(listen_fd),
       limits_(limits),
+      access_(std::move(access)),
       clock_(clock),
       notifier_(notifier),
       metrics_(metrics),
@@ -120,6 +122,7 @@ void ConnectionLoop::accept_all() {
             ::close(fd);
             continue;
         }
+        if (refuse_peer(fd)) continue;
         const ConnectionId id = next_id_++;
         Connection& c = connections_[id];
         c.id = id;
@@ -132,6 +135,27 @@ void ConnectionLoop::accept_all() {
         c.watched = ev.events;
         ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
     }
+}
+
+// A peer that [api] allowed_uids / allowed_gids leave out gets a 403 it can read, sent without
+// waiting for it, and a closed connection: it never reaches the parser or a worker.
+bool ConnectionLoop::refuse_peer(int fd) {
+    const auto refusal = access_.refusal(fd);
+    if (!refusal) return false;
+    const std::string reply = serialize_reply(detail_reply(403, *refusal), false);
+    (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(fd, SHUT_WR);
+    ::close(fd);
+    // Once per uid at warn (a refused user retrying must not flood the log), then at debug.
+    constexpr std::size_t kRefusalsRemembered = 64;
+    if (std::find(refusals_logged_.begin(), refusals_logged_.end(), *refusal) == refusals_logged_.end() &&
+        refusals_logged_.size() < kRefusalsRemembered) {
+        refusals_logged_.push_back(*refusal);
+        spdlog::warn("api: refused a connection: {}", *refusal);
+    } else {
+        spdlog::debug("api: refused a connection: {}", *refusal);
+    }
+    return true;
 }
 
 void ConnectionLoop::watch(Connection& c, std::uint32_t events) {

@@ -19,6 +19,7 @@
 #include "api/event_notifier.hpp"
 #include "api/http_message.hpp"
 #include "api/metrics.hpp"
+#include "api/peer_access.hpp"
 #include "api/routes.hpp"
 #include "core/clock.hpp"
 
@@ -29,7 +30,7 @@ using ConnectionId = std::uint64_t;
 struct ConnectionLimits {
     std::size_t max_connections = 512;
     Millis idle_timeout{std::chrono::seconds(60)};     // a kept-alive connection with no request
-    Millis request_timeout{std::chrono::seconds(30)};  // from a request's first byte to its last
+    Millis request_timeout{std::chrono::seconds(10)};  // from a request's first byte to its last
     Millis write_timeout{std::chrono::seconds(30)};    // to send one reply
     Millis stop_grace{std::chrono::seconds(2)};        // for replies in flight when stopping
     RequestLimits request;
@@ -43,9 +44,9 @@ public:
     using Dispatch =
         std::function<void(ConnectionId, const HttpRequest&, std::optional<SteadyTime> long_poll_deadline)>;
 
-    // `listen_fd` stays owned by the caller.
-    ConnectionLoop(int listen_fd, ConnectionLimits limits, const Clock& clock, EventNotifier& notifier,
-                   Metrics& metrics, Dispatch dispatch);
+    // `listen_fd` stays owned by the caller; `access` decides who may connect.
+    ConnectionLoop(int listen_fd, ConnectionLimits limits, PeerAccess access, const Clock& clock,
+                   EventNotifier& notifier, Metrics& metrics, Dispatch dispatch);
     ~ConnectionLoop();
     ConnectionLoop(const ConnectionLoop&) = delete;
     ConnectionLoop& operator=(const ConnectionLoop&) = delete;
@@ -83,6 +84,7 @@ private:
     };
 
     void accept_all();
+    bool refuse_peer(int fd);
     void on_ready(Connection& c, std::uint32_t events);
     void read_from(Connection& c);
     void parse_next(Connection& c);
@@ -102,6 +104,8 @@ private:
 
     const int listen_fd_;
     const ConnectionLimits limits_;
+    const PeerAccess access_;
+    std::vector<std::string> refusals_logged_;  // each refusal (it names the uid) is logged at warn once
     const Clock& clock_;
     EventNotifier& notifier_;
     Metrics& metrics_;

@@ -94,7 +94,9 @@ std::optional<std::string_view> HttpRequest::header(std::string_view lower_name)
 HttpReply json_reply(int status, const nlohmann::json& body) {
     HttpReply reply;
     reply.status = status;
-    reply.body = body.dump();
+    // A client's bytes echoed in a 422 (`input`) need not be UTF-8: such bytes become U+FFFD
+    // instead of an exception (a 500) while writing the answer.
+    reply.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return reply;
 }
 

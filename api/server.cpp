@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <thread>
 
 #include "api/connection_loop.hpp"
@@ -50,9 +52,12 @@ void ApiServer::start() {
                                                    : UnixListener::bind(options_.socket_path, options_.socket_mode);
     ConnectionLimits limits;
     limits.max_connections = options_.max_connections;
+    limits.request_timeout = options_.request_timeout;
+    limits.idle_timeout = options_.idle_timeout;
+    PeerAccess access(options_.allowed_uids, options_.allowed_gids, ::geteuid());
     Running* r = running.get();
     running->loop = std::make_unique<ConnectionLoop>(
-        r->listener.fd(), limits, clock_, notifier_, metrics_,
+        r->listener.fd(), limits, std::move(access), clock_, notifier_, metrics_,
         [r](ConnectionId id, const HttpRequest& request, std::optional<SteadyTime> long_poll_deadline) {
             r->workers.submit([r, id, request, long_poll_deadline](MirrorConnections& mirror) {
                 auto outcome = r->routes.handle(request, mirror, long_poll_deadline);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -37,10 +38,40 @@ bool socket_is_live(const sockaddr_un& addr) {
     return live;
 }
 
+std::string octal(mode_t mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+    return text;
+}
+
+// The socket's directory must exist and be one that others cannot write to: in a directory
+// anyone may write to (without the sticky bit), another user could replace the socket file and
+// answer the daemon's clients. A missing directory (its parent existing) is created 0755: the
+// socket file's own mode then decides who connects.
+void check_directory(const std::string& path) {
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    struct stat st{};
+    if (::stat(dir.c_str(), &st) != 0) {
+        if (errno != ENOENT || ::mkdir(dir.c_str(), 0755) != 0 || ::chmod(dir.c_str(), 0755) != 0 ||
+            ::stat(dir.c_str(), &st) != 0) {
+            fail(path, "its directory " + dir + " is missing and cannot be created", errno);
+        }
+    }
+    if (!S_ISDIR(st.st_mode)) fail(path, dir + " is not a directory", 0);
+    if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
+        fail(path, "its directory " + dir + " is writable by every user (mode " + octal(st.st_mode) +
+                       ", no sticky bit), so anyone could replace the socket; use a directory only the daemon's user "
+                       "can write to, such as /run/extract-sync",
+             0);
+    }
+}
+
 }  // namespace
 
 UnixListener UnixListener::bind(const std::string& path, unsigned mode) {
     const sockaddr_un addr = address_of(path);
+    check_directory(path);
     struct stat st{};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) fail(path, "a file that is not a socket is in the way; refusing to replace it", 0);
@@ -53,9 +84,13 @@ UnixListener UnixListener::bind(const std::string& path, unsigned mode) {
     UnixListener listener;
     listener.fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (listener.fd_ < 0) fail(path, "socket() failed", errno);
-    if (::bind(listener.fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-        fail(path, "cannot bind", errno);
-    }
+    // Created 0600 and only then given `mode`, so nobody can connect in between. The umask is
+    // the process's: this runs before the threads that create files start.
+    const mode_t previous_umask = ::umask(0177);
+    const int bound = ::bind(listener.fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    const int bind_errno = errno;
+    ::umask(previous_umask);
+    if (bound != 0) fail(path, "cannot bind", bind_errno);
     listener.path_ = path;
     if (::stat(path.c_str(), &st) == 0) {
         listener.device_ = st.st_dev;

@@ -13,7 +13,9 @@ public:
     UnixListener() = default;  // owns nothing
     // Binds and listens (non-blocking). Throws std::runtime_error naming the path when it
     // cannot: a live socket (another daemon), a file that is not a socket, a path too long,
-    // a directory that is missing or not writable.
+    // a directory that is not writable, or one every user may write to without the sticky bit
+    // (anyone could replace the socket). A missing directory whose parent exists is created
+    // 0755. The socket is created 0600 and then given `mode`.
     static UnixListener bind(const std::string& path, unsigned mode);
     // Socket activation: serve an already listening socket; closing it leaves the path alone.
     static UnixListener adopt(int fd);

@@ -56,6 +56,10 @@ std::optional<WallTime> make_time(int y, int mo, int d, int h, int mi, int sec, 
     }
     const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
     const std::int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_minutes * 60LL;
+    // system_clock counts nanoseconds in 64 bits: years outside about 1678..2262 do not fit
+    // (found by tests/fuzz: a client's created_after=9787-… overflowed).
+    constexpr auto kLimit = duration_cast<seconds>(system_clock::duration::max()).count() - 1;
+    if (secs >= kLimit || secs <= -kLimit) return std::nullopt;
     return WallTime{duration_cast<system_clock::duration>(seconds{secs} + microseconds{micros})};
 }
 

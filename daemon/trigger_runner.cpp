@@ -101,14 +101,18 @@ void read_available(Descriptor& fd, OutputLines& lines) {
     }
 }
 
+// The daemon's environment minus where its credentials are (a trigger is the user's command:
+// it must not receive the API key, nor the directory of every webhook secret), plus `additions`.
 std::vector<std::string> merged_environment(const std::vector<std::pair<std::string, std::string>>& additions) {
+    constexpr std::array<std::string_view, 2> kWithheld{"EXTRACT_API_KEY", "CREDENTIALS_DIRECTORY"};
     std::vector<std::string> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
         const std::string_view entry(*e);
         const std::string_view name = entry.substr(0, entry.find('='));
         const bool replaced =
             std::any_of(additions.begin(), additions.end(), [&](const auto& added) { return added.first == name; });
-        if (!replaced) env.emplace_back(entry);
+        const bool withheld = std::find(kWithheld.begin(), kWithheld.end(), name) != kWithheld.end();
+        if (!replaced && !withheld) env.emplace_back(entry);
     }
     for (const auto& [name, value] : additions) env.push_back(name + "=" + value);
     return env;
