@@ -21,6 +21,8 @@ struct SyncdEnv {
     std::string config_path;
     std::string db_path;
     std::string socket_path;
+    // [upstream] keys besides base_url and the rate limit, for the next write_config.
+    std::string upstream_settings = "request_timeout = 2s\n";
 
     // Writes extract-sync.ini; `extra` is appended verbatim (more sections or keys).
     void write_config(const std::string& base_url, const std::string& sync_section = "", const std::string& extra = "") {
@@ -28,7 +30,7 @@ struct SyncdEnv {
         socket_path = (dir / "api.sock").string();
         config_path = dir.write("extract-sync.ini",
                                 "[upstream]\nbase_url = " + base_url +
-                                    "\nmax_requests_per_second = 0\nrequest_timeout = 2s\n"
+                                    "\nmax_requests_per_second = 0\n" + upstream_settings +
                                     "\n[sync]\n" + sync_section +
                                     "\n[cache]\npath = " + db_path + "\n\n[api]\nsocket = " + socket_path +
                                     "\n\n[log]\nlevel = info\n" + extra)

@@ -7,7 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
@@ -66,6 +68,21 @@ public:
     }
     bool wait_for_requests(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds{10}) const {
         return eventually([&] { return requests().size() >= n; }, timeout);
+    }
+    // The distinct webhook-id headers received so far (event ids).
+    std::set<std::string> received_ids() const {
+        std::set<std::string> ids;
+        for (const auto& r : requests()) ids.insert(r.at("headers").at("webhook-id").get<std::string>());
+        return ids;
+    }
+    // Waits until every id of `expected` was received at least once.
+    bool wait_for_ids(const std::set<std::string>& expected, std::chrono::milliseconds timeout) const {
+        return eventually(
+            [&] {
+                const auto received = received_ids();
+                return std::includes(received.begin(), received.end(), expected.begin(), expected.end());
+            },
+            timeout, std::chrono::milliseconds(500));
     }
     void stop() { process_.reset(); }
 
