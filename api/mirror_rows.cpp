@@ -23,12 +23,23 @@ nlohmann::json to_json(const TransitionRow& row) {
             {"observed_at", row.observed_at}};
 }
 
-nlohmann::json to_json(const EventRow& row) {
-    auto payload = nlohmann::json::parse(row.payload, nullptr, false);
-    nlohmann::json data = payload.is_object() && payload.contains("data") ? payload["data"] : nlohmann::json(nullptr);
-    return {{"seq", row.seq},           {"id", row.id},
-            {"type", row.type},         {"batch_id", row.batch_id},
-            {"created_at", row.created_at}, {"data", std::move(data)}};
+void append_json(std::string& out, const EventRow& row) {
+    const auto text = [](const std::string& value) {
+        return nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    out += R"({"seq":)";
+    out += std::to_string(row.seq);
+    out += R"(,"id":)";
+    out += text(row.id);
+    out += R"(,"type":)";
+    out += text(row.type);
+    out += R"(,"batch_id":)";
+    out += text(row.batch_id);
+    out += R"(,"created_at":)";
+    out += text(row.created_at);
+    out += R"(,"data":)";
+    out += row.data_json;
+    out += '}';
 }
 
 nlohmann::json to_json(const DeliveryRow& row) {

@@ -27,7 +27,7 @@ struct EventRow {
     std::string type;
     std::string batch_id;
     std::string created_at;
-    std::string payload;  // the event as sent (SPEC §5)
+    std::string data_json = "null";  // the `data` of the event as sent (SPEC §5), as JSON text
 };
 
 struct DeliveryAttemptRow {
@@ -65,8 +65,9 @@ struct SyncRunRow {
 };
 
 nlohmann::json to_json(const TransitionRow& row);
-// {seq,id,type,batch_id,created_at,data}: `data` is the `data` of the payload.
-nlohmann::json to_json(const EventRow& row);
+// Appends {seq,id,type,batch_id,created_at,data} as GET /v1/events lists it; `data` (the
+// payload's) goes in as the JSON text it is.
+void append_json(std::string& out, const EventRow& row);
 nlohmann::json to_json(const DeliveryRow& row);
 nlohmann::json to_json(const SyncRunRow& row);
 

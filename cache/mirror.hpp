@@ -75,7 +75,8 @@ struct MirroredStatus {
 class Mirror {
 public:
     // Opens or creates the file (its directory must exist), WAL, synchronous=NORMAL,
-    // busy_timeout 5000, foreign keys on, then migrates. Throws MirrorOpenError.
+    // busy_timeout 5000, foreign keys on, an 8 MiB page cache, a checkpoint every 32 MiB of WAL,
+    // then migrates. Throws MirrorOpenError.
     Mirror(const std::string& path, const Clock& clock);
     Mirror(const Mirror&) = delete;
     Mirror& operator=(const Mirror&) = delete;
@@ -92,6 +93,9 @@ public:
     int close_interrupted_runs();
     // The sync_runs row as {id,kind,started_at,finished_at,requests,pages,upserted,changed,removed,error}.
     std::optional<nlohmann::json> sync_run(std::int64_t run_id);
+    // Pages of the latest full pass that completed (finished without error); nullopt before the
+    // first one. The sync planner's estimate of what the next full pass costs.
+    std::optional<std::int64_t> last_full_pass_pages();
 
     // After a COMPLETE full pass: every batch not removed whose seen_in_run is not
     // `full_pass_run_id` gets removed_at now and a batch.removed event. One transaction.

@@ -3,10 +3,12 @@
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
 #include "tests/api/api_fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace extract::testing {
 namespace {
@@ -70,6 +72,9 @@ TEST_F(ApiRoutes, PagingWhileASyncInsertsNeitherSkipsNorRepeats) {
             ++written;
         }
     });
+    // Paging is fast now (no list sorts the table): let the writer be under way first, so
+    // that the pages really interleave with its commits.
+    ASSERT_TRUE(eventually([&] { return written.load() > 0; }, std::chrono::seconds(10)));
     std::vector<std::string> ids;
     std::string target = "/v1/batches?limit=7";
     while (true) {
@@ -112,6 +117,35 @@ TEST_F(ApiRoutes, FiltersByStatusEngineTimeAndRemoval) {
     EXPECT_EQ(ids("?created_before=2026-11-30T04:00:00%2B01:00"), (V{"b", "a"}));
     EXPECT_EQ(ids("?created_after=2026-11-30&created_before=2026-11-30T02:30:00Z"), (V{"b", "a"}));
     EXPECT_EQ(ids("?created_after=2026-11-30T01:00:00Z&include_removed=true"), (V{"gone", "c", "b"}));
+}
+
+// The created_at filters also bound created_at as text so that an index can find the first
+// match (api/mirror_reader.cpp): the most extreme offsets, a day boundary away from the bound
+// in UTC, must still be found, and a created_at that is not a timestamp never matches.
+TEST_F(ApiRoutes, TimeFiltersFindEveryOffsetAcrossDayBoundaries) {
+    // Local dates a day and a half before and a day after their instants' UTC dates.
+    mirror->insert_batch({.id = "late_west", .created_at = "2026-11-30T23:59:00-23:59"});  // 12-01T23:58Z
+    mirror->insert_batch({.id = "early_east", .created_at = "2026-12-03T00:00:00+23:59"});  // 12-02T00:01Z
+    mirror->insert_batch({.id = "lower_t", .created_at = "2026-12-01t12:00:00z"});
+    mirror->insert_batch({.id = "date_only", .created_at = "2026-12-02"});
+    mirror->insert_batch({.id = "not_a_time", .created_at = "yesterday"});
+    start_server();
+    auto ids = [&](const std::string& query) {
+        std::vector<std::string> out;
+        const auto body = get_json("/v1/batches" + query);
+        for (const auto& item : body["data"]) out.push_back(item["id"]);
+        std::sort(out.begin(), out.end());
+        return out;
+    };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(ids("?created_after=2026-12-01T23:57:59Z&created_before=2026-12-01T23:58:01Z"), V{"late_west"});
+    EXPECT_EQ(ids("?created_after=2026-12-02T00:00:59Z&created_before=2026-12-02T00:01:01Z"), V{"early_east"});
+    EXPECT_EQ(ids("?created_after=2026-12-01T23:00:00Z"), (V{"date_only", "early_east", "late_west"}));
+    EXPECT_EQ(ids("?created_before=2026-12-02T00:00:01Z"), (V{"date_only", "late_west", "lower_t"}));
+    EXPECT_EQ(ids("?created_before=2026-12-01T12:00:01%2B00:00&created_after=2026-12-01T11:59:59Z"), V{"lower_t"});
+    const V all{"date_only", "early_east", "late_west", "lower_t"};
+    EXPECT_EQ(ids("?created_after=1970-01-01T00:00:00Z"), all);
+    EXPECT_EQ(ids("?created_before=2200-01-01T00:00:00Z"), all);
 }
 
 void expect_422(const json& body, const std::string& parameter, const std::string& where = "query") {
@@ -186,6 +220,14 @@ TEST_F(ApiRoutes, ServesOneBatchWithMirrorFieldsAndTransitions) {
     EXPECT_EQ(body, raw);
 
     EXPECT_EQ(get_json("/v1/batches/removed")["mirror"]["removed_at"], "2026-12-04T00:00:00.000Z");
+    // An upstream object that has members of these names (unknown fields are kept) gets ours
+    // in their place, never a second member of the same name.
+    mirror->db().exec(R"(UPDATE batches SET raw = json_set(raw, '$.mirror', 'upstream', '$.transitions', 3)
+                         WHERE id = 'removed')");
+    const auto clash = get("/v1/batches/removed");
+    EXPECT_EQ(clash.body.find(R"("mirror":"upstream")"), std::string::npos) << clash.body;
+    EXPECT_EQ(json::parse(clash.body)["mirror"]["removed_at"], "2026-12-04T00:00:00.000Z");
+    EXPECT_TRUE(json::parse(clash.body)["transitions"].is_array());
     EXPECT_EQ(get_json("/v1/batches/nope", 404), (json{{"detail", "batch not found"}}));
 
     const auto transitions = get_json("/v1/batches/b%2F1/transitions");

@@ -1,0 +1,240 @@
+// The query API under load (issue 7, item 3): extract-syncd serving a mirror of --rows
+// batches (default 1M) over its Unix socket to --connections keep-alive clients (default 16),
+// for get-by-id and filtered 50-row lists; then the same load against a minimal Poco server
+// answering each scenario's reply as a constant (the ceiling). Prints a Markdown table.
+//
+//   bench_api_query                          # 1M rows, 10 s per scenario
+//   bench_api_query --rows 100000 --seconds 5 --mirror /var/tmp/m.db
+//   bench_api_query --only get-by-id --seconds 30
+//   bench_api_query --smoke                  # tiny and quick; fails on any error (ctest)
+//
+// The daemon runs with an unreachable upstream: it serves the mirror while its syncs fail
+// (a failed pass changes nothing), so nothing but the API uses the CPU.
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/child_program.hpp"
+#include "bench/constant_server.hpp"
+#include "bench/generated_mirror.hpp"
+#include "bench/load_generator.hpp"
+#include "bench/unix_http_client.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using extract::bench::LoadResult;
+
+struct Settings {
+    std::int64_t rows = 1'000'000;
+    double seconds = 10;
+    double warm_up_seconds = 1;
+    int connections = 16;
+    std::string mirror;  // empty: $TMPDIR/extract-bench/api-mirror-<rows>.db, kept for reruns
+    std::string syncd;   // empty: extract-syncd beside this program
+    std::string only;    // run only the scenarios whose name contains this
+    bool smoke = false;
+};
+
+struct Scenario {
+    std::string name;
+    std::string target;  // "{id}" is replaced by a random batch's id
+    double target_rps;   // issue 7's goal (0: none)
+    double target_p99_ms;
+};
+
+constexpr const char* kUsage =
+    "usage: bench_api_query [--rows N] [--seconds S] [--connections C] [--mirror PATH] [--syncd PATH]\n"
+    "                       [--only NAME-PART] [--smoke]\n";
+
+std::optional<Settings> parse(int argc, char** argv) {
+    Settings s;
+    for (int i = 1; i < argc; ++i) {
+        const std::string flag = argv[i];
+        const auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+        if (flag == "--rows") s.rows = std::atoll(value().c_str());
+        else if (flag == "--seconds") s.seconds = std::atof(value().c_str());
+        else if (flag == "--connections") s.connections = std::atoi(value().c_str());
+        else if (flag == "--mirror") s.mirror = value();
+        else if (flag == "--syncd") s.syncd = value();
+        else if (flag == "--only") s.only = value();
+        else if (flag == "--smoke") s.smoke = true;
+        else return std::nullopt;
+    }
+    if (s.smoke) {
+        s.rows = 2000;
+        s.seconds = 0.5;
+        s.warm_up_seconds = 0.1;
+        s.connections = 4;
+    }
+    if (s.rows < 10 || s.seconds <= 0 || s.connections < 1) return std::nullopt;
+    return s;
+}
+
+std::string temp_root() {
+    const char* tmp = std::getenv("TMPDIR");
+    return tmp && *tmp ? tmp : "/tmp";
+}
+
+std::string with_id(const std::string& target, const std::string& id) {
+    const auto at = target.find("{id}");
+    return at == std::string::npos ? target : target.substr(0, at) + id + target.substr(at + 4);
+}
+
+extract::bench::LoadOptions load_for(const Settings& s, const std::string& socket, const Scenario& scenario) {
+    extract::bench::LoadOptions options;
+    options.socket_path = socket;
+    options.connections = s.connections;
+    options.duration = std::chrono::milliseconds(static_cast<long>(s.seconds * 1000));
+    options.warm_up = std::chrono::milliseconds(static_cast<long>(s.warm_up_seconds * 1000));
+    const std::int64_t rows = s.rows;
+    const std::string target = scenario.target;
+    options.next_target = [rows, target](std::mt19937_64& random) {
+        if (target.find("{id}") == std::string::npos) return target;
+        return with_id(target, extract::bench::generated_batch_id(static_cast<std::int64_t>(random() % rows)));
+    };
+    return options;
+}
+
+std::string write_config(const fs::path& dir, const std::string& mirror) {
+    const fs::path config = dir / "extract-sync.ini";
+    std::ofstream out(config);
+    // Port 9 on loopback refuses connections: every sync fails at once and backs off.
+    out << "[upstream]\nbase_url = http://127.0.0.1:9\nmax_requests_per_second = 0\nrequest_timeout = 1s\n\n"
+        << "[sync]\nfull_sync_interval = 1h\n\n[cache]\npath = " << mirror << "\n\n[api]\nsocket = "
+        << (dir / "api.sock").string() << "\n\n[log]\nlevel = warn\n";
+    return config.string();
+}
+
+struct Measured {
+    Scenario scenario;
+    LoadResult daemon;
+    LoadResult ceiling;
+};
+
+void print_row(const Measured& m) {
+    const auto& d = m.daemon;
+    const auto& c = m.ceiling;
+    std::ostringstream verdict;
+    if (m.scenario.target_rps > 0) {
+        const bool ok = d.requests_per_second() >= m.scenario.target_rps &&
+                        (m.scenario.target_p99_ms <= 0 || d.p99_ms < m.scenario.target_p99_ms);
+        verdict << "≥ " << m.scenario.target_rps / 1000 << "k/s";
+        if (m.scenario.target_p99_ms > 0) verdict << ", p99 < " << m.scenario.target_p99_ms << " ms";
+        verdict << (ok ? " ✅" : " ❌");
+    }
+    std::printf("| %s | %.0f | %.2f | %.2f | %lld | %.0f | %.2f | %.2f | **%.2f** | %lld B | %s |\n",
+                m.scenario.name.c_str(), d.requests_per_second(), d.p50_ms, d.p99_ms,
+                static_cast<long long>(d.errors), c.requests_per_second(), c.p50_ms, c.p99_ms,
+                c.requests_per_second() > 0 ? d.requests_per_second() / c.requests_per_second() : 0.0,
+                static_cast<long long>(d.body_bytes), verdict.str().c_str());
+}
+
+int run(const Settings& s) {
+    const fs::path work = extract::bench::make_work_directory("extract-bench-api");
+    // A smoke run builds its own small mirror; a real one keeps the big one for the next run.
+    const fs::path mirror = !s.mirror.empty() ? fs::path(s.mirror)
+                            : s.smoke ? work / "mirror.db"
+                                      : fs::path(temp_root()) / "extract-bench" /
+                                            ("api-mirror-" + std::to_string(s.rows) + ".db");
+    fs::create_directories(mirror.parent_path());
+
+    const auto build_start = std::chrono::steady_clock::now();
+    extract::bench::ensure_generated_mirror(mirror.string(), s.rows);
+    std::cerr << "mirror " << mirror.string() << " ready in "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - build_start).count() << " s\n";
+
+    // Filters whose answer is a full page: created_after keeps the newest 10 % (found at the
+    // top of the listing); created_before keeps the older half (the newer half comes first).
+    const std::string after = extract::bench::generated_created_at(s.rows * 9 / 10);
+    const std::string before = extract::bench::generated_created_at(s.rows / 2);
+    std::vector<Measured> results{
+        {{"get-by-id `/v1/batches/{id}`", "/v1/batches/{id}", 10'000, 5}, {}, {}},
+        {{"list `?status=completed&limit=50`", "/v1/batches?status=completed&limit=50", 2'000, 0}, {}, {}},
+        {{"list `?created_after=…&limit=50`", "/v1/batches?created_after=" + after + "&limit=50", 2'000, 0}, {}, {}},
+        {{"list `?status=failed&created_before=…&limit=50`",
+          "/v1/batches?status=failed&created_before=" + before + "&limit=50", 2'000, 0},
+         {},
+         {}},
+    };
+    if (!s.only.empty()) {
+        std::erase_if(results, [&](const Measured& m) { return m.scenario.name.find(s.only) == std::string::npos; });
+    }
+    std::vector<std::string> bodies;
+
+    const std::string load_before = extract::bench::load_average();
+    {
+        ::setenv("EXTRACT_API_KEY", "bench-key-not-used", 0);
+        const std::string syncd = s.syncd.empty() ? (extract::bench::own_directory() / "extract-syncd").string() : s.syncd;
+        const std::string socket = (work / "api.sock").string();
+        extract::bench::ChildProgram daemon({syncd, "--config", write_config(work, mirror.string())},
+                                            work / "extract-syncd.log");
+        if (!extract::bench::wait_for_socket(socket, std::chrono::seconds(30))) {
+            std::cerr << "extract-syncd did not serve " << socket << "; its log: " << daemon.log_path() << "\n";
+            return 1;
+        }
+        for (auto& m : results) {
+            extract::bench::UnixHttpConnection sample(socket);
+            const auto reply = sample.get(with_id(m.scenario.target, extract::bench::generated_batch_id(s.rows / 3)));
+            if (reply.status != 200) {
+                std::cerr << m.scenario.name << ": HTTP " << reply.status << " " << reply.body << "\n";
+                return 1;
+            }
+            bodies.push_back(reply.body);
+            m.daemon = extract::bench::run_load(load_for(s, socket, m.scenario));
+            std::cerr << m.scenario.name << ": " << m.daemon.requests_per_second() << " requests/s\n";
+        }
+    }
+    {
+        const std::string socket = (work / "ceiling.sock").string();
+        extract::bench::ConstantServer ceiling(socket, s.connections);
+        for (std::size_t i = 0; i < results.size(); ++i) {
+            ceiling.set_body(bodies[i]);
+            results[i].ceiling = extract::bench::run_load(load_for(s, socket, results[i].scenario));
+        }
+    }
+    const std::string load_after = extract::bench::load_average();
+
+    char host[256] = {};
+    ::gethostname(host, sizeof(host) - 1);
+    std::printf("Query API, %lld mirrored batches, %d keep-alive connections, %.1f s per scenario "
+                "(after %.1f s warm-up); %u CPUs on %s; load average %s before, %s after.\n\n",
+                static_cast<long long>(s.rows), s.connections, s.seconds, s.warm_up_seconds,
+                std::thread::hardware_concurrency(), host, load_before.c_str(), load_after.c_str());
+    std::printf("| scenario | extract-syncd req/s | p50 ms | p99 ms | errors | ceiling req/s | p50 ms | p99 ms | "
+                "ratio | reply | target |\n");
+    std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    bool failed = false;
+    for (const auto& m : results) {
+        print_row(m);
+        failed = failed || m.daemon.errors > 0 || m.daemon.requests == 0 || m.ceiling.requests == 0;
+    }
+    fs::remove_all(work);
+    // A benchmark reports targets, it does not fail on them; errors mean it measured nothing.
+    return failed ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const auto settings = parse(argc, argv);
+    if (!settings) {
+        std::cerr << kUsage;
+        return 64;
+    }
+    try {
+        return run(*settings);
+    } catch (const std::exception& e) {
+        std::cerr << "bench_api_query: " << e.what() << "\n";
+        return 1;
+    }
+}
