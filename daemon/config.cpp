@@ -1,6 +1,8 @@
 #include "daemon/config.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -312,6 +314,47 @@ Problem read_readable_file(std::string_view text, std::string& out) {
     return {};
 }
 
+// [api] allowed_uids / allowed_gids: numbers or names, resolved now (getpwnam / getgrnam) so
+// that a misspelt name is a configuration error naming it, not a user silently locked out.
+enum class IdKind { user, group };
+
+std::optional<unsigned> id_of_name(const std::string& name, IdKind kind) {
+    std::vector<char> buffer(16 * 1024);
+    if (kind == IdKind::user) {
+        passwd entry{};
+        passwd* found = nullptr;
+        if (::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found) return {};
+        return found->pw_uid;
+    }
+    group entry{};
+    group* found = nullptr;
+    if (::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || !found) return {};
+    return found->gr_gid;
+}
+
+Problem read_ids(std::string_view text, IdKind kind, std::vector<unsigned>& out) {
+    std::vector<std::string> items;
+    if (auto problem = read_list(text, items)) return problem;
+    const std::string_view what = kind == IdKind::user ? "user" : "group";
+    std::vector<unsigned> ids;
+    for (const auto& item : items) {
+        unsigned id = 0;
+        const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
+        if (ec == std::errc{} && end == item.data() + item.size()) {
+            // (uid_t)-1 means "no change" to the kernel and is nobody's id.
+            if (id == static_cast<unsigned>(-1)) return "has " + quoted(item) + ", which is not a " + std::string(what) + " id";
+            ids.push_back(id);
+        } else if (const auto resolved = id_of_name(item, kind)) {
+            ids.push_back(*resolved);
+        } else {
+            return "names " + std::string(what) + " " + quoted(item) + ", which does not exist on this machine; give " +
+                   "an existing " + std::string(what) + " name or a numeric id";
+        }
+    }
+    out = std::move(ids);
+    return {};
+}
+
 Problem read_socket_path(std::string_view text, std::string& out) {
     constexpr std::size_t longest = sizeof(sockaddr_un::sun_path) - 1;
     if (text.size() > longest) {
@@ -521,9 +564,11 @@ const std::array<KeyRule<CacheConfig>, 2> kCacheKeys{{
     {"event_retention", [](CacheConfig& c, std::string_view v) { return read_duration(v, c.event_retention); }},
 }};
 
-const std::array<KeyRule<ApiConfig>, 2> kApiKeys{{
+const std::array<KeyRule<ApiConfig>, 4> kApiKeys{{
     {"socket", [](ApiConfig& c, std::string_view v) { return read_socket_path(v, c.socket); }},
     {"socket_mode", [](ApiConfig& c, std::string_view v) { return read_socket_mode(v, c.socket_mode); }},
+    {"allowed_uids", [](ApiConfig& c, std::string_view v) { return read_ids(v, IdKind::user, c.allowed_uids); }},
+    {"allowed_gids", [](ApiConfig& c, std::string_view v) { return read_ids(v, IdKind::group, c.allowed_gids); }},
 }};
 
 const std::array<KeyRule<LogConfig>, 1> kLogKeys{{

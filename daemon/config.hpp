@@ -41,6 +41,10 @@ struct CacheConfig {
 struct ApiConfig {
     std::string socket = "/run/extract-sync/api.sock";
     unsigned socket_mode = 0660;
+    // Who may connect besides root and the daemon's own user (names resolved at load); both
+    // empty: the socket file's mode alone decides.
+    std::vector<unsigned> allowed_uids;
+    std::vector<unsigned> allowed_gids;
     bool operator==(const ApiConfig&) const = default;
 };
 

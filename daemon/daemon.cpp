@@ -11,6 +11,8 @@
 #include "core/duration.hpp"
 #include "core/timefmt.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/sync_engine.hpp"
+#include "daemon/socket_activation.hpp"
 
 namespace extract::daemon {
 namespace {
@@ -32,6 +34,10 @@ std::vector<cache::DeliveryRoute> routes_of(const Config& config) {
     for (const auto& w : config.webhooks) routes.push_back({"webhook." + w.name, w.events, w.statuses});
     for (const auto& t : config.triggers) routes.push_back({"trigger." + t.name, t.events, t.statuses});
     return routes;
+}
+
+PollPacing::Intervals intervals_of(const SyncConfig& sync) {
+    return {sync.poll_interval, sync.idle_poll_interval, sync.full_sync_interval};
 }
 
 // After a failed cycle: 1 s, 2 s, 4 s ... at most 5 minutes, never later than the next full sync would be.
@@ -56,7 +62,9 @@ Daemon::Daemon(Config config, ApiKey key) : config_(std::move(config)), key_(std
     transport.ca_file = config_.upstream.ca_file;
     transport.user_agent = upstream::default_user_agent();
     transport_ = std::make_unique<upstream::PocoHttpTransport>(transport);
-    client_ = std::make_unique<upstream::UpstreamClient>(*transport_, clock_, stop_, client_options());
+    liveness_transport_ = std::make_unique<LivenessTransport>(*transport_, liveness_);
+    client_ = std::make_unique<upstream::UpstreamClient>(*liveness_transport_, clock_, liveness_sleeper_,
+                                                         client_options());
     mirror_ = std::make_unique<cache::Mirror>(config_.cache.path, clock_);
     const int interrupted = mirror_->close_interrupted_runs();
     if (interrupted > 0) spdlog::warn("{} sync run(s) were interrupted by the last shutdown or crash", interrupted);
@@ -82,6 +90,7 @@ upstream::ClientOptions Daemon::client_options() const {
 FullSyncSettings Daemon::full_sync_settings() const {
     FullSyncSettings settings;
     settings.emit_on_bootstrap = config_.sync.emit_on_bootstrap;
+    settings.terminal_statuses = config_.sync.terminal_statuses;
     return settings;
 }
 
@@ -93,7 +102,7 @@ int Daemon::run_once() {
     FullSync sync(*client_, *mirror_, clock_, stop_);
     const SyncOutcome outcome = sync.run(settings);
     if (outcome.result == SyncResult::ok) {
-        spdlog::info("{}", describe(outcome, "full"));
+        spdlog::info("{}", describe(outcome));
         return kExitOk;
     }
     spdlog::error("full sync failed after {} pages: {}", outcome.counts.pages, outcome.error);
@@ -104,9 +113,18 @@ int Daemon::run() {
     api::ApiOptions options;
     options.socket_path = config_.api.socket;
     options.socket_mode = config_.api.socket_mode;
+    options.allowed_uids = config_.api.allowed_uids;
+    options.allowed_gids = config_.api.allowed_gids;
     options.db_path = config_.cache.path;
     options.version = EXTRACT_VERSION;
     options.terminal_statuses = config_.sync.terminal_statuses;
+    const InheritedSocket inherited = take_inherited_api_socket(config_.api.socket);
+    if (!inherited.error.empty()) {
+        spdlog::critical("cannot serve the local API: {}", inherited.error);
+        return kExitFailure;
+    }
+    if (!inherited.note.empty()) spdlog::warn("{}", inherited.note);
+    options.inherited_fd = inherited.fd.value_or(-1);
     api_ = std::make_unique<api::ApiServer>(options, *this, notifier_, metrics_);
     try {
         api_->start();
@@ -125,8 +143,14 @@ int Daemon::run() {
     signal_thread_ = std::thread([this] { signal_loop(); });
     spdlog::info("extract-syncd {} started: upstream {}, mirror {}, socket {}", EXTRACT_VERSION,
                  config_.upstream.base_url, config_.cache.path, config_.api.socket);
+    service_.ready();  // the mirror is open and the socket listens
+    service_.start();
+    // Counted after READY=1: on a large mirror the count alone is a sizeable part of start-up.
+    service_.update(ServiceStatus{mirror_->batch_count(), std::nullopt, ""});
 
     sync_loop();
+
+    service_.stop();
 
     dispatcher_->stop();  // attempts in flight stay pending and are sent again after a restart
     api_->stop();
@@ -135,45 +159,83 @@ int Daemon::run() {
 }
 
 void Daemon::sync_loop() {
-    auto next_full = std::chrono::steady_clock::now();  // a full sync at start
+    SyncEngine engine(*client_, *mirror_, clock_, stop_, config_.upstream.page_size);
+    PollPacing pacing;
+    std::optional<SteadyTime> cycle_ended;     // nullopt: the first cycle runs at once
+    std::optional<SteadyTime> full_pass_ended;  // nullopt: a full pass is due
+    SyncResult last_result = SyncResult::ok;
+    // When the next cycle is due, from the [sync] intervals in force now (a reload wakes the wait).
+    auto next_cycle_at = [&]() -> SteadyTime {  // under mutex_
+        if (!cycle_ended) return SteadyTime::min();
+        switch (last_result) {
+            case SyncResult::ok: {
+                const SteadyTime poll = *cycle_ended + pacing.wait(engine.any_nonterminal(), intervals_of(config_.sync));
+                return full_pass_ended ? std::min(poll, *full_pass_ended + config_.sync.full_sync_interval) : poll;
+            }
+            case SyncResult::unauthorized: return *cycle_ended + kAuthPause;
+            default:
+                return *cycle_ended + failure_delay(health_.consecutive_failures, config_.sync.full_sync_interval);
+        }
+    };
+    auto rate_limited_answers = [this] {
+        const auto codes = client_->responses_by_code();
+        const auto found = codes.find(429);
+        return found == codes.end() ? std::int64_t{0} : found->second;
+    };
     while (!stop_.stop_requested()) {
         std::uint64_t serving = 0;
+        bool full_pass_due = false;
         FullSyncSettings settings;
         std::vector<cache::DeliveryRoute> routes;
         {
             std::unique_lock lock(mutex_);
-            wake_.wait_until(lock, next_full, [&] {
-                return stop_.stop_requested() || requested_gen_ > completed_gen_ ||
-                       std::chrono::steady_clock::now() >= next_full;
-            });
+            while (true) {
+                const SteadyTime at = next_cycle_at();
+                if (stop_.stop_requested() || requested_gen_ > completed_gen_ || std::chrono::steady_clock::now() >= at) {
+                    break;
+                }
+                wake_.wait_until(lock, at);
+            }
             if (stop_.stop_requested()) break;
             serving = requested_gen_;
+            full_pass_due = std::exchange(full_pass_requested_, false) || !full_pass_ended ||
+                            std::chrono::steady_clock::now() >= *full_pass_ended + config_.sync.full_sync_interval;
             settings = full_sync_settings();
             routes = routes_of(config_);
         }
         settings.routes = &routes;
+        settings.on_progress = [this] { liveness_.working(); };  // a long write is a sign of life too
 
+        const std::int64_t rate_limited_before = rate_limited_answers();
         SyncOutcome outcome;
         try {
-            FullSync sync(*client_, *mirror_, clock_, stop_);
-            outcome = sync.run(settings);
+            outcome = engine.run_cycle(settings, full_pass_due);
         } catch (const std::exception& e) {
             outcome.result = SyncResult::failed;
             outcome.error = std::string("mirror unavailable: ") + e.what();
         }
         if (outcome.result == SyncResult::stopped) break;
         record(outcome);
+        report_cycle(outcome);
         record_metrics(outcome);
         if (outcome.result == SyncResult::ok) prune_old_events();
 
         std::lock_guard lock(mutex_);
-        const auto now = std::chrono::steady_clock::now();
-        switch (outcome.result) {
-            case SyncResult::ok: next_full = now + config_.sync.full_sync_interval; break;
-            case SyncResult::unauthorized: next_full = now + kAuthPause; break;
-            default:
-                next_full = now + failure_delay(health_.consecutive_failures, config_.sync.full_sync_interval);
+        const int stretch_before = pacing.stretch();
+        pacing.observe(rate_limited_answers() > rate_limited_before);
+        if (pacing.stretch() != stretch_before) {
+            const Millis base = engine.any_nonterminal() ? config_.sync.poll_interval : config_.sync.idle_poll_interval;
+            const Millis now_every = pacing.wait(engine.any_nonterminal(), intervals_of(config_.sync));
+            if (pacing.stretch() > stretch_before) {
+                spdlog::warn("the upstream answers 429 (rate limited): polling every {} instead of {} until it stops",
+                             format_duration(now_every), format_duration(base));
+            } else {
+                spdlog::info("the upstream no longer rate-limits: polling every {} again", format_duration(base));
+            }
         }
+        cycle_ended = std::chrono::steady_clock::now();
+        last_result = outcome.result;
+        if (outcome.result == SyncResult::ok && outcome.kind == "full") full_pass_ended = cycle_ended;
         completed_gen_ = serving;
         last_run_id_ = outcome.run_id;
         run_done_.notify_all();
@@ -187,11 +249,11 @@ void Daemon::record(const SyncOutcome& outcome) {
     const std::string now = format_timestamp(clock_.now());
     std::lock_guard lock(mutex_);
     if (outcome.result == SyncResult::ok) {
-        spdlog::info("{}", describe(outcome, "full"));
+        spdlog::info("{}", describe(outcome));
         health_.status = "ok";
         health_.synced = true;
         health_.last_sync_at = now;
-        health_.last_full_sync_at = now;
+        if (outcome.kind == "full") health_.last_full_sync_at = now;
         health_.last_error.reset();
         health_.consecutive_failures = 0;
         auth_paused_ = false;
@@ -210,8 +272,30 @@ void Daemon::record(const SyncOutcome& outcome) {
         auth_paused_ = true;
         return;
     }
-    spdlog::error("full sync failed after {} pages ({} in a row): {}", outcome.counts.pages,
+    spdlog::error("{} sync failed after {} pages ({} in a row): {}", outcome.kind, outcome.counts.pages,
                   health_.consecutive_failures, outcome.error);
+}
+
+void Daemon::report_cycle(const SyncOutcome& outcome) {
+    liveness_.waiting();  // until the next cycle's first request
+    ServiceStatus status;
+    try {
+        status.batches = mirror_->batch_count();
+    } catch (const std::exception& e) {
+        spdlog::debug("cannot count the mirror's batches for systemd's STATUS: {}", e.what());
+    }
+    {
+        std::lock_guard lock(mutex_);
+        if (outcome.result == SyncResult::ok) last_good_sync_ = clock_.steady_now();
+        status.last_sync = last_good_sync_;
+        if (auth_paused_) {
+            status.problem = "paused: unauthorized";
+        } else if (health_.consecutive_failures > 0) {
+            status.problem = "sync failing (" + std::to_string(health_.consecutive_failures) + " in a row): " +
+                             health_.last_error.value_or("");
+        }
+    }
+    service_.update(std::move(status));
 }
 
 void Daemon::prune_old_events() {
@@ -230,7 +314,7 @@ void Daemon::prune_old_events() {
 
 void Daemon::record_metrics(const SyncOutcome& outcome) {
     const bool ok = outcome.result == SyncResult::ok;
-    metrics_.sync_run("full", ok, outcome.duration);
+    metrics_.sync_run(outcome.kind, ok, outcome.duration);
     if (ok) metrics_.last_successful_sync(clock_.now());
     for (const auto& [status, n] : outcome.transitions_to) metrics_.increment("transitions_total", {{"to_status", status}}, n);
     for (const auto& [type, n] : outcome.events_by_type) metrics_.increment("events_total", {{"type", type}}, n);
@@ -263,9 +347,9 @@ api::HealthSnapshot Daemon::health() const {
     return snapshot;
 }
 
-std::optional<std::int64_t> Daemon::request_sync(bool /*full: every cycle is a full pass for now*/, bool wait,
-                                                 Millis max_wait) {
+std::optional<std::int64_t> Daemon::request_sync(bool full, bool wait, Millis max_wait) {
     std::unique_lock lock(mutex_);
+    if (full) full_pass_requested_ = true;  // else the planner chooses, as in any cycle
     const std::uint64_t mine = ++requested_gen_;
     wake_.notify_all();
     if (!wait) return std::nullopt;
@@ -284,10 +368,13 @@ void Daemon::signal_loop() {
         int sig = 0;
         if (sigwait(&set, &sig) != 0) continue;
         if (sig == SIGHUP && !stop_.stop_requested()) {
+            service_.reloading();
             reload();
+            service_.ready();  // also after a failed reload: the old configuration still runs
             continue;
         }
         if (!stop_.stop_requested()) spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        service_.stopping();
         {
             std::lock_guard lock(mutex_);
             stop_.request_stop();

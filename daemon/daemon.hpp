@@ -19,6 +19,8 @@
 #include "daemon/config.hpp"
 #include "daemon/delivery_dispatcher.hpp"
 #include "daemon/full_sync.hpp"
+#include "daemon/service_notifier.hpp"
+#include "daemon/sync_liveness.hpp"
 #include "upstream/client.hpp"
 #include "upstream/http_transport.hpp"
 
@@ -50,6 +52,7 @@ private:
     void sync_loop();
     void signal_loop();
     void reload();
+    void report_cycle(const SyncOutcome& outcome);  // STATUS= and liveness after each cycle
     void record(const SyncOutcome& outcome);
     void record_metrics(const SyncOutcome& outcome);
     void prune_old_events();  // [cache] event_retention
@@ -58,9 +61,14 @@ private:
 
     const SystemClock clock_;
     StopSignal stop_;
+    // systemd: the watchdog pings only while the sync loop shows signs of life (sync_liveness.hpp).
+    SyncLiveness liveness_{clock_};
+    LivenessSleeper liveness_sleeper_{stop_, liveness_};
+    ServiceNotifier service_{clock_, liveness_};
     Config config_;  // guarded by mutex_ after start
     ApiKey key_;
     std::unique_ptr<upstream::PocoHttpTransport> transport_;
+    std::unique_ptr<LivenessTransport> liveness_transport_;  // transport_, each request a sign of life
     std::unique_ptr<upstream::UpstreamClient> client_;
     std::unique_ptr<cache::Mirror> mirror_;
     api::EventNotifier notifier_;
@@ -73,8 +81,10 @@ private:
     std::condition_variable run_done_;   // request_sync(wait=true) callers
     std::uint64_t requested_gen_ = 0;    // bumped by each request_sync
     std::uint64_t completed_gen_ = 0;    // the request generation the last finished cycle served
+    bool full_pass_requested_ = false;   // POST /v1/sync?full=true: the next cycle is a full pass
     std::int64_t last_run_id_ = 0;
     bool auth_paused_ = false;           // a 401/403: wait 5 minutes or a SIGHUP
+    std::optional<SteadyTime> last_good_sync_;  // for systemd's STATUS= "last sync 4s ago"
     api::HealthSnapshot health_;
     std::map<int, std::int64_t> upstream_codes_seen_;  // the client's totals at the last report
     std::map<std::string, std::map<std::string, std::int64_t>> delivery_outcomes_seen_;  // likewise, the dispatcher's
