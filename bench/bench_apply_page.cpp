@@ -7,7 +7,6 @@
 //   EXTRACT_BENCH_ROWS=1000000 bench_apply_page
 
 #include <benchmark/benchmark.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "cache/mirror.hpp"
+#include "bench/generated_mirror.hpp"
 #include "core/clock.hpp"
 
 namespace {
@@ -46,23 +46,7 @@ Batch make_batch(int number, int version) {
     b.created_at = "2026-11-30T03:04:05.123456+00:00";
     b.started_at = "2026-11-30T03:04:06.000000+00:00";
     b.expires_at = "2026-12-03T03:04:05.123456+00:00";
-    const nlohmann::json raw{
-        {"object", "batch"},
-        {"id", b.id},
-        {"status", b.status},
-        {"counts",
-         {{"pending", b.counts.pending}, {"running", b.counts.running}, {"succeeded", b.counts.succeeded},
-          {"failed", 0}, {"cancelled", 0}}},
-        {"total_items", b.total_items},
-        {"engine", *b.engine},
-        {"options", nlohmann::json::parse(b.options)},
-        {"metadata", nlohmann::json::parse(*b.metadata)},
-        {"created_at", b.created_at},
-        {"started_at", *b.started_at},
-        {"completed_at", nullptr},
-        {"expires_at", b.expires_at},
-    };
-    b.raw = raw.dump();
+    b.raw = extract::bench::upstream_json(b);
     return b;
 }
 

@@ -45,7 +45,19 @@ Batch generated_batch(std::int64_t n) {
     if (b.status != "pending") b.started_at = generated_created_at(n + 2);
     if (finished) b.completed_at = generated_created_at(n + 600);
     b.expires_at = generated_created_at(n + 30 * 86400);
-    const auto optional = [](const std::optional<std::string>& v) {
+    b.raw = upstream_json(b);
+    return b;
+}
+
+std::int64_t batch_count(const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT count(*) FROM batches").getInt64();
+}
+
+}  // namespace
+
+std::string upstream_json(const Batch& b) {
+    const auto text_or_null = [](const std::optional<std::string>& v) {
         return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
     };
     const nlohmann::json raw{
@@ -56,24 +68,16 @@ Batch generated_batch(std::int64_t n) {
          {{"pending", b.counts.pending}, {"running", b.counts.running}, {"succeeded", b.counts.succeeded},
           {"failed", b.counts.failed}, {"cancelled", b.counts.cancelled}}},
         {"total_items", b.total_items},
-        {"engine", *b.engine},
+        {"engine", text_or_null(b.engine)},
         {"options", nlohmann::json::parse(b.options)},
-        {"metadata", nlohmann::json::parse(*b.metadata)},
+        {"metadata", b.metadata ? nlohmann::json::parse(*b.metadata) : nlohmann::json(nullptr)},
         {"created_at", b.created_at},
-        {"started_at", optional(b.started_at)},
-        {"completed_at", optional(b.completed_at)},
+        {"started_at", text_or_null(b.started_at)},
+        {"completed_at", text_or_null(b.completed_at)},
         {"expires_at", b.expires_at},
     };
-    b.raw = raw.dump();
-    return b;
+    return raw.dump();
 }
-
-std::int64_t batch_count(const std::string& path) {
-    SQLite::Database db(path, SQLite::OPEN_READONLY);
-    return db.execAndGet("SELECT count(*) FROM batches").getInt64();
-}
-
-}  // namespace
 
 std::string generated_batch_id(std::int64_t n) {
     std::string digits = std::to_string(n);

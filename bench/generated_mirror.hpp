@@ -6,7 +6,12 @@
 #include <cstdint>
 #include <string>
 
+#include "core/batch.hpp"
+
 namespace extract::bench {
+
+// The batch as the upstream would serve it, for its `raw` column: every field of `b`.
+std::string upstream_json(const Batch& b);
 
 std::string generated_batch_id(std::int64_t n);
 // The created_at of batch n, as the upstream writes it (microseconds, "Z").
