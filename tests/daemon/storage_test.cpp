@@ -42,10 +42,13 @@ struct TroubleScene {
     std::int64_t mirrored() const { return env.count("SELECT count(*) FROM batches"); }
 
     // New batches upstream, with 4 KiB of metadata each: their first page needs far more room
-    // than a few small commits.
+    // than a few small commits. The daemon is held (SIGSTOP) while they are made, so that no
+    // cycle sees a batch created but not yet given its metadata (small enough to fit).
     void add_batches() const {
         const json metadata{{"note", std::string(4096, 'n')}};
+        syncd->signal(SIGSTOP);
         for (const auto& id : sim.create(kAdded)) sim.update(id, {{"metadata", metadata}});
+        syncd->signal(SIGCONT);
     }
 
     // The trouble shows: a failed cycle naming `cause` in the log and in health, no row of
