@@ -125,6 +125,10 @@ int Daemon::run() {
     }
     if (!inherited.note.empty()) spdlog::warn("{}", inherited.note);
     options.inherited_fd = inherited.fd.value_or(-1);
+    // Made before the API serves: its worker threads read dispatcher_ (health, retries).
+    dispatcher_ = std::make_unique<DeliveryDispatcher>(
+        DeliveryOptions{config_.cache.path, config_.api.socket, upstream::default_user_agent()},
+        DeliveryTargets{config_.webhooks, config_.triggers}, clock_);
     api_ = std::make_unique<api::ApiServer>(options, *this, notifier_, metrics_);
     try {
         api_->start();
@@ -132,9 +136,6 @@ int Daemon::run() {
         spdlog::critical("cannot serve the local API: {}", e.what());
         return kExitFailure;
     }
-    dispatcher_ = std::make_unique<DeliveryDispatcher>(
-        DeliveryOptions{config_.cache.path, config_.api.socket, upstream::default_user_agent()},
-        DeliveryTargets{config_.webhooks, config_.triggers}, clock_);
     dispatcher_->start();
     mirror_->set_commit_listener([this](std::int64_t seq) {
         notifier_.notify(seq);
