@@ -147,7 +147,7 @@ int Daemon::run() {
     service_.ready();  // the mirror is open and the socket listens
     service_.start();
     // Counted after READY=1: on a large mirror the count alone is a sizeable part of start-up.
-    service_.update(ServiceStatus{mirror_->batch_count(), std::nullopt, ""});
+    if (service_.listening()) service_.update(ServiceStatus{mirror_->batch_count(), std::nullopt, ""});
 
     sync_loop();
 
@@ -279,6 +279,7 @@ void Daemon::record(const SyncOutcome& outcome) {
 
 void Daemon::report_cycle(const SyncOutcome& outcome) {
     liveness_.waiting();  // until the next cycle's first request
+    if (!service_.listening()) return;  // counting a large mirror every cycle is for systemd's STATUS only
     ServiceStatus status;
     try {
         status.batches = mirror_->batch_count();

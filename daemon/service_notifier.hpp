@@ -46,6 +46,8 @@ public:
     void update(ServiceStatus status);  // sends STATUS= now
 
     bool watchdog_enabled() const { return watchdog_.count() > 0; }
+    // Whether systemd listens (NOTIFY_SOCKET): without it, STATUS= is not worth computing.
+    bool listening() const { return systemd_listens_; }
 
 private:
     void keep_alive_loop();
