@@ -67,11 +67,54 @@ void ConnectionLoop::stop() {
 }
 
 void ConnectionLoop::answer(ConnectionId id, std::variant<HttpReply, ParkForEvents> outcome) {
+    std::shared_ptr<DirectWrite> direct;
+    {
+        std::lock_guard lock(mailbox_mutex_);
+        if (const auto it = direct_writes_.find(id); it != direct_writes_.end()) direct = it->second;
+    }
+    if (auto* reply = std::get_if<HttpReply>(&outcome); reply && direct && reply_directly(*direct, id, *reply)) return;
+    post(id, std::visit([](auto&& o) -> Outcome { return std::move(o); }, std::move(outcome)), true);
+}
+
+void ConnectionLoop::post(ConnectionId id, Outcome outcome, bool wake) {
     {
         std::lock_guard lock(mailbox_mutex_);
         mailbox_.emplace_back(id, std::move(outcome));
     }
-    signal_eventfd(wake_fd_);
+    if (wake) signal_eventfd(wake_fd_);
+}
+
+// On the worker's thread. True when the reply is the worker's business no more: written
+// whole (the loop hears of it when it next wakes), or begun and handed to the loop.
+bool ConnectionLoop::reply_directly(DirectWrite& direct, ConnectionId id, const HttpReply& reply) {
+    if (reply.close) return false;
+    std::lock_guard lock(direct.mutex);  // the loop closes the fd only under it
+    if (!direct.allowed || direct.fd < 0) return false;
+    direct.allowed = false;
+    std::string out = serialize_reply(reply, true);
+    std::size_t sent = 0;
+    while (sent < out.size()) {
+        const ssize_t n = ::send(direct.fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += static_cast<std::size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            break;  // a full socket or a failure: flush() goes on from here, or closes
+        }
+    }
+    if (sent < out.size()) {
+        post(id, PartlyReplied{std::move(out), sent}, true);
+        return true;
+    }
+    // Posted before re-arming: the loop can see the next request only after this entry. No
+    // wake-up (that is the saving) unless the loop is stopping and counts what is in flight.
+    post(id, RepliedDirectly{clock_.steady_now()}, stop_requested_.load());
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = id;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, direct.fd, &ev);
+    return true;
 }
 
 void ConnectionLoop::run() {
@@ -84,6 +127,8 @@ void ConnectionLoop::run() {
             spdlog::error("api: epoll_wait failed: {}", std::strerror(errno));
             break;
         }
+        // First what the workers wrote themselves: a connection they re-armed is reading again.
+        take_mailbox();
         for (int i = 0; i < n; ++i) {
             const ConnectionId tag = ready[static_cast<std::size_t>(i)].data.u64;
             if (tag == kListenerTag) {
@@ -127,6 +172,12 @@ void ConnectionLoop::accept_all() {
         Connection& c = connections_[id];
         c.id = id;
         c.fd = fd;
+        c.direct = std::make_shared<DirectWrite>();
+        c.direct->fd = fd;
+        {
+            std::lock_guard lock(mailbox_mutex_);
+            direct_writes_[id] = c.direct;
+        }
         c.parser = RequestParser(limits_.request);
         c.deadline = clock_.steady_now() + limits_.idle_timeout;
         epoll_event ev{};
@@ -184,6 +235,7 @@ void ConnectionLoop::on_ready(Connection& c, std::uint32_t events) {
     if (events & EPOLLRDHUP) {
         // The client went away while its request is served or parked.
         c.peer_closed = true;
+        revoke_direct(c);  // the reply goes through the loop, which closes after it
         if (c.phase == Phase::parked) {
             close(id);
         } else {
@@ -253,6 +305,14 @@ void ConnectionLoop::dispatch(Connection& c, std::optional<SteadyTime> long_poll
     // Stop reading (one request at a time) but notice a hang-up; once the peer has shut its
     // side, level-triggered RDHUP would fire without end, so watch nothing but errors.
     watch(c, c.peer_closed ? 0u : static_cast<std::uint32_t>(EPOLLRDHUP));
+    // Alone on a connection that stays open: the worker may write the reply itself. The loop
+    // looks for it by an idle timeout from now at the latest (it is not woken for it).
+    c.direct_dispatch = c.in.empty() && c.request.keep_alive && !c.peer_closed && !stopping_;
+    if (c.direct_dispatch) {
+        std::lock_guard lock(c.direct->mutex);
+        c.direct->allowed = true;
+        c.deadline = clock_.steady_now() + limits_.idle_timeout;
+    }
     dispatch_(c.id, c.request, long_poll_deadline);
 }
 
@@ -287,13 +347,24 @@ void ConnectionLoop::flush(Connection& c) {
         close(c.id);
         return;
     }
+    finish_reply(c, clock_.steady_now());
+}
+
+void ConnectionLoop::finish_reply(Connection& c, SteadyTime idle_from) {
     c.out.clear();
     c.out_sent = 0;
     c.phase = Phase::reading;
     c.request = {};
-    c.deadline = clock_.steady_now() + limits_.idle_timeout;
+    c.deadline = idle_from + limits_.idle_timeout;
     watch(c, EPOLLIN | EPOLLRDHUP);
     parse_next(c);  // a pipelined request may already be buffered
+}
+
+void ConnectionLoop::revoke_direct(Connection& c) {
+    if (!c.direct_dispatch) return;
+    c.direct_dispatch = false;
+    std::lock_guard lock(c.direct->mutex);
+    c.direct->allowed = false;
 }
 
 void ConnectionLoop::park(Connection& c, const ParkForEvents& park) {
@@ -314,16 +385,35 @@ void ConnectionLoop::ask_again(Connection& c, SteadyTime deadline) {
 }
 
 void ConnectionLoop::take_mailbox() {
-    std::vector<std::pair<ConnectionId, std::variant<HttpReply, ParkForEvents>>> mailbox;
+    std::vector<std::pair<ConnectionId, Outcome>> mailbox;
     {
         std::lock_guard lock(mailbox_mutex_);
+        if (mailbox_.empty()) return;
         mailbox.swap(mailbox_);
     }
     for (auto& [id, outcome] : mailbox) {
         auto it = connections_.find(id);
         if (it == connections_.end() || it->second.phase != Phase::dispatched) continue;  // the client left
         Connection& c = it->second;
-        if (auto* reply = std::get_if<HttpReply>(&outcome)) {
+        if (auto* replied = std::get_if<RepliedDirectly>(&outcome)) {
+            c.direct_dispatch = false;
+            c.watched = EPOLLIN | EPOLLRDHUP;  // as the worker re-armed it
+            if (c.peer_closed || stopping_) {
+                close(id);  // the reply is out whole; it was sent before the loop could say otherwise
+            } else {
+                finish_reply(c, replied->at);
+            }
+            continue;
+        }
+        revoke_direct(c);
+        if (auto* partly = std::get_if<PartlyReplied>(&outcome)) {
+            c.out = std::move(partly->out);
+            c.out_sent = partly->sent;
+            c.close_after_write = c.peer_closed || stopping_;
+            c.phase = Phase::writing;
+            c.deadline = clock_.steady_now() + limits_.write_timeout;
+            flush(c);
+        } else if (auto* reply = std::get_if<HttpReply>(&outcome)) {
             send_reply(c, *reply);
         } else if (c.peer_closed) {
             close(id);
@@ -344,8 +434,13 @@ void ConnectionLoop::wake_parked() {
 void ConnectionLoop::expire(SteadyTime now) {
     // Decide first, act after: acting may close connections, which the walk must not see.
     std::vector<ConnectionId> too_slow, to_close, to_ask_again;
-    for (const auto& [id, c] : connections_) {
-        if (c.phase == Phase::dispatched || c.deadline > now) continue;
+    for (auto& [id, c] : connections_) {
+        if (c.deadline > now) continue;
+        if (c.phase == Phase::dispatched) {
+            // A route still running (a reply its worker wrote would have been taken by now).
+            if (c.direct_dispatch) c.deadline = now + limits_.idle_timeout;
+            continue;
+        }
         if (c.phase == Phase::parked) {
             to_ask_again.push_back(id);
         } else if (c.phase == Phase::reading && c.request_started) {
@@ -377,6 +472,8 @@ void ConnectionLoop::begin_stop() {
     for (auto& [id, c] : connections_) {
         if (c.phase == Phase::reading) {
             idle.push_back(id);
+        } else if (c.phase == Phase::dispatched) {
+            revoke_direct(c);  // its reply says "Connection: close"
         } else if (c.phase == Phase::parked) {
             ask_again(c, clock_.steady_now());  // every long poll answers now
         }
@@ -388,8 +485,17 @@ void ConnectionLoop::begin_stop() {
 void ConnectionLoop::close(ConnectionId id) {
     const auto it = connections_.find(id);
     if (it == connections_.end()) return;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
-    ::close(it->second.fd);
+    {
+        std::lock_guard lock(mailbox_mutex_);
+        direct_writes_.erase(id);
+    }
+    {
+        std::lock_guard lock(it->second.direct->mutex);  // no worker is writing to the fd now, nor will
+        it->second.direct->fd = -1;
+        it->second.direct->allowed = false;
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+        ::close(it->second.fd);
+    }
     const bool was_parked = it->second.phase == Phase::parked;
     connections_.erase(it);
     if (was_parked) count_parked();
@@ -399,7 +505,7 @@ int ConnectionLoop::next_timeout_ms(SteadyTime now) const {
     SteadyTime next = now + std::chrono::seconds(60);
     if (stopping_) next = std::min(next, stop_deadline_);
     for (const auto& [id, c] : connections_) {
-        if (c.phase != Phase::dispatched) next = std::min(next, c.deadline);
+        if (c.phase != Phase::dispatched || c.direct_dispatch) next = std::min(next, c.deadline);
     }
     if (next <= now) return 0;
     // Round up so that the deadline has passed when we wake.

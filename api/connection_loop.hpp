@@ -4,10 +4,18 @@
 // polls as plain connection state (no thread each), re-asking them when an event is
 // committed or their time is up. Non-blocking throughout, with deadlines on every phase,
 // so a slow or malformed client costs a buffer, never a thread.
+//
+// The common case skips the way back: when a request is alone on its kept-alive connection,
+// the worker that answers it writes the reply to the socket itself and re-arms it for the
+// next request, and the loop learns of it the next time it wakes (issue 7: handing every
+// reply back cost a thread wake-up and two epoll changes per request). Anything else (a
+// reply that closes, a parked poll, pipelined requests, a reply the socket cannot take at
+// once, a peer that hung up, stopping) goes back to the loop as before.
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -60,6 +68,23 @@ public:
     void answer(ConnectionId id, std::variant<HttpReply, ParkForEvents> outcome);
 
 private:
+    // A connection's socket as a worker may write to it: shared so that the loop never
+    // closes the fd while a worker writes, and so that it can take the permission back.
+    struct DirectWrite {
+        std::mutex mutex;
+        int fd = -1;           // -1 once the loop has closed the connection
+        bool allowed = false;  // the request in flight may be answered here, kept alive
+    };
+    // What a worker that wrote a reply itself tells the loop.
+    struct RepliedDirectly {
+        SteadyTime at;  // the idle timeout runs from here
+    };
+    struct PartlyReplied {  // the socket took only `sent` bytes (or failed): the loop goes on
+        std::string out;
+        std::size_t sent = 0;
+    };
+    using Outcome = std::variant<HttpReply, ParkForEvents, RepliedDirectly, PartlyReplied>;
+
     enum class Phase {
         reading,     // waiting for (the rest of) a request
         dispatched,  // a worker is on it
@@ -79,8 +104,10 @@ private:
         std::size_t out_sent = 0;
         bool close_after_write = false;
         bool peer_closed = false;
-        SteadyTime deadline{};  // of the current phase; none while dispatched
+        SteadyTime deadline{};  // of the current phase; while dispatched, when to look again
         std::uint32_t watched = 0;
+        std::shared_ptr<DirectWrite> direct;
+        bool direct_dispatch = false;  // dispatched with direct.allowed set
     };
 
     void accept_all();
@@ -93,6 +120,10 @@ private:
     void flush(Connection& c);
     void park(Connection& c, const ParkForEvents& park);
     void ask_again(Connection& c, SteadyTime deadline);
+    void post(ConnectionId id, Outcome outcome, bool wake);
+    bool reply_directly(DirectWrite& direct, ConnectionId id, const HttpReply& reply);
+    void revoke_direct(Connection& c);
+    void finish_reply(Connection& c, SteadyTime idle_from);
     void take_mailbox();
     void wake_parked();
     void expire(SteadyTime now);
@@ -121,8 +152,9 @@ private:
     bool stopping_ = false;
     SteadyTime stop_deadline_{};
 
-    std::mutex mailbox_mutex_;
-    std::vector<std::pair<ConnectionId, std::variant<HttpReply, ParkForEvents>>> mailbox_;
+    std::mutex mailbox_mutex_;  // guards mailbox_ and direct_writes_
+    std::vector<std::pair<ConnectionId, Outcome>> mailbox_;
+    std::unordered_map<ConnectionId, std::shared_ptr<DirectWrite>> direct_writes_;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> events_committed_{false};
 };

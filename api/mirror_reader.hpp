@@ -93,6 +93,16 @@ public:
     std::optional<SyncRunRow> sync_run(std::int64_t id);
 
 private:
+    struct ListedBatch {
+        std::string raw;
+        BatchListPosition position;
+    };
+    struct TextRange {  // of created_at as text: from <= created_at < below
+        std::optional<std::string> from;
+        std::optional<std::string> below;
+    };
+    // Appends the listing's rows within `range`, in order, until `rows` holds `wanted`.
+    void list_range(const BatchListQuery& query, const TextRange& range, int wanted, std::vector<ListedBatch>& rows);
     std::vector<TransitionRow> transitions_of(const std::string& batch_id);
     bool batch_exists(const std::string& id);
     std::int64_t single_integer(const std::string& sql);

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "api/connection_loop.hpp"
@@ -18,7 +19,9 @@ namespace extract::api {
 struct ApiServer::Running {
     Running(const ApiOptions& options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics, const Clock& clock)
         : routes(options, link, notifier, metrics, clock),
-          workers(options.worker_threads, options.db_path, clock),
+          workers(options.worker_threads > 0 ? options.worker_threads
+                                             : std::max<std::size_t>(2, std::thread::hardware_concurrency()),
+                  options.db_path, clock),
           blocking(options.max_sync_waiters) {}
 
     ApiRoutes routes;

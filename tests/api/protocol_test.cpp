@@ -127,6 +127,25 @@ TEST_F(ApiProtocol, KeepsConnectionsAliveAndAnswersPipelinedRequestsInOrder) {
     EXPECT_TRUE(c.closed_within(5s));
 }
 
+TEST_F(ApiProtocol, ClosesAKeptAliveConnectionItsIdleTimeoutAfterTheLastReply) {
+    // A request alone on its connection is answered by the worker itself, without waking the
+    // loop: the idle timeout must still run from that reply, not from the loop's next wake-up.
+    mirror->insert_batch({.id = "a"});
+    options.idle_timeout = 300ms;
+    start_server();
+    RawConnection c(socket_path);
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(c.send("GET /v1/batches/a HTTP/1.1\r\n\r\n"));
+        const auto reply = c.read_reply(5s);
+        ASSERT_TRUE(reply);
+        EXPECT_EQ(reply->status, 200);
+        EXPECT_EQ(reply->head.find("Connection: close"), std::string::npos);
+    }
+    const auto answered = std::chrono::steady_clock::now();
+    EXPECT_TRUE(c.closed_within(5s));
+    EXPECT_GE(std::chrono::steady_clock::now() - answered, 250ms);
+}
+
 TEST_F(ApiProtocol, CreatesTheSocketWithItsModeAndRemovesItOnStop) {
     options.socket_mode = 0600;
     start_server();

@@ -21,7 +21,17 @@ std::string created(int minute) {
     return buf;
 }
 
-class ApiRoutes : public ApiTest {};
+class ApiRoutes : public ApiTest {
+protected:
+    // The ids GET /v1/batches`query` lists, in listing order or sorted.
+    std::vector<std::string> listed_ids(const std::string& query, bool sorted = true) {
+        std::vector<std::string> out;
+        const auto body = get_json("/v1/batches" + query);
+        for (const auto& item : body["data"]) out.push_back(item["id"]);
+        if (sorted) std::sort(out.begin(), out.end());
+        return out;
+    }
+};
 
 TEST_F(ApiRoutes, ListsBatchesNewestFirstAsTheUpstreamObjects) {
     const auto older = mirror->insert_batch({.id = "b_old", .created_at = created(1)});
@@ -98,12 +108,7 @@ TEST_F(ApiRoutes, FiltersByStatusEngineTimeAndRemoval) {
     mirror->insert_batch({.id = "gone", .status = "completed", .created_at = "2026-11-30T05:00:00Z",
                           .removed_at = "2026-12-04T00:00:00.000Z"});
     start_server();
-    auto ids = [&](const std::string& query) {
-        std::vector<std::string> out;
-        const auto body = get_json("/v1/batches" + query);
-        for (const auto& item : body["data"]) out.push_back(item["id"]);
-        return out;
-    };
+    auto ids = [&](const std::string& query) { return listed_ids(query, false); };
     using V = std::vector<std::string>;
     EXPECT_EQ(ids(""), (V{"c", "b", "a"}));
     EXPECT_EQ(ids("?include_removed=true"), (V{"gone", "c", "b", "a"}));
@@ -130,13 +135,7 @@ TEST_F(ApiRoutes, TimeFiltersFindEveryOffsetAcrossDayBoundaries) {
     mirror->insert_batch({.id = "date_only", .created_at = "2026-12-02"});
     mirror->insert_batch({.id = "not_a_time", .created_at = "yesterday"});
     start_server();
-    auto ids = [&](const std::string& query) {
-        std::vector<std::string> out;
-        const auto body = get_json("/v1/batches" + query);
-        for (const auto& item : body["data"]) out.push_back(item["id"]);
-        std::sort(out.begin(), out.end());
-        return out;
-    };
+    auto ids = [&](const std::string& query) { return listed_ids(query); };
     using V = std::vector<std::string>;
     EXPECT_EQ(ids("?created_after=2026-12-01T23:57:59Z&created_before=2026-12-01T23:58:01Z"), V{"late_west"});
     EXPECT_EQ(ids("?created_after=2026-12-02T00:00:59Z&created_before=2026-12-02T00:01:01Z"), V{"early_east"});
@@ -146,6 +145,45 @@ TEST_F(ApiRoutes, TimeFiltersFindEveryOffsetAcrossDayBoundaries) {
     const V all{"date_only", "early_east", "late_west", "lower_t"};
     EXPECT_EQ(ids("?created_after=1970-01-01T00:00:00Z"), all);
     EXPECT_EQ(ids("?created_before=2200-01-01T00:00:00Z"), all);
+}
+
+TEST_F(ApiRoutes, TimeFiltersReadTheUpstreamShapeToTheMicrosecond) {
+    // extract_time_us() reads the upstream's own shape (`…THH:MM:SS[.f…]Z`) on a fast path of
+    // its own: it must agree with the general parser to the microsecond and refuse what it refuses.
+    mirror->insert_batch({.id = "whole", .created_at = "2026-12-05T10:00:00Z"});
+    mirror->insert_batch({.id = "half", .created_at = "2026-12-05T10:00:00.5Z"});
+    mirror->insert_batch({.id = "seven_digits", .created_at = "2026-12-05T10:00:00.0000019Z"});  // 1 µs
+    mirror->insert_batch({.id = "february_30", .created_at = "2026-02-30T10:00:00Z"});
+    mirror->insert_batch({.id = "month_13", .created_at = "2026-13-01T10:00:00Z"});
+    start_server();
+    auto ids = [&](const std::string& query) { return listed_ids(query); };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(ids("?created_after=2026-12-05T09:59:59.999999Z&created_before=2026-12-05T10:00:00.000001Z"), V{"whole"});
+    EXPECT_EQ(ids("?created_after=2026-12-05T10:00:00Z&created_before=2026-12-05T10:00:00.000002Z"), V{"seven_digits"});
+    EXPECT_EQ(ids("?created_after=2026-12-05T10:00:00.499999Z&created_before=2026-12-05T10:00:00.500001Z"), V{"half"});
+    EXPECT_EQ(ids("?created_after=1970-01-01T00:00:00Z"), (V{"half", "seven_digits", "whole"}));
+}
+
+TEST_F(ApiRoutes, CreatedBeforeFindsLowercaseTAndOffsetsNearItsBound) {
+    // The created_before text bound is exact to the minute, 23:59 (the largest offset) past the
+    // bound; a lowercase 't' sorts above every 'T' of its date and is looked for in its own range.
+    mirror->insert_batch({.id = "far_east", .created_at = "2026-12-02T23:58:00+23:59"});   // 12-01T23:59Z
+    mirror->insert_batch({.id = "lower_t", .created_at = "2026-12-02t23:58:00+23:59"});    // 12-01T23:59Z
+    mirror->insert_batch({.id = "spaced", .created_at = "2026-12-02 23:58:00+23:59"});     // 12-01T23:59Z
+    mirror->insert_batch({.id = "too_late", .created_at = "2026-12-02T23:59:30+23:59"});   // 12-02T00:00:30Z
+    mirror->insert_batch({.id = "late_t", .created_at = "2026-12-02t23:59:30+23:59"});     // 12-02T00:00:30Z
+    start_server();
+    auto ids = [&](const std::string& query) { return listed_ids(query, false); };
+    using V = std::vector<std::string>;
+    // Listing order is the text's: 't' > 'T' > ' '.
+    EXPECT_EQ(ids("?created_before=2026-12-02T00:00:00Z"), (V{"lower_t", "far_east", "spaced"}));
+    EXPECT_EQ(ids("?created_before=2026-12-02T00:00:31Z"), (V{"late_t", "lower_t", "too_late", "far_east", "spaced"}));
+    // Paged one at a time, across the two ranges.
+    auto page = get_json("/v1/batches?created_before=2026-12-02T00:00:00Z&limit=1");
+    EXPECT_EQ(page["data"][0]["id"], "lower_t");
+    page = get_json("/v1/batches?created_before=2026-12-02T00:00:00Z&limit=1&cursor=" +
+                    page["next_cursor"].get<std::string>());
+    EXPECT_EQ(page["data"][0]["id"], "far_east");
 }
 
 void expect_422(const json& body, const std::string& parameter, const std::string& where = "query") {
