@@ -7,7 +7,8 @@
 // while the first sync runs, health answers 503 "starting"). A daemon that does not send READY=1
 // within 2 s of its first answer is reported with the answer's time only. Then it waits until
 // GET /v1/health answers 200 (the first sync is done), lets the daemon idle for --idle-ms, and
-// reads VmRSS and VmHWM from /proc/PID/status. SIGTERM ends the daemon.
+// reads VmRSS and VmHWM from /proc/PID/status. SIGTERM ends the daemon. The notify socket is
+// read all along, as systemd reads it: a full queue would block the daemon's sd_notify.
 //
 // The API socket is read from the configuration's [api] socket line. The environment is
 // passed on (EXTRACT_API_KEY). Prints one "key: value" line per figure; exits 1 when the daemon
@@ -30,7 +31,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 
 namespace {
 
@@ -127,6 +127,18 @@ bool ready_received(int notify_fd) {
     }
 }
 
+// Waits for `duration` while reading what the daemon sends. Unread, its datagrams fill the
+// socket's queue (net.unix.max_dgram_qlen, often 10) and the daemon's next sd_notify blocks,
+// its SIGTERM handling included, as it never would under systemd, which always reads.
+void pause_reading_notifications(int notify_fd, std::chrono::milliseconds duration) {
+    const auto until = Clock::now() + duration;
+    for (auto now = Clock::now(); now < until; now = Clock::now()) {
+        pollfd waiting{notify_fd, POLLIN, 0};
+        ::poll(&waiting, 1, static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(until - now).count()));
+        ready_received(notify_fd);  // only drains here
+    }
+}
+
 std::string proc_status_line(pid_t pid, std::string_view key) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
@@ -201,11 +213,11 @@ int main(int argc, char** argv) {
     bool synced = false;
     while (Clock::now() < deadline && !(synced = health_status(api_socket) == 200)) {
         if (exited(pid, alive)) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        pause_reading_notifications(notify_fd, std::chrono::milliseconds(100));
     }
     if (synced) {
         std::printf("first_sync_done_ms: %.0f\n", millis_since(started));
-        std::this_thread::sleep_for(arguments->idle);
+        pause_reading_notifications(notify_fd, arguments->idle);
         std::printf("idle %s\n", proc_status_line(pid, "VmRSS").c_str());
         std::printf("idle %s\n", proc_status_line(pid, "VmHWM").c_str());
     } else {
@@ -213,9 +225,8 @@ int main(int argc, char** argv) {
         result = 1;
     }
     if (alive) {
-        ::kill(pid, SIGTERM);
-        int status = 0;
-        ::waitpid(pid, &status, 0);
+        ::kill(pid, SIGTERM);  // STOPPING=1 and the last STATUS= still need reading
+        while (!exited(pid, alive)) pause_reading_notifications(notify_fd, std::chrono::milliseconds(10));
     }
     ::close(notify_fd);
     std::filesystem::remove_all(directory);

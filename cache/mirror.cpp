@@ -313,6 +313,7 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
             spdlog::warn("batch {} is listed upstream again after it was marked removed; clearing removed_at",
                          batch.id);
             row.removed = false;
+            ++result.restored;
         }
         row.created_at = batch.created_at;
         EventType type = EventType::updated;  // another field changed, or a removed batch came back
@@ -512,21 +513,40 @@ std::int64_t Mirror::batch_count() {
     return db_.execAndGet("SELECT count(*) FROM batches WHERE removed_at IS NULL").getInt64();
 }
 
-std::vector<MirroredStatus> Mirror::nonterminal_batches(const std::vector<std::string>& terminal_statuses) {
-    // The distinct statuses by skipping through the status index (a handful of seeks), then
-    // the rows of each non-terminal one: no scan of the terminal history.
-    SQLite::Statement query(db_, R"sql(
+namespace {
+
+// The live batches whose status is not one of ?1 (a JSON array): the distinct statuses by
+// skipping through the status index (a handful of seeks), then the rows of each non-terminal
+// one, so no scan of the terminal history. Used as "SELECT ... FROM" + this.
+constexpr std::string_view kNonterminalRows = R"sql(
+statuses s JOIN batches b ON b.status = s.status
+WHERE s.status IS NOT NULL
+  AND s.status NOT IN (SELECT value FROM json_each(?1))
+  AND b.removed_at IS NULL)sql";
+constexpr std::string_view kDistinctStatuses = R"sql(
 WITH RECURSIVE statuses (status) AS (
     SELECT min(status) FROM batches
     UNION ALL
     SELECT (SELECT min(status) FROM batches WHERE status > statuses.status) FROM statuses
     WHERE statuses.status IS NOT NULL
 )
-SELECT b.id, b.status FROM statuses s JOIN batches b ON b.status = s.status
-WHERE s.status IS NOT NULL
-  AND s.status NOT IN (SELECT value FROM json_each(?1))
-  AND b.removed_at IS NULL
-ORDER BY b.status, b.id)sql");
+)sql";
+
+}  // namespace
+
+std::map<std::string, std::int64_t, std::less<>> Mirror::nonterminal_counts(
+    const std::vector<std::string>& terminal_statuses) {
+    SQLite::Statement query(db_, std::string(kDistinctStatuses) + "SELECT b.status, count(*) FROM " +
+                                     std::string(kNonterminalRows) + "\nGROUP BY b.status");
+    query.bind(1, json_array(terminal_statuses));
+    std::map<std::string, std::int64_t, std::less<>> out;
+    while (query.executeStep()) out.emplace(query.getColumn(0).getString(), query.getColumn(1).getInt64());
+    return out;
+}
+
+std::vector<MirroredStatus> Mirror::nonterminal_batches(const std::vector<std::string>& terminal_statuses) {
+    SQLite::Statement query(db_, std::string(kDistinctStatuses) + "SELECT b.id, b.status FROM " +
+                                     std::string(kNonterminalRows) + "\nORDER BY b.status, b.id");
     query.bind(1, json_array(terminal_statuses));
     std::vector<MirroredStatus> out;
     while (query.executeStep()) out.push_back({query.getColumn(0).getString(), query.getColumn(1).getString()});

@@ -50,6 +50,7 @@ struct ApplyResult {
     int received = 0;
     int inserted = 0;
     int updated = 0;  // existing rows whose content changed (status or any other field)
+    int restored = 0;  // of those updated: rows marked removed that the upstream lists again
     int unchanged = 0;
     int transitions = 0;
     int events = 0;
@@ -112,6 +113,9 @@ public:
     // Not removed batches whose status is not listed, found through the status index so the
     // cost follows the number of such batches, not the size of the history.
     std::vector<MirroredStatus> nonterminal_batches(const std::vector<std::string>& terminal_statuses);
+    // The same batches counted by status, nothing kept per batch: what the sync planner weighs
+    // (a list of a large account's non-terminal batches is megabytes).
+    std::map<std::string, std::int64_t, std::less<>> nonterminal_counts(const std::vector<std::string>& terminal_statuses);
 
     // Deletes events created before `older_than` whose deliveries are all delivered, failed or
     // disabled (or that have none), with those deliveries, and raises meta `pruned_through_seq`

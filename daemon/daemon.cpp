@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -146,8 +147,11 @@ int Daemon::run() {
                  config_.upstream.base_url, config_.cache.path, config_.api.socket);
     service_.ready();  // the mirror is open and the socket listens
     service_.start();
-    // Counted after READY=1: on a large mirror the count alone is a sizeable part of start-up.
-    if (service_.listening()) service_.update(ServiceStatus{mirror_->batch_count(), std::nullopt, ""});
+    // Counted after READY=1 (about 40 ms on 1M rows) and only this once: each cycle adjusts it.
+    if (service_.listening()) {
+        count_live_batches();
+        service_.update(ServiceStatus{live_batches_.value_or(-1), std::nullopt, ""});
+    }
 
     sync_loop();
 
@@ -220,6 +224,9 @@ void Daemon::sync_loop() {
         report_cycle(outcome);
         record_metrics(outcome);
         if (outcome.result == SyncResult::ok) prune_old_events();
+        // glibc keeps freed memory for reuse; handed back, the daemon idles at what it holds, not at
+        // the peak of its busiest cycle (docs/BENCHMARKS.md, memory).
+        ::malloc_trim(0);
 
         std::lock_guard lock(mutex_);
         const int stretch_before = pacing.stretch();
@@ -279,13 +286,14 @@ void Daemon::record(const SyncOutcome& outcome) {
 
 void Daemon::report_cycle(const SyncOutcome& outcome) {
     liveness_.waiting();  // until the next cycle's first request
-    if (!service_.listening()) return;  // counting a large mirror every cycle is for systemd's STATUS only
-    ServiceStatus status;
-    try {
-        status.batches = mirror_->batch_count();
-    } catch (const std::exception& e) {
-        spdlog::debug("cannot count the mirror's batches for systemd's STATUS: {}", e.what());
+    if (!service_.listening()) return;  // the count and the status text are for systemd only
+    if (live_batches_) {
+        *live_batches_ += outcome.live_added - outcome.counts.removed;
+    } else {
+        count_live_batches();  // the count after READY=1 failed: try again
     }
+    ServiceStatus status;
+    status.batches = live_batches_.value_or(-1);
     {
         std::lock_guard lock(mutex_);
         if (outcome.result == SyncResult::ok) last_good_sync_ = clock_.steady_now();
@@ -298,6 +306,15 @@ void Daemon::report_cycle(const SyncOutcome& outcome) {
         }
     }
     service_.update(std::move(status));
+}
+
+void Daemon::count_live_batches() {
+    try {
+        live_batches_ = mirror_->batch_count();
+    } catch (const std::exception& e) {
+        live_batches_.reset();
+        spdlog::debug("cannot count the mirror's batches for systemd's STATUS: {}", e.what());
+    }
 }
 
 void Daemon::prune_old_events() {

@@ -53,6 +53,7 @@ private:
     void signal_loop();
     void reload();
     void report_cycle(const SyncOutcome& outcome);  // STATUS= and liveness after each cycle
+    void count_live_batches();  // live_batches_ from the mirror (a COUNT(*): once, not per cycle)
     void record(const SyncOutcome& outcome);
     void record_metrics(const SyncOutcome& outcome);
     void prune_old_events();  // [cache] event_retention
@@ -85,6 +86,9 @@ private:
     std::int64_t last_run_id_ = 0;
     bool auth_paused_ = false;           // a 401/403: wait 5 minutes or a SIGHUP
     std::optional<SteadyTime> last_good_sync_;  // for systemd's STATUS= "last sync 4s ago"
+    // systemd's STATUS= "12345 batches": counted once after READY=1, then moved by each cycle's outcome
+    // (live_added - removed); nullopt until a count succeeded. Sync thread only.
+    std::optional<std::int64_t> live_batches_;
     api::HealthSnapshot health_;
     std::map<int, std::int64_t> upstream_codes_seen_;  // the client's totals at the last report
     std::map<std::string, std::map<std::string, std::int64_t>> delivery_outcomes_seen_;  // likewise, the dispatcher's

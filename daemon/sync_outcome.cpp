@@ -18,6 +18,7 @@ SyncResult result_of(upstream::FetchStatus status) {
 
 void count_applied(SyncOutcome& outcome, const cache::ApplyResult& applied) {
     outcome.counts.upserted += applied.inserted + applied.updated;
+    outcome.live_added += applied.inserted + applied.restored;
     outcome.counts.changed += applied.transitions;
     for (const auto& [status, n] : applied.transitions_to) outcome.transitions_to[status] += n;
     for (const auto& [type, n] : applied.events_by_type) outcome.events_by_type[type] += n;

@@ -27,6 +27,9 @@ struct SyncOutcome {
     std::string error;  // empty when ok
     cache::SyncRunCounts counts;
     std::int64_t refreshed = 0;  // fast poll: batches fetched one by one (GET /v1/batches/{id})
+    // Batches that joined the live (not removed) mirror: new ones and removed ones listed again.
+    // With counts.removed it keeps systemd's STATUS count without counting the mirror each cycle.
+    std::int64_t live_added = 0;
     Millis duration{0};
     // The planner's estimates in requests; -1 when no planner chose this cycle (--once).
     std::int64_t planned_requests = -1;

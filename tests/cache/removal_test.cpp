@@ -73,6 +73,7 @@ TEST_F(MirrorTest, AReappearingBatchIsNoLongerRemovedAndSaysSo) {
     const ApplyResult result = mirror->apply_page({make_batch("b1", "running", 1), make_batch("b2", "completed", 10)}, {});
     EXPECT_EQ(result.updated, 2);
     EXPECT_EQ(result.unchanged, 0);
+    EXPECT_EQ(result.restored, 2);
     EXPECT_EQ(rows("SELECT id, removed_at, last_seen_at FROM batches ORDER BY id"),
               (Rows{{"b1", "NULL", now()}, {"b2", "NULL", now()}}));
     EXPECT_EQ(rows("SELECT type, batch_id FROM events WHERE seq > 4 ORDER BY seq"),
@@ -96,4 +97,9 @@ TEST_F(MirrorTest, NonterminalBatchesAreTheLiveOnesOutsideTheTerminalStatuses) {
     EXPECT_EQ(mirror->nonterminal_batches(terminal),
               (std::vector<MirroredStatus>{{"b1", "pending"}, {"b2", "running"}, {"b4", "weird_new_status"}}));
     EXPECT_EQ(mirror->nonterminal_batches({}).size(), 5U);
+    // The planner's view: the same batches, counted.
+    using Counts = std::map<std::string, std::int64_t, std::less<>>;
+    EXPECT_EQ(mirror->nonterminal_counts(terminal), (Counts{{"pending", 1}, {"running", 1}, {"weird_new_status", 1}}));
+    EXPECT_EQ(mirror->nonterminal_counts({}), (Counts{{"completed", 1}, {"failed", 1}, {"pending", 1}, {"running", 1},
+                                                      {"weird_new_status", 1}}));
 }

@@ -155,6 +155,33 @@ TEST(SyncdSystemd, ReadyOnlyOnceTheSocketAnswersThenStatusAfterTheSync) {
     EXPECT_EQ(syncd->wait(10s), 0) << syncd->stderr_text();
 }
 
+// The count in STATUS= is taken once, then kept by each cycle's new and removed batches.
+TEST(SyncdSystemd, StatusCountFollowsNewAndRemovedBatches) {
+    SystemdSyncd s;
+    s.env.write_config(s.sim.base_url());
+    auto syncd = s.start();
+    ASSERT_TRUE(s.notify.wait_for("STATUS=250 batches, last sync", 20s)) << syncd->stderr_text();
+    auto full_sync = [&] {
+        const auto reply = extract::cli::UnixHttpClient(s.env.socket_path, 30s).request("POST", "/v1/sync?full=true&wait=true");
+        ASSERT_EQ(reply.status, 200) << reply.body;
+    };
+
+    s.sim.create(7);
+    full_sync();
+    EXPECT_TRUE(s.notify.wait_for("STATUS=257 batches, last sync", 10s)) << syncd->stderr_text();
+
+    const auto listed = s.sim.snapshot();
+    for (int i = 0; i < 3; ++i) s.sim.remove(listed.at(static_cast<std::size_t>(i)).at("id").get<std::string>());
+    full_sync();
+    EXPECT_TRUE(s.notify.wait_for("STATUS=254 batches, last sync", 10s)) << syncd->stderr_text();
+    EXPECT_EQ(s.env.count("SELECT count(*) FROM batches WHERE removed_at IS NULL"), 254);
+
+    full_sync();  // nothing changed: the count stays
+    EXPECT_TRUE(s.notify.wait_for("STATUS=254 batches, last sync", 10s)) << syncd->stderr_text();
+    syncd->signal(SIGTERM);
+    EXPECT_EQ(syncd->wait(10s), 0) << syncd->stderr_text();
+}
+
 TEST(SyncdSystemd, StatusSaysWhenSyncingIsPausedByAWrongKey) {
     SystemdSyncd s;
     s.env.write_config(s.sim.base_url());
