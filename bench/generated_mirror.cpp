@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include "cache/mirror.hpp"
@@ -80,8 +81,19 @@ std::string upstream_json(const Batch& b) {
 }
 
 std::string generated_batch_id(std::int64_t n) {
-    std::string digits = std::to_string(n);
-    return "bat_bench" + std::string(digits.size() < 11 ? 11 - digits.size() : 0, '0') + digits;
+    constexpr std::string_view alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    // splitmix64: a bijection of 64-bit values whose outputs look random.
+    const auto mix = [](std::uint64_t x) {
+        x += 0x9e3779b97f4a7c15ULL;
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+        return x ^ (x >> 31);
+    };
+    std::string id = "bat_";
+    for (std::uint64_t half : {mix(static_cast<std::uint64_t>(n)), mix(~static_cast<std::uint64_t>(n))}) {
+        for (int i = 0; i < 10; ++i, half /= alphabet.size()) id += alphabet[half % alphabet.size()];
+    }
+    return id;
 }
 
 std::string generated_created_at(std::int64_t n) {

@@ -1,6 +1,6 @@
 #pragma once
 // A large mirror for the API benchmarks, written directly with the cache library (no sync):
-// batch n has id batch_id(n), is created one second after batch n-1 (so higher n lists first),
+// batch n has id generated_batch_id(n) (random-looking, like the upstream's), is created one second after batch n-1 (so higher n lists first),
 // and takes its status from a fixed mix close to a real account's (70 % completed).
 
 #include <cstdint>
@@ -13,6 +13,9 @@ namespace extract::bench {
 // The batch as the upstream would serve it, for its `raw` column: every field of `b`.
 std::string upstream_json(const Batch& b);
 
+// The id of batch n: shaped like the upstream's (`bat_` and 20 letters and digits), scattered
+// over the key space as the upstream's are (so lookups and inserts land all over the id-keyed
+// indexes, as in a real mirror), and the same for the same n on every run.
 std::string generated_batch_id(std::int64_t n);
 // The created_at of batch n, as the upstream writes it (microseconds, "Z").
 std::string generated_created_at(std::int64_t n);
