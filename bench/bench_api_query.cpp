@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_main.hpp"
 #include "bench/child_program.hpp"
 #include "bench/constant_server.hpp"
 #include "bench/generated_mirror.hpp"
@@ -83,11 +84,6 @@ std::optional<Settings> parse(int argc, char** argv) {
     }
     if (s.rows < 10 || s.seconds <= 0 || s.connections < 1) return std::nullopt;
     return s;
-}
-
-std::string temp_root() {
-    const char* tmp = std::getenv("TMPDIR");
-    return tmp && *tmp ? tmp : "/tmp";
 }
 
 // Reads `path` (and its WAL) once, to the end, so that the OS page cache holds it; the bytes read.
@@ -178,7 +174,7 @@ int run(const Settings& s) {
     // A smoke run builds its own small mirror; a real one keeps the big one for the next run.
     const fs::path mirror = !s.mirror.empty() ? fs::path(s.mirror)
                             : s.smoke ? work / "mirror.db"
-                                      : fs::path(temp_root()) / "extract-bench" /
+                                      : fs::temp_directory_path() / "extract-bench" /
                                             ("api-mirror-v2-" + std::to_string(s.rows) + ".db");
     fs::create_directories(mirror.parent_path());
 
@@ -273,15 +269,5 @@ int run(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const auto settings = parse(argc, argv);
-    if (!settings) {
-        std::cerr << kUsage;
-        return 64;
-    }
-    try {
-        return run(*settings);
-    } catch (const std::exception& e) {
-        std::cerr << "bench_api_query: " << e.what() << "\n";
-        return 1;
-    }
+    return extract::bench::run_parsed("bench_api_query", kUsage, parse(argc, argv), run);
 }

@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_main.hpp"
 #include "bench/child_program.hpp"
 #include "bench/unix_http_client.hpp"
 
@@ -361,15 +362,5 @@ int run(const Settings& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const auto settings = parse(argc, argv);
-    if (!settings) {
-        std::cerr << kUsage;
-        return 64;
-    }
-    try {
-        return run(*settings);
-    } catch (const std::exception& e) {
-        std::cerr << "bench_events: " << e.what() << "\n";
-        return 1;
-    }
+    return extract::bench::run_parsed("bench_events", kUsage, parse(argc, argv), run);
 }
