@@ -114,14 +114,14 @@ TEST_F(ApiAbuse, SlowClientsAreCutOffAndDelayNobody) {
     }
     // Each trickler gets 408 and is closed when its request_timeout passes, although it never stops sending.
     for (auto& c : slow) {
-        const auto reply = c->read_reply(scaled(5s));
+        const auto reply = c->read_reply(5s);
         ASSERT_TRUE(reply);
         EXPECT_EQ(reply->status, 408);
-        EXPECT_TRUE(c->closed_within(scaled(5s)));
+        EXPECT_TRUE(c->closed_within(5s));
     }
     trickling = false;
     trickler.join();
-    for (auto& c : silent) EXPECT_TRUE(c->closed_within(scaled(5s)));
+    for (auto& c : silent) EXPECT_TRUE(c->closed_within(5s));
     EXPECT_EQ(get("/v1/health").status, 200);
 }
 
@@ -132,12 +132,12 @@ TEST_F(ApiAbuse, ConnectionsBeyondTheLimitAre503AndClosedThenServedAgain) {
     std::vector<std::unique_ptr<RawConnection>> held;
     for (int i = 0; i < 16; ++i) held.push_back(std::make_unique<RawConnection>(socket_path));
     RawConnection extra(socket_path);
-    const auto reply = extra.read_reply(scaled(5s));
+    const auto reply = extra.read_reply(5s);
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->status, 503);
     EXPECT_NE(reply->body.find("too many connections"), std::string::npos) << reply->body;
     // The held ones time out idle; then there is room again.
-    for (auto& c : held) EXPECT_TRUE(c->closed_within(scaled(5s)));
+    for (auto& c : held) EXPECT_TRUE(c->closed_within(5s));
     EXPECT_TRUE(eventually([&] { return get("/v1/health").status == 200; }, 5s));
 }
 

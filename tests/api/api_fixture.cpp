@@ -1,5 +1,7 @@
 #include "tests/api/api_fixture.hpp"
 
+#include "tests/support/eventually.hpp"
+
 #include <SQLiteCpp/Statement.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -187,7 +189,7 @@ bool RawConnection::send(const std::string& bytes) {
 }
 
 std::optional<RawConnection::Reply> RawConnection::read_reply(Millis timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     while (true) {
         const auto head_end = buffer_.find("\r\n\r\n");
         if (head_end != std::string::npos) {
@@ -215,7 +217,7 @@ std::optional<RawConnection::Reply> RawConnection::read_reply(Millis timeout) {
 }
 
 bool RawConnection::closed_within(Millis timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     while (true) {
         const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;

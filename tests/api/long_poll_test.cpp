@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/api/api_fixture.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace extract::testing {
 namespace {
@@ -36,7 +37,9 @@ protected:
     }
 };
 
-TEST_F(ApiLongPoll, AnswersWithin100msOfACommit) {
+// Woken by the commit's notification, not by its 30 s deadline: the bound only separates the
+// two. How fast the wake-up is, is a figure of bench_events (docs/BENCHMARKS.md), not a test.
+TEST_F(ApiLongPoll, AnswersWhenACommitNotifiesIt) {
     start_server();
     RawConnection waiter(socket_path);
     ASSERT_TRUE(waiter.send("GET /v1/events?after=0&wait=30s HTTP/1.1\r\n\r\n"));
@@ -46,7 +49,7 @@ TEST_F(ApiLongPoll, AnswersWithin100msOfACommit) {
     const auto reply = waiter.read_reply(5s);
     const auto latency = std::chrono::steady_clock::now() - committed_at;
     ASSERT_TRUE(reply);
-    EXPECT_LT(latency, 100ms);
+    EXPECT_LT(latency, scaled(2s));
     const auto body = json::parse(reply->body);
     ASSERT_EQ(body["data"].size(), 1u);
     EXPECT_EQ(body["data"][0]["seq"], seq);
@@ -61,7 +64,7 @@ TEST_F(ApiLongPoll, AnswersEmptyWhenTheWaitEnds) {
     const auto body = get_json("/v1/events?after=" + std::to_string(seq) + "&wait=300ms");
     const auto took = std::chrono::steady_clock::now() - start;
     EXPECT_GE(took, 300ms);
-    EXPECT_LT(took, 3s);
+    EXPECT_LT(took, scaled(3s));
     EXPECT_EQ(body["data"], json::array());
     EXPECT_EQ(body["last_seq"], seq);
 }
@@ -71,7 +74,7 @@ TEST_F(ApiLongPoll, AnswersAtOnceWhenEventsAreThere) {
     start_server();
     const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(get_json("/v1/events?wait=1m")["data"].size(), 1u);
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, scaled(1s));
 }
 
 TEST_F(ApiLongPoll, KeepsWaitingThroughEventsItsFiltersSkip) {
@@ -101,7 +104,7 @@ TEST_F(ApiLongPoll, TwoHundredWaitersDoNotStarveOtherRequests) {
         const auto start = std::chrono::steady_clock::now();
         EXPECT_EQ(get("/v1/health").status, 200);
         EXPECT_EQ(get("/v1/batches").status, 200);
-        EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, scaled(2s));  // starved would be 60 s
     }
     const auto seq = commit_event();
     for (auto& w : waiters) {
@@ -130,7 +133,7 @@ TEST_F(ApiLongPoll, StopAnswersEveryWaiterPromptly) {
     ASSERT_TRUE(parked(1));
     const auto start = std::chrono::steady_clock::now();
     server->stop();
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, scaled(3s));
     const auto reply = waiter.read_reply(1s);
     ASSERT_TRUE(reply);
     EXPECT_EQ(reply->status, 200);

@@ -12,6 +12,7 @@
 
 #include "cache/schema.hpp"
 #include "core/timefmt.hpp"
+#include "tests/support/eventually.hpp"
 #include "daemon/delivery_store.hpp"
 
 namespace extract::daemon::testing {
@@ -154,12 +155,7 @@ bool LogCapture::contains(const std::string& text) const {
 }
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // what is watched has no event to wait on
-    }
-    return true;
+    return extract::testing::eventually(condition, timeout, std::chrono::milliseconds(10));
 }
 
 WebhookConfig webhook_config(const std::string& name, const std::string& url, std::vector<Millis> retry_schedule,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/unix_http_client.hpp"
+#include "tests/support/eventually.hpp"
 
 namespace extract::testing {
 
@@ -108,7 +109,7 @@ struct ApiAnswer {
 inline ApiAnswer call_api(const std::string& socket, const std::string& method, const std::string& target,
                           std::chrono::milliseconds timeout = std::chrono::seconds{10}) {
     try {
-        const auto reply = cli::UnixHttpClient(socket, timeout).request(method, target);
+        const auto reply = cli::UnixHttpClient(socket, scaled(timeout)).request(method, target);
         return {reply.status, nlohmann::json::parse(reply.body, nullptr, false)};
     } catch (const cli::ConnectError&) {
         return {};

@@ -70,7 +70,7 @@ struct TroubleScene {
         const ApiAnswer list = call_api(env.socket_path, "GET", "/v1/batches?limit=200");
         EXPECT_EQ(list.status, 200) << list.body.dump();
         EXPECT_EQ(list.body.at("data").size(), static_cast<std::size_t>(kMirrored));
-        EXPECT_LT(std::chrono::steady_clock::now() - started, 2s) << "reads do not wait for the trouble";
+        EXPECT_LT(std::chrono::steady_clock::now() - started, scaled(2s)) << "reads do not wait for the trouble";
         EXPECT_TRUE(syncd->running());
     }
 
@@ -152,7 +152,7 @@ TEST(SyncdStorage, ADatabaseLockedByAnotherProcessFailsTheCycleWithinTheBusyTime
         // Its cycle failed before a sync_runs row could be written: 503 with the cause, not a 500.
         EXPECT_EQ(run.status, 503) << run.body.dump();
         EXPECT_NE(run.body.value("detail", "").find("database is locked"), std::string::npos) << run.body.dump();
-        EXPECT_LT(std::chrono::steady_clock::now() - asked, 20s) << "at most two cycles of the 5 s busy timeout";
+        EXPECT_LT(std::chrono::steady_clock::now() - asked, scaled(20s)) << "at most two cycles of the 5 s busy timeout";
         locker.exec("ROLLBACK");
     }
     scene.expect_recovered();

