@@ -170,6 +170,11 @@ nlohmann::json json_or_null(const std::optional<std::string>& value) {
 
 }  // namespace
 
+FirstSightingEvents first_sighting_events(bool bootstrap_pending, bool emit_on_bootstrap) {
+    if (!bootstrap_pending) return FirstSightingEvents::created_and_status_changed;
+    return emit_on_bootstrap ? FirstSightingEvents::created : FirstSightingEvents::none;
+}
+
 Mirror::Mirror(const std::string& path, const Clock& clock)
     : clock_(clock),
       db_(open_database(path)),
@@ -278,11 +283,18 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
             record_transition(batch.id, nullptr, batch.status, at);
             ++result.transitions;
             ++result.transitions_to[batch.status];
-            if (options.emit_created) {
-                result.last_event_seq = record_event(EventType::created, batch.id, batch.status, batch.raw, {}, at,
-                                                     options.routes);
+            if (options.first_sighting != FirstSightingEvents::none) {
+                result.last_event_seq = record_event(EventType::created, batch.id, batch.status, batch.raw,
+                                                     std::nullopt, at, options.routes);
                 ++result.events;
                 ++result.events_by_type[std::string(event_type_name(EventType::created))];
+            }
+            if (options.first_sighting == FirstSightingEvents::created_and_status_changed) {
+                // The transition from nothing, as an event: what completion targets take.
+                result.last_event_seq = record_event(EventType::status_changed, batch.id, batch.status, batch.raw,
+                                                     std::nullopt, at, options.routes);
+                ++result.events;
+                ++result.events_by_type[std::string(event_type_name(EventType::status_changed))];
             }
             known.emplace(batch.id,
                           Known{batch.status, false, batch.created_at, true, &batch, rowid});
@@ -355,7 +367,7 @@ void Mirror::record_transition(const std::string& batch_id, const std::string* f
 }
 
 std::int64_t Mirror::record_event(EventType type, const std::string& batch_id, std::string_view status,
-                                  std::string_view raw, std::string_view previous_status, const Moment& at,
+                                  std::string_view raw, std::optional<std::string_view> previous_status, const Moment& at,
                                   const std::vector<DeliveryRoute>* routes) {
     const std::string_view type_name = event_type_name(type);
     auto& insert = fresh(insert_event_);
@@ -393,7 +405,7 @@ std::optional<std::int64_t> Mirror::remove_batch(const std::string& batch_id, co
     update.bind(1, batch_id);
     update.bind(2, at.text);
     update.exec();
-    return record_event(EventType::removed, batch_id, status, raw, {}, at, routes);
+    return record_event(EventType::removed, batch_id, status, raw, std::nullopt, at, routes);
 }
 
 int Mirror::remove_unseen(std::int64_t full_pass_run_id, const std::vector<DeliveryRoute>* routes) {

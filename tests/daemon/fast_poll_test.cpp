@@ -138,6 +138,32 @@ TEST_F(FastPollTest, AStatusOnceSeenIsStillListedWhenNoMirroredBatchHasItAnyMore
     EXPECT_TRUE(engine.any_nonterminal());
 }
 
+TEST_F(FastPollTest, AfterARestartWithEveryBatchTerminalTheNextPollFindsANewBatch) {
+    full_pass_of(10);
+    transport.respond(200, page_json({}))
+        .respond(200, page_json({}))
+        .respond(200, batch_json("b", "completed").dump())
+        .respond(200, batch_json("a", "completed").dump());
+    ASSERT_EQ(engine.run_cycle(settings, false).result, SyncResult::ok);
+
+    // A restarted daemon has seen no status yet, and the mirror has no batch that is not terminal:
+    // it still lists where new batches are, so the next poll looks at one, not the next full pass.
+    SyncEngine restarted{client, mirror, clock, stop, 200};
+    transport_requests_before = transport.requests().size();
+    transport.respond(200, page_json({batch_json("n", "pending")})).respond(200, page_json({}));
+    const SyncOutcome outcome = restarted.run_cycle(settings, false);
+    ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
+    EXPECT_EQ(outcome.kind, "fast");
+    EXPECT_EQ(outcome.planned_requests, 2);
+    EXPECT_EQ(targets_since_full_pass(),
+              (std::vector<std::string>{"/v1/batches?status=pending&limit=200", "/v1/batches?status=running&limit=200"}));
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE batch_id = 'n' AND type = 'batch.created'"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE batch_id = 'n' AND type = 'batch.status_changed' "
+                    "AND json_extract(payload, '$.data.previous_status') IS NULL"),
+              1);
+    EXPECT_TRUE(restarted.any_nonterminal());
+}
+
 TEST_F(FastPollTest, AFullPassIsRunWhenItIsCheaperThanTheFastPoll) {
     // A 3-page full pass. The first fast poll (pending, running: 2 requests) is cheaper; it needs
     // one refresh, so the next one is expected to cost 2 + 1 = 3, no less than the full pass.
