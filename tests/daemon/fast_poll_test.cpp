@@ -33,6 +33,15 @@ protected:
         ASSERT_EQ(transport.remaining(), 0u);
         transport_requests_before = transport.requests().size();
     }
+    // A fast poll in which a and b finish: from then on the mirror holds no running batch.
+    void finish_a_and_b() {
+        transport.respond(200, page_json({}))
+            .respond(200, page_json({}))
+            .respond(200, batch_json("b", "completed").dump())
+            .respond(200, batch_json("a", "completed").dump());
+        ASSERT_EQ(engine.run_cycle(settings, false).result, SyncResult::ok);
+        ASSERT_FALSE(engine.any_nonterminal());
+    }
     // The targets requested since the full pass.
     std::vector<std::string> targets_since_full_pass() const {
         std::vector<std::string> out;
@@ -120,13 +129,7 @@ TEST_F(FastPollTest, AFailedRefreshFailsThePollAndRemovesNothing) {
 
 TEST_F(FastPollTest, AStatusOnceSeenIsStillListedWhenNoMirroredBatchHasItAnyMore) {
     full_pass_of(10);
-    // a and b finish; from then on the mirror holds no running batch.
-    transport.respond(200, page_json({}))
-        .respond(200, page_json({}))
-        .respond(200, batch_json("b", "completed").dump())
-        .respond(200, batch_json("a", "completed").dump());
-    ASSERT_EQ(engine.run_cycle(settings, false).result, SyncResult::ok);
-    EXPECT_FALSE(engine.any_nonterminal());
+    finish_a_and_b();
     // A batch created and already running between two polls is found in the running list.
     transport_requests_before = transport.requests().size();
     transport.respond(200, page_json({})).respond(200, page_json({batch_json("e", "running")}));
@@ -140,11 +143,7 @@ TEST_F(FastPollTest, AStatusOnceSeenIsStillListedWhenNoMirroredBatchHasItAnyMore
 
 TEST_F(FastPollTest, AfterARestartWithEveryBatchTerminalTheNextPollFindsANewBatch) {
     full_pass_of(10);
-    transport.respond(200, page_json({}))
-        .respond(200, page_json({}))
-        .respond(200, batch_json("b", "completed").dump())
-        .respond(200, batch_json("a", "completed").dump());
-    ASSERT_EQ(engine.run_cycle(settings, false).result, SyncResult::ok);
+    finish_a_and_b();
 
     // A restarted daemon has seen no status yet, and the mirror has no batch that is not terminal:
     // it still lists where new batches are, so the next poll looks at one, not the next full pass.
