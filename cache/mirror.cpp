@@ -271,6 +271,13 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
 
     std::vector<std::int64_t> unchanged_rows;
     for (const Batch& batch : page) {
+        // An event about this batch as the page has it, counted for the result.
+        const auto emit = [&](EventType type, std::optional<std::string_view> previous_status) {
+            result.last_event_seq =
+                record_event(type, batch.id, batch.status, batch.raw, previous_status, at, options.routes);
+            ++result.events;
+            ++result.events_by_type[std::string(event_type_name(type))];
+        };
         const auto found = known.find(batch.id);
         if (found == known.end()) {
             auto& insert = fresh(insert_batch_);
@@ -283,18 +290,10 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
             record_transition(batch.id, nullptr, batch.status, at);
             ++result.transitions;
             ++result.transitions_to[batch.status];
-            if (options.first_sighting != FirstSightingEvents::none) {
-                result.last_event_seq = record_event(EventType::created, batch.id, batch.status, batch.raw,
-                                                     std::nullopt, at, options.routes);
-                ++result.events;
-                ++result.events_by_type[std::string(event_type_name(EventType::created))];
-            }
+            if (options.first_sighting != FirstSightingEvents::none) emit(EventType::created, std::nullopt);
             if (options.first_sighting == FirstSightingEvents::created_and_status_changed) {
                 // The transition from nothing, as an event: what completion targets take.
-                result.last_event_seq = record_event(EventType::status_changed, batch.id, batch.status, batch.raw,
-                                                     std::nullopt, at, options.routes);
-                ++result.events;
-                ++result.events_by_type[std::string(event_type_name(EventType::status_changed))];
+                emit(EventType::status_changed, std::nullopt);
             }
             known.emplace(batch.id,
                           Known{batch.status, false, batch.created_at, true, &batch, rowid});
@@ -335,10 +334,8 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
             ++result.transitions;
             ++result.transitions_to[batch.status];
         }
-        result.last_event_seq = record_event(type, batch.id, batch.status, batch.raw, row.status, at, options.routes);
+        emit(type, row.status);
         row.status = batch.status;
-        ++result.events;
-        ++result.events_by_type[std::string(event_type_name(type))];
     }
 
     if (!unchanged_rows.empty()) {

@@ -37,7 +37,7 @@ private:
     const int page_size_;
     // Statuses listed by every fast poll even when no mirrored batch has them now, so a batch
     // created after the last full pass is looked at by the next poll: `pending` (every new batch
-    // starts there), `running` (where it goes next: a short idle poll may find it there first),
+    // starts there), `running` (where it goes next, possibly before any poll saw it pending),
     // and every other non-terminal status seen since start. A list of an empty status costs one
     // request; the planner counts it.
     std::set<std::string, std::less<>> listed_statuses_{"pending", "running"};
