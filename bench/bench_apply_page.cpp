@@ -84,7 +84,7 @@ struct BenchMirror {
         std::iota(scattered_order.begin(), scattered_order.end(), 0);
         std::shuffle(scattered_order.begin(), scattered_order.end(), std::mt19937(12345));
         ApplyOptions bootstrap;
-        bootstrap.emit_created = false;
+        bootstrap.first_sighting = extract::cache::FirstSightingEvents::none;
         for (int first = 0; first < rows; first += kPageSize) {
             std::vector<int> numbers(kPageSize);
             std::iota(numbers.begin(), numbers.end(), first);

@@ -121,7 +121,7 @@ void ensure_generated_mirror(const std::string& path, std::int64_t rows) {
     const SystemClock clock;
     cache::Mirror mirror(path, clock);
     cache::ApplyOptions bootstrap;
-    bootstrap.emit_created = false;
+    bootstrap.first_sighting = extract::cache::FirstSightingEvents::none;
     std::vector<Batch> page;
     // Newest first, as a first sync would see them.
     for (std::int64_t n = rows - 1; n >= 0; --n) {

@@ -69,7 +69,7 @@ std::string EventIdGenerator::next(WallTime now) {
 }
 
 std::string event_payload(EventType type, std::string_view timestamp, std::string_view raw,
-                          std::string_view previous_status) {
+                          std::optional<std::string_view> previous_status) {
     // Built as text so `raw` goes in verbatim; the key order follows SPEC §5's example.
     std::string out;
     out.reserve(raw.size() + 160);
@@ -83,7 +83,8 @@ std::string event_payload(EventType type, std::string_view timestamp, std::strin
         case EventType::created: out += R"(,"previous_status":null)"; break;
         case EventType::status_changed:
             out += R"(,"previous_status":)";
-            out += nlohmann::json(std::string(previous_status)).dump();  // a free upstream string: escape it
+            // A free upstream string: escaped. None at a first sighting.
+            out += previous_status ? nlohmann::json(std::string(*previous_status)).dump() : "null";
             break;
         case EventType::removed:
             out += R"(,"removed_at":")";

@@ -3,6 +3,7 @@
 // (the body every webhook and trigger receives, SPEC §5).
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -34,10 +35,10 @@ private:
 };
 
 // The event as sent: {"type":…,"timestamp":…,"data":{"batch":<raw>,…}} with
-// "previous_status" (null for created, the old status for status_changed) and, for removed,
-// "removed_at" (= timestamp). `raw` must be JSON object text: it is embedded verbatim, which
-// keeps the upstream's own object and costs no re-parse.
+// "previous_status" (null for created; for status_changed the old status, or null when there is
+// none: a first sighting) and, for removed, "removed_at" (= timestamp). `raw` must be JSON object
+// text: it is embedded verbatim, which keeps the upstream's own object and costs no re-parse.
 std::string event_payload(EventType type, std::string_view timestamp, std::string_view raw,
-                          std::string_view previous_status = {});
+                          std::optional<std::string_view> previous_status = std::nullopt);
 
 }  // namespace extract::cache

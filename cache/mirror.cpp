@@ -170,6 +170,11 @@ nlohmann::json json_or_null(const std::optional<std::string>& value) {
 
 }  // namespace
 
+FirstSightingEvents first_sighting_events(bool bootstrap_pending, bool emit_on_bootstrap) {
+    if (!bootstrap_pending) return FirstSightingEvents::created_and_status_changed;
+    return emit_on_bootstrap ? FirstSightingEvents::created : FirstSightingEvents::none;
+}
+
 Mirror::Mirror(const std::string& path, const Clock& clock)
     : clock_(clock),
       db_(open_database(path)),
@@ -266,6 +271,13 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
 
     std::vector<std::int64_t> unchanged_rows;
     for (const Batch& batch : page) {
+        // An event about this batch as the page has it, counted for the result.
+        const auto emit = [&](EventType type, std::optional<std::string_view> previous_status) {
+            result.last_event_seq =
+                record_event(type, batch.id, batch.status, batch.raw, previous_status, at, options.routes);
+            ++result.events;
+            ++result.events_by_type[std::string(event_type_name(type))];
+        };
         const auto found = known.find(batch.id);
         if (found == known.end()) {
             auto& insert = fresh(insert_batch_);
@@ -278,11 +290,10 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
             record_transition(batch.id, nullptr, batch.status, at);
             ++result.transitions;
             ++result.transitions_to[batch.status];
-            if (options.emit_created) {
-                result.last_event_seq = record_event(EventType::created, batch.id, batch.status, batch.raw, {}, at,
-                                                     options.routes);
-                ++result.events;
-                ++result.events_by_type[std::string(event_type_name(EventType::created))];
+            if (options.first_sighting != FirstSightingEvents::none) emit(EventType::created, std::nullopt);
+            if (options.first_sighting == FirstSightingEvents::created_and_status_changed) {
+                // The transition from nothing, as an event: what completion targets take.
+                emit(EventType::status_changed, std::nullopt);
             }
             known.emplace(batch.id,
                           Known{batch.status, false, batch.created_at, true, &batch, rowid});
@@ -323,10 +334,8 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
             ++result.transitions;
             ++result.transitions_to[batch.status];
         }
-        result.last_event_seq = record_event(type, batch.id, batch.status, batch.raw, row.status, at, options.routes);
+        emit(type, row.status);
         row.status = batch.status;
-        ++result.events;
-        ++result.events_by_type[std::string(event_type_name(type))];
     }
 
     if (!unchanged_rows.empty()) {
@@ -355,7 +364,7 @@ void Mirror::record_transition(const std::string& batch_id, const std::string* f
 }
 
 std::int64_t Mirror::record_event(EventType type, const std::string& batch_id, std::string_view status,
-                                  std::string_view raw, std::string_view previous_status, const Moment& at,
+                                  std::string_view raw, std::optional<std::string_view> previous_status, const Moment& at,
                                   const std::vector<DeliveryRoute>* routes) {
     const std::string_view type_name = event_type_name(type);
     auto& insert = fresh(insert_event_);
@@ -393,7 +402,7 @@ std::optional<std::int64_t> Mirror::remove_batch(const std::string& batch_id, co
     update.bind(1, batch_id);
     update.bind(2, at.text);
     update.exec();
-    return record_event(EventType::removed, batch_id, status, raw, {}, at, routes);
+    return record_event(EventType::removed, batch_id, status, raw, std::nullopt, at, routes);
 }
 
 int Mirror::remove_unseen(std::int64_t full_pass_run_id, const std::vector<DeliveryRoute>* routes) {

@@ -36,10 +36,22 @@ struct DeliveryRoute {
     std::vector<std::string> statuses;  // only events whose batch's (new) status is listed; empty = all
 };
 
+// The events a first sighting writes besides its transition (NULL -> status), which is always
+// recorded. SPEC §5: every transition after the bootstrap is a batch.status_changed, so a target
+// taking only `completed` fires once for a batch first seen already completed.
+enum class FirstSightingEvents {
+    none,                        // the bootstrap with emit_on_bootstrap = false: silent
+    created,                     // the bootstrap with emit_on_bootstrap = true: batch.created only
+                                 // (the account's history is announced, not replayed to completion targets)
+    created_and_status_changed,  // after the bootstrap: batch.created, then batch.status_changed
+                                 // with previous_status null
+};
+
+// What a sync applies its pages with: the bootstrap's choice while it is pending, else both events.
+FirstSightingEvents first_sighting_events(bool bootstrap_pending, bool emit_on_bootstrap);
+
 struct ApplyOptions {
-    // false during the bootstrap sync when emit_on_bootstrap=false: transitions are still
-    // recorded, no batch.created event.
-    bool emit_created = true;
+    FirstSightingEvents first_sighting = FirstSightingEvents::created_and_status_changed;
     // Set during a full pass: marks every listed batch as seen by this pass (batches.seen_in_run).
     std::optional<std::int64_t> full_pass_run_id;
     // A deliveries row per matching route per event, in the same transaction.
@@ -142,7 +154,7 @@ private:
     SQLite::Statement& update_batch(unsigned indexed_columns);
     // These write inside the caller's open transaction.
     std::int64_t record_event(EventType type, const std::string& batch_id, std::string_view status,
-                              std::string_view raw, std::string_view previous_status, const Moment& at,
+                              std::string_view raw, std::optional<std::string_view> previous_status, const Moment& at,
                               const std::vector<DeliveryRoute>* routes);
     void record_transition(const std::string& batch_id, const std::string* from_status, const std::string& to_status,
                            const Moment& at);

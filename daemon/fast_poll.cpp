@@ -10,7 +10,7 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
                           const std::vector<cache::MirroredStatus>& nonterminal, const FullSyncSettings& settings) {
     return run_recorded("fast", client_, mirror_, clock_, [&](SyncOutcome& outcome) {
         cache::ApplyOptions apply;
-        apply.emit_created = !mirror_.bootstrap_pending() || settings.emit_on_bootstrap;
+        apply.first_sighting = cache::first_sighting_events(mirror_.bootstrap_pending(), settings.emit_on_bootstrap);
         apply.routes = settings.routes;  // no full_pass_run_id: what a fast poll does not list stays
 
         auto progress = [&settings] {

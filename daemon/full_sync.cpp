@@ -10,11 +10,13 @@ SyncOutcome FullSync::run(const FullSyncSettings& settings) {
     return run_recorded("full", client_, mirror_, clock_, [&](SyncOutcome& outcome) {
         const auto started = clock_.steady_now();
         const bool bootstrap = mirror_.bootstrap_pending();
-        if (bootstrap) spdlog::info("first sync into an empty mirror: batch.created events {}",
-                                    settings.emit_on_bootstrap ? "are emitted" : "are not emitted (emit_on_bootstrap = false)");
+        if (bootstrap) spdlog::info("first sync into an empty mirror: {}",
+                                    settings.emit_on_bootstrap
+                                        ? "batch.created events are emitted, no batch.status_changed (emit_on_bootstrap = true)"
+                                        : "no events are emitted (emit_on_bootstrap = false)");
 
         cache::ApplyOptions apply;
-        apply.emit_created = !bootstrap || settings.emit_on_bootstrap;
+        apply.first_sighting = cache::first_sighting_events(bootstrap, settings.emit_on_bootstrap);
         apply.full_pass_run_id = outcome.run_id;
         apply.routes = settings.routes;
 

@@ -35,10 +35,12 @@ private:
     const Clock& clock_;
     const StopSignal& stop_;
     const int page_size_;
-    // Non-terminal statuses seen since start, listed by every fast poll even when no mirrored
-    // batch has them now: a batch created between two polls may already have moved past
-    // `pending`, and a list of an empty status costs one request.
-    std::set<std::string, std::less<>> listed_statuses_{"pending"};
+    // Statuses listed by every fast poll even when no mirrored batch has them now, so a batch
+    // created after the last full pass is looked at by the next poll: `pending` (every new batch
+    // starts there), `running` (where it goes next, possibly before any poll saw it pending),
+    // and every other non-terminal status seen since start. A list of an empty status costs one
+    // request; the planner counts it.
+    std::set<std::string, std::less<>> listed_statuses_{"pending", "running"};
     std::int64_t last_refreshes_ = 0;  // the last fast poll's single-batch GETs: the next one's estimate
     bool any_nonterminal_ = true;
 };

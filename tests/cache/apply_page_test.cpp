@@ -8,7 +8,7 @@ using namespace extract::cache;
 using namespace extract::cache::testing;
 using namespace std::chrono_literals;
 
-TEST_F(MirrorTest, AFirstSightingRecordsATransitionFromNullAndACreatedEvent) {
+TEST_F(MirrorTest, AFirstSightingRecordsATransitionFromNullACreatedAndAStatusChangedEvent) {
     const Batch b1 = make_batch("b1", "pending", 0, {{"team", "ocr"}});
     const ApplyResult result = mirror->apply_page({b1}, {});
 
@@ -16,8 +16,8 @@ TEST_F(MirrorTest, AFirstSightingRecordsATransitionFromNullAndACreatedEvent) {
     EXPECT_EQ(result.inserted, 1);
     EXPECT_EQ(result.updated, 0);
     EXPECT_EQ(result.transitions, 1);
-    EXPECT_EQ(result.events, 1);
-    EXPECT_EQ(result.last_event_seq, 1);
+    EXPECT_EQ(result.events, 2);
+    EXPECT_EQ(result.last_event_seq, 2);
 
     EXPECT_EQ(rows("SELECT status, total_items, count_pending, count_succeeded, engine, options, metadata, created_at, "
                    "expires_at, raw, first_seen_at, last_seen_at, last_changed_at, removed_at FROM batches"),
@@ -26,9 +26,10 @@ TEST_F(MirrorTest, AFirstSightingRecordsATransitionFromNullAndACreatedEvent) {
     EXPECT_EQ(rows("SELECT batch_id, from_status, to_status, observed_at FROM transitions"),
               (Rows{{"b1", "NULL", "pending", now()}}));
     EXPECT_EQ(rows("SELECT seq, type, batch_id, created_at, substr(id, 1, 4), length(id) FROM events"),
-              (Rows{{"1", "batch.created", "b1", now(), "evt_", "30"}}));
+              (Rows{{"1", "batch.created", "b1", now(), "evt_", "30"},
+                    {"2", "batch.status_changed", "b1", now(), "evt_", "30"}}));
 
-    const auto payload = nlohmann::json::parse(value("SELECT payload FROM events"));
+    const auto payload = nlohmann::json::parse(value("SELECT payload FROM events WHERE seq = 1"));
     EXPECT_EQ(payload["type"], "batch.created");
     EXPECT_EQ(payload["timestamp"], now());
     EXPECT_EQ(payload["data"]["batch"], nlohmann::json::parse(b1.raw));  // embedded as JSON, not a string
@@ -45,12 +46,12 @@ TEST_F(MirrorTest, AStatusChangeRecordsATransitionAndAStatusChangedEvent) {
     EXPECT_EQ(result.updated, 1);
     EXPECT_EQ(result.transitions, 1);
     EXPECT_EQ(result.events, 1);
-    EXPECT_EQ(result.last_event_seq, 2);
+    EXPECT_EQ(result.last_event_seq, 3);  // after the first sighting's batch.created and batch.status_changed
     EXPECT_EQ(rows("SELECT from_status, to_status, observed_at FROM transitions ORDER BY seq"),
               (Rows{{"NULL", "pending", first_seen}, {"pending", "running", now()}}));
     EXPECT_EQ(rows("SELECT status, count_succeeded, raw, first_seen_at, last_changed_at FROM batches"),
               (Rows{{"running", "2", running.raw, first_seen, now()}}));
-    const auto payload = nlohmann::json::parse(value("SELECT payload FROM events WHERE seq = 2"));
+    const auto payload = nlohmann::json::parse(value("SELECT payload FROM events WHERE seq = 3"));
     EXPECT_EQ(payload["type"], "batch.status_changed");
     EXPECT_EQ(payload["data"]["previous_status"], "pending");
     EXPECT_EQ(payload["data"]["batch"]["status"], "running");
@@ -66,10 +67,10 @@ TEST_F(MirrorTest, AnotherFieldChangingGivesAnUpdatedEventAndNoTransition) {
     EXPECT_EQ(result.transitions, 0);
     EXPECT_EQ(result.events, 1);
     EXPECT_EQ(count("transitions"), 1);
-    EXPECT_EQ(value("SELECT type FROM events WHERE seq = 2"), "batch.updated");
+    EXPECT_EQ(value("SELECT type FROM events WHERE seq = 3"), "batch.updated");
     EXPECT_EQ(rows("SELECT count_succeeded, count_pending, first_seen_at, last_seen_at, last_changed_at FROM batches"),
               (Rows{{"4", "6", first_seen, now(), now()}}));
-    const auto payload = nlohmann::json::parse(value("SELECT payload FROM events WHERE seq = 2"));
+    const auto payload = nlohmann::json::parse(value("SELECT payload FROM events WHERE seq = 3"));
     EXPECT_FALSE(payload["data"].contains("previous_status"));
     EXPECT_EQ(payload["data"]["batch"]["counts"]["succeeded"], 4);
 }
@@ -84,7 +85,7 @@ TEST_F(MirrorTest, AnUnchangedBatchOnlyMovesLastSeenAt) {
     EXPECT_EQ(result.updated, 0);
     EXPECT_EQ(result.events, 0);
     EXPECT_EQ(result.last_event_seq, 0);
-    EXPECT_EQ(count("events"), 2);
+    EXPECT_EQ(count("events"), 4);  // each first sighting's two
     EXPECT_EQ(count("transitions"), 2);
     EXPECT_EQ(rows("SELECT id, first_seen_at, last_seen_at, last_changed_at FROM batches ORDER BY id"),
               (Rows{{"b1", first_seen, now(), first_seen}, {"b2", first_seen, now(), first_seen}}));
@@ -103,7 +104,7 @@ TEST_F(MirrorTest, TheSamePageTwiceRecordsNothingTwice) {
     mirror->apply_page(changed, {});
     mirror->apply_page(changed, {});
     EXPECT_EQ(count("transitions"), 4);
-    EXPECT_EQ(count("events"), 4);
+    EXPECT_EQ(count("events"), 7);  // 3 first sightings of two events each, one change
     EXPECT_EQ(rows("SELECT batch_id, from_status, to_status FROM transitions WHERE seq = 4"),
               (Rows{{"b1", "pending", "running"}}));
 }
@@ -117,13 +118,14 @@ TEST_F(MirrorTest, AnIdRepeatedInOnePageIsAppliedInOrderWithoutDoubleCounting) {
     EXPECT_EQ(result.unchanged, 1);
     EXPECT_EQ(rows("SELECT from_status, to_status FROM transitions ORDER BY seq"),
               (Rows{{"NULL", "pending"}, {"pending", "running"}}));
-    EXPECT_EQ(rows("SELECT type FROM events ORDER BY seq"), (Rows{{"batch.created"}, {"batch.status_changed"}}));
+    EXPECT_EQ(rows("SELECT type, json_extract(payload, '$.data.previous_status') FROM events ORDER BY seq"),
+              (Rows{{"batch.created", "NULL"}, {"batch.status_changed", "NULL"}, {"batch.status_changed", "pending"}}));
     EXPECT_EQ(value("SELECT status FROM batches"), "running");
 }
 
 TEST_F(MirrorTest, WithoutEmitCreatedTheTransitionIsRecordedButNoEvent) {
     ApplyOptions bootstrap;
-    bootstrap.emit_created = false;
+    bootstrap.first_sighting = FirstSightingEvents::none;
     const ApplyResult result = mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "completed")}, bootstrap);
     EXPECT_EQ(result.inserted, 2);
     EXPECT_EQ(result.transitions, 2);
@@ -134,6 +136,90 @@ TEST_F(MirrorTest, WithoutEmitCreatedTheTransitionIsRecordedButNoEvent) {
     // Changes after the first sighting are events as always.
     mirror->apply_page({make_batch("b1", "running", 1)}, bootstrap);
     EXPECT_EQ(rows("SELECT type, batch_id FROM events"), (Rows{{"batch.status_changed", "b1"}}));
+}
+
+TEST_F(MirrorTest, AFirstSightingAfterTheBootstrapIsCreatedThenStatusChangedFromNullInOneCommit) {
+    int commits = 0;
+    std::int64_t notified = 0;
+    mirror->set_commit_listener([&](std::int64_t seq) {
+        ++commits;
+        notified = seq;
+    });
+    const Batch done = make_batch("b1", "completed", 10);
+    const ApplyResult result = mirror->apply_page({done}, {});
+
+    EXPECT_EQ(result.inserted, 1);
+    EXPECT_EQ(result.transitions, 1);
+    EXPECT_EQ(result.events, 2);
+    EXPECT_EQ(result.last_event_seq, 2);
+    EXPECT_EQ(result.events_by_type.at("batch.created"), 1);
+    EXPECT_EQ(result.events_by_type.at("batch.status_changed"), 1);
+    EXPECT_EQ(commits, 1);
+    EXPECT_EQ(notified, 2);
+    EXPECT_EQ(rows("SELECT from_status, to_status FROM transitions"), (Rows{{"NULL", "completed"}}));
+    // batch.created first, then the transition from nothing, written at the same instant.
+    EXPECT_EQ(rows("SELECT seq, type, batch_id, created_at FROM events ORDER BY seq"),
+              (Rows{{"1", "batch.created", "b1", now()}, {"2", "batch.status_changed", "b1", now()}}));
+    const auto payload = nlohmann::json::parse(value("SELECT payload FROM events WHERE seq = 2"));
+    EXPECT_EQ(payload["type"], "batch.status_changed");
+    EXPECT_EQ(payload["timestamp"], now());
+    EXPECT_EQ(payload["data"]["batch"], nlohmann::json::parse(done.raw));
+    ASSERT_TRUE(payload["data"].contains("previous_status"));
+    EXPECT_TRUE(payload["data"]["previous_status"].is_null());
+    EXPECT_NE(value("SELECT id FROM events WHERE seq = 1"), value("SELECT id FROM events WHERE seq = 2"));
+}
+
+TEST_F(MirrorTest, ACompletionTargetGetsOneDeliveryPerBatchThatReachesCompletedHoweverItWasSeen) {
+    const std::vector<DeliveryRoute> routes{
+        {"webhook.default", {}, {}},                      // batch.status_changed only, any status
+        {"trigger.done", {}, {"completed"}},              // the recipe: completions only
+        {"trigger.new", {"batch.created"}, {}},           // first sightings only
+        {"webhook.all", {"batch.created", "batch.status_changed"}, {}},
+    };
+    ApplyOptions options;
+    options.routes = &routes;
+
+    // Appears already completed: its first sighting is the completion.
+    mirror->apply_page({make_batch("b1", "completed", 10)}, options);
+    EXPECT_EQ(rows("SELECT e.seq, e.type, d.target FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                   "ORDER BY d.id"),
+              (Rows{{"1", "batch.created", "trigger.new"},
+                    {"1", "batch.created", "webhook.all"},
+                    {"2", "batch.status_changed", "webhook.default"},
+                    {"2", "batch.status_changed", "trigger.done"},
+                    {"2", "batch.status_changed", "webhook.all"}}));
+
+    // Seen pending first: the completion is routed when it happens, not at the first sighting.
+    mirror->apply_page({make_batch("b2", "pending")}, options);
+    EXPECT_EQ(value("SELECT count(*) FROM deliveries WHERE target = 'trigger.done'"), "1");
+    clock.advance(1s);
+    mirror->apply_page({make_batch("b2", "completed", 10)}, options);
+
+    // Listed again unchanged, and after a restart: nothing more.
+    reopen();
+    mirror->apply_page({make_batch("b1", "completed", 10), make_batch("b2", "completed", 10)}, options);
+    EXPECT_EQ(rows("SELECT e.batch_id, json_extract(e.payload, '$.data.previous_status') FROM deliveries d "
+                   "JOIN events e ON e.seq = d.event_seq WHERE d.target = 'trigger.done' ORDER BY d.id"),
+              (Rows{{"b1", "NULL"}, {"b2", "pending"}}));
+    EXPECT_EQ(value("SELECT count(*) FROM events WHERE type = 'batch.status_changed'"), "3");
+}
+
+TEST_F(MirrorTest, TheBootstrapEmitsNothingOrOnlyCreatedWithEmitOnBootstrap) {
+    EXPECT_EQ(first_sighting_events(true, false), FirstSightingEvents::none);
+    EXPECT_EQ(first_sighting_events(true, true), FirstSightingEvents::created);
+    EXPECT_EQ(first_sighting_events(false, false), FirstSightingEvents::created_and_status_changed);
+    EXPECT_EQ(first_sighting_events(false, true), FirstSightingEvents::created_and_status_changed);
+
+    const std::vector<DeliveryRoute> routes{{"trigger.done", {}, {"completed"}}, {"trigger.new", {"batch.created"}, {}}};
+    ApplyOptions announced;
+    announced.first_sighting = FirstSightingEvents::created;
+    announced.routes = &routes;
+    const ApplyResult result = mirror->apply_page({make_batch("b1", "completed", 10)}, announced);
+    EXPECT_EQ(result.events, 1);
+    EXPECT_EQ(count("transitions"), 1);
+    // The account's history is announced as batch.created; completion targets are not replayed.
+    EXPECT_EQ(rows("SELECT e.type, d.target FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq"),
+              (Rows{{"batch.created", "trigger.new"}}));
 }
 
 TEST_F(MirrorTest, AFullPassMarksEveryListedBatchSeenChangedOrNot) {
@@ -156,7 +242,7 @@ TEST_F(MirrorTest, ACreatedAtChangeIsAnUpdateLikeAnyOtherField) {
     moved.raw = R"({"id":"b1","created_at":"2026-10-31T23:59:59Z"})";
     EXPECT_EQ(mirror->apply_page({moved}, {}).updated, 1);
     EXPECT_EQ(rows("SELECT created_at, raw FROM batches"), (Rows{{moved.created_at, moved.raw}}));
-    EXPECT_EQ(value("SELECT type FROM events WHERE seq = 2"), "batch.updated");
+    EXPECT_EQ(value("SELECT type FROM events WHERE seq = 3"), "batch.updated");
 }
 
 TEST_F(MirrorTest, AJsonNullMetadataIsStoredAsSqlNull) {
@@ -193,30 +279,33 @@ TEST_F(MirrorTest, DeliveriesFollowTheRoutesEventsAndStatuses) {
     ApplyOptions options;
     options.routes = &routes;
 
+    // A first sighting: batch.created (seq 1), then batch.status_changed from nothing (seq 2).
     mirror->apply_page({make_batch("b1", "pending")}, options);
     EXPECT_EQ(rows("SELECT event_seq, target, state, attempts, next_attempt_at, last_status, delivered_at "
                    "FROM deliveries ORDER BY id"),
               (Rows{{"1", "trigger.new", "pending", "0", now(), "NULL", "NULL"},
-                    {"1", "trigger.all", "pending", "0", now(), "NULL", "NULL"}}));
+                    {"1", "trigger.all", "pending", "0", now(), "NULL", "NULL"},
+                    {"2", "webhook.default", "pending", "0", now(), "NULL", "NULL"},
+                    {"2", "trigger.all", "pending", "0", now(), "NULL", "NULL"}}));
 
     clock.advance(1s);
     mirror->apply_page({make_batch("b1", "running", 4)}, options);
-    EXPECT_EQ(rows("SELECT target FROM deliveries WHERE event_seq = 2 ORDER BY id"),
+    EXPECT_EQ(rows("SELECT target FROM deliveries WHERE event_seq = 3 ORDER BY id"),
               (Rows{{"webhook.default"}, {"trigger.all"}}));
 
     mirror->apply_page({make_batch("b1", "running", 5)}, options);
-    EXPECT_EQ(rows("SELECT target FROM deliveries WHERE event_seq = 3 ORDER BY id"), (Rows{{"trigger.all"}}));
+    EXPECT_EQ(rows("SELECT target FROM deliveries WHERE event_seq = 4 ORDER BY id"), (Rows{{"trigger.all"}}));
 
     mirror->apply_page({make_batch("b1", "completed", 10)}, options);
-    EXPECT_EQ(rows("SELECT target FROM deliveries WHERE event_seq = 4 ORDER BY id"),
+    EXPECT_EQ(rows("SELECT target FROM deliveries WHERE event_seq = 5 ORDER BY id"),
               (Rows{{"webhook.default"}, {"webhook.done"}, {"trigger.all"}}));
 
     // A removal is routed by the batch's last status.
     EXPECT_EQ(mirror->mark_removed("b1", &routes), 1);
-    EXPECT_EQ(rows("SELECT target FROM deliveries WHERE event_seq = 5 ORDER BY id"),
+    EXPECT_EQ(rows("SELECT target FROM deliveries WHERE event_seq = 6 ORDER BY id"),
               (Rows{{"trigger.all"}, {"trigger.done_removed"}}));
 
     // No routes, no deliveries.
     mirror->apply_page({make_batch("b2", "pending")}, {});
-    EXPECT_EQ(rows("SELECT count(*) FROM deliveries WHERE event_seq = 6"), (Rows{{"0"}}));
+    EXPECT_EQ(rows("SELECT count(*) FROM deliveries WHERE event_seq >= 7"), (Rows{{"0"}}));
 }

@@ -75,6 +75,11 @@ TEST(EventPayload, EmbedsTheRawBatchAsJsonWithTheFieldsOfItsType) {
     EXPECT_EQ(changed["type"], "batch.status_changed");
     EXPECT_EQ(changed["data"]["previous_status"], "pen\"ding");
     EXPECT_TRUE(changed["data"]["batch"].is_object());
+    // A first sighting's status change comes from nothing.
+    const auto first = nlohmann::json::parse(event_payload(EventType::status_changed, ts, raw, std::nullopt));
+    EXPECT_EQ(first["type"], "batch.status_changed");
+    ASSERT_TRUE(first["data"].contains("previous_status"));
+    EXPECT_TRUE(first["data"]["previous_status"].is_null());
 
     const auto updated = nlohmann::json::parse(event_payload(EventType::updated, ts, raw));
     EXPECT_EQ(updated["data"], nlohmann::json::parse(R"({"batch":{"id":"b1","status":"running","x":[1,2]}})"));

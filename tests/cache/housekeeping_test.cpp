@@ -69,10 +69,12 @@ TEST_F(MirrorTest, AMirrorWithBatchesButNoBootstrapRecordIsNotBootstrapping) {
 
 TEST_F(MirrorTest, PruningDropsOldSettledEventsAndTheirDeliveriesOnly) {
     const std::vector<DeliveryRoute> routes{{"webhook.a", {"batch.created", "batch.status_changed"}, {}}};
+    // One event per first sighting (batch.created only), so event n is batch n below.
     ApplyOptions options;
+    options.first_sighting = FirstSightingEvents::created;
     options.routes = &routes;
     const std::vector<DeliveryRoute> none;
-    ApplyOptions unrouted;
+    ApplyOptions unrouted = options;
     unrouted.routes = &none;
 
     // Old events (seq 1..4): settled in every way, one still owed, one with no delivery at all.
@@ -105,16 +107,16 @@ TEST_F(MirrorTest, PruningDropsOldSettledEventsAndTheirDeliveriesOnly) {
 }
 
 TEST_F(MirrorTest, EventSeqNeverGoesBackAfterPruningTheNewest) {
-    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "pending")}, {});
+    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "pending")}, {});  // 2 events each
     clock.advance(1h);
-    EXPECT_EQ(mirror->prune_events(clock.now()), 2);
+    EXPECT_EQ(mirror->prune_events(clock.now()), 4);
     EXPECT_EQ(count("events"), 0);
-    EXPECT_EQ(mirror->last_event_seq(), 2);
-    EXPECT_EQ(value("SELECT value FROM meta WHERE key = 'pruned_through_seq'"), "2");
+    EXPECT_EQ(mirror->last_event_seq(), 4);
+    EXPECT_EQ(value("SELECT value FROM meta WHERE key = 'pruned_through_seq'"), "4");
     reopen();
-    EXPECT_EQ(mirror->last_event_seq(), 2);
+    EXPECT_EQ(mirror->last_event_seq(), 4);
     const ApplyResult result = mirror->apply_page({make_batch("b3", "pending")}, {});
-    EXPECT_EQ(result.last_event_seq, 3);  // a client polling with after=2 sees it
+    EXPECT_EQ(result.last_event_seq, 6);  // a client polling with after=4 sees it (seq 5 and 6)
 }
 
 TEST_F(MirrorTest, TheCommitListenerHearsEveryCommitThatWroteEvents) {
@@ -128,11 +130,12 @@ TEST_F(MirrorTest, TheCommitListenerHearsEveryCommitThatWroteEvents) {
     mirror->mark_removed("b2");
     const std::int64_t run = mirror->begin_sync_run("full");
     mirror->remove_unseen(run);
-    EXPECT_EQ(heard, (std::vector<std::int64_t>{2, 3, 4, 5}));
-    EXPECT_EQ(mirror->last_event_seq(), 5);
+    // Two first sightings of two events each, a status change, two removals.
+    EXPECT_EQ(heard, (std::vector<std::int64_t>{4, 5, 6, 7}));
+    EXPECT_EQ(mirror->last_event_seq(), 7);
 
     ApplyOptions quiet;
-    quiet.emit_created = false;
+    quiet.first_sighting = FirstSightingEvents::none;
     mirror->apply_page({make_batch("b9", "pending")}, quiet);
     EXPECT_EQ(heard.size(), 4U);
 }
@@ -141,8 +144,8 @@ TEST_F(MirrorTest, AThrowingCommitListenerDoesNotUndoOrHideTheCommit) {
     LogCapture log;
     mirror->set_commit_listener([](std::int64_t) { throw std::runtime_error("waiter gone"); });
     const ApplyResult result = mirror->apply_page({make_batch("b1", "pending")}, {});
-    EXPECT_EQ(result.events, 1);
-    EXPECT_EQ(count("events"), 1);
+    EXPECT_EQ(result.events, 2);
+    EXPECT_EQ(count("events"), 2);
     EXPECT_NE(log.text().find("waiter gone"), std::string::npos);
 }
 

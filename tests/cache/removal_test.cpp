@@ -36,8 +36,8 @@ TEST_F(MirrorTest, OnlyACompletePassRemovesTheBatchesItDidNotSee) {
     EXPECT_EQ(rows("SELECT id, removed_at FROM batches ORDER BY id"),
               (Rows{{"b1", "NULL"}, {"b2", "NULL"}, {"b3", removed_at}}));
     EXPECT_EQ(rows("SELECT seq, type, batch_id, created_at FROM events WHERE type = 'batch.removed'"),
-              (Rows{{"4", "batch.removed", "b3", removed_at}}));
-    const auto payload = nlohmann::json::parse(value("SELECT payload FROM events WHERE seq = 4"));
+              (Rows{{"7", "batch.removed", "b3", removed_at}}));  // after 3 first sightings of 2 events
+    const auto payload = nlohmann::json::parse(value("SELECT payload FROM events WHERE seq = 7"));
     EXPECT_EQ(payload["data"]["removed_at"], removed_at);
     EXPECT_EQ(payload["data"]["batch"]["status"], "completed");
     EXPECT_EQ(count("transitions"), 3);  // a removal is not a status change
@@ -48,7 +48,7 @@ TEST_F(MirrorTest, OnlyACompletePassRemovesTheBatchesItDidNotSee) {
     mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "running", 1)}, full_pass(third));
     EXPECT_EQ(mirror->remove_unseen(third), 0);
     EXPECT_EQ(value("SELECT removed_at FROM batches WHERE id = 'b3'"), removed_at);
-    EXPECT_EQ(count("events"), 4);
+    EXPECT_EQ(count("events"), 7);
     EXPECT_EQ(mirror->batch_count(), 2);
 }
 
@@ -58,7 +58,7 @@ TEST_F(MirrorTest, MarkRemovedRemovesOneLiveBatchOnce) {
     EXPECT_EQ(value("SELECT removed_at FROM batches"), now());
     EXPECT_EQ(mirror->mark_removed("b1"), 0);
     EXPECT_EQ(mirror->mark_removed("unknown"), 0);
-    EXPECT_EQ(rows("SELECT type, batch_id FROM events WHERE seq > 1"), (Rows{{"batch.removed", "b1"}}));
+    EXPECT_EQ(rows("SELECT type, batch_id FROM events WHERE seq > 2"), (Rows{{"batch.removed", "b1"}}));
     EXPECT_EQ(mirror->batch_count(), 0);
 }
 
@@ -76,7 +76,7 @@ TEST_F(MirrorTest, AReappearingBatchIsNoLongerRemovedAndSaysSo) {
     EXPECT_EQ(result.restored, 2);
     EXPECT_EQ(rows("SELECT id, removed_at, last_seen_at FROM batches ORDER BY id"),
               (Rows{{"b1", "NULL", now()}, {"b2", "NULL", now()}}));
-    EXPECT_EQ(rows("SELECT type, batch_id FROM events WHERE seq > 4 ORDER BY seq"),
+    EXPECT_EQ(rows("SELECT type, batch_id FROM events WHERE seq > 6 ORDER BY seq"),
               (Rows{{"batch.updated", "b1"}, {"batch.status_changed", "b2"}}));
     EXPECT_EQ(rows("SELECT from_status, to_status FROM transitions WHERE batch_id = 'b2' ORDER BY seq"),
               (Rows{{"NULL", "running"}, {"running", "completed"}}));

@@ -33,6 +33,15 @@ protected:
         ASSERT_EQ(transport.remaining(), 0u);
         transport_requests_before = transport.requests().size();
     }
+    // A fast poll in which a and b finish: from then on the mirror holds no running batch.
+    void finish_a_and_b() {
+        transport.respond(200, page_json({}))
+            .respond(200, page_json({}))
+            .respond(200, batch_json("b", "completed").dump())
+            .respond(200, batch_json("a", "completed").dump());
+        ASSERT_EQ(engine.run_cycle(settings, false).result, SyncResult::ok);
+        ASSERT_FALSE(engine.any_nonterminal());
+    }
     // The targets requested since the full pass.
     std::vector<std::string> targets_since_full_pass() const {
         std::vector<std::string> out;
@@ -120,13 +129,7 @@ TEST_F(FastPollTest, AFailedRefreshFailsThePollAndRemovesNothing) {
 
 TEST_F(FastPollTest, AStatusOnceSeenIsStillListedWhenNoMirroredBatchHasItAnyMore) {
     full_pass_of(10);
-    // a and b finish; from then on the mirror holds no running batch.
-    transport.respond(200, page_json({}))
-        .respond(200, page_json({}))
-        .respond(200, batch_json("b", "completed").dump())
-        .respond(200, batch_json("a", "completed").dump());
-    ASSERT_EQ(engine.run_cycle(settings, false).result, SyncResult::ok);
-    EXPECT_FALSE(engine.any_nonterminal());
+    finish_a_and_b();
     // A batch created and already running between two polls is found in the running list.
     transport_requests_before = transport.requests().size();
     transport.respond(200, page_json({})).respond(200, page_json({batch_json("e", "running")}));
@@ -136,6 +139,28 @@ TEST_F(FastPollTest, AStatusOnceSeenIsStillListedWhenNoMirroredBatchHasItAnyMore
               (std::vector<std::string>{"/v1/batches?status=pending&limit=200", "/v1/batches?status=running&limit=200"}));
     EXPECT_EQ(count("SELECT count(*) FROM batches WHERE id='e' AND status='running'"), 1);
     EXPECT_TRUE(engine.any_nonterminal());
+}
+
+TEST_F(FastPollTest, AfterARestartWithEveryBatchTerminalTheNextPollFindsANewBatch) {
+    full_pass_of(10);
+    finish_a_and_b();
+
+    // A restarted daemon has seen no status yet, and the mirror has no batch that is not terminal:
+    // it still lists where new batches are, so the next poll looks at one, not the next full pass.
+    SyncEngine restarted{client, mirror, clock, stop, 200};
+    transport_requests_before = transport.requests().size();
+    transport.respond(200, page_json({batch_json("n", "pending")})).respond(200, page_json({}));
+    const SyncOutcome outcome = restarted.run_cycle(settings, false);
+    ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
+    EXPECT_EQ(outcome.kind, "fast");
+    EXPECT_EQ(outcome.planned_requests, 2);
+    EXPECT_EQ(targets_since_full_pass(),
+              (std::vector<std::string>{"/v1/batches?status=pending&limit=200", "/v1/batches?status=running&limit=200"}));
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE batch_id = 'n' AND type = 'batch.created'"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE batch_id = 'n' AND type = 'batch.status_changed' "
+                    "AND json_extract(payload, '$.data.previous_status') IS NULL"),
+              1);
+    EXPECT_TRUE(restarted.any_nonterminal());
 }
 
 TEST_F(FastPollTest, AFullPassIsRunWhenItIsCheaperThanTheFastPoll) {

@@ -59,7 +59,11 @@ TEST_F(FullSyncTest, BootstrapEmitsNoCreatedEventsUnlessAskedAndLaterSightingsDo
     transport.respond(200, page({batch("a"), batch("b")}));
     ASSERT_EQ(run(transport).result, SyncResult::ok);
     EXPECT_EQ(count("SELECT count(*) FROM events WHERE type='batch.created' AND batch_id='b'"), 1);
-    EXPECT_EQ(count("SELECT count(*) FROM events"), 1);
+    // After the bootstrap a first sighting is also a status change from nothing (SPEC §5).
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE type='batch.status_changed' AND batch_id='b' "
+                    "AND json_extract(payload, '$.data.previous_status') IS NULL"),
+              1);
+    EXPECT_EQ(count("SELECT count(*) FROM events"), 2);
 }
 
 TEST_F(FullSyncTest, BootstrapEmitsCreatedEventsWhenConfigured) {
@@ -68,6 +72,8 @@ TEST_F(FullSyncTest, BootstrapEmitsCreatedEventsWhenConfigured) {
     settings.emit_on_bootstrap = true;
     ASSERT_EQ(run(transport, settings).result, SyncResult::ok);
     EXPECT_EQ(count("SELECT count(*) FROM events WHERE type='batch.created'"), 2);
+    // The history is announced, not replayed to completion targets: no batch.status_changed.
+    EXPECT_EQ(count("SELECT count(*) FROM events"), 2);
 }
 
 TEST_F(FullSyncTest, AnIncompletePassRemovesNothingAndACompleteOneDoes) {
