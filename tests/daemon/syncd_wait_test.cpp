@@ -196,6 +196,19 @@ TEST_F(WaitingDaemon, WaitRidesOutADaemonRestart) {
         << waiting->stderr_text();
 }
 
+TEST_F(WaitingDaemon, WaitExits3WhenTheDaemonIsNotBackByTheTimeout) {
+    start();
+    const std::string id = sim->create(1, "running").at(0);
+    // Long enough that the daemon is gone before it passes, even on a loaded machine.
+    auto waiting = wait_until_mirrored(id, std::to_string(scaled(8s).count()) + "ms");
+    syncd->signal(SIGTERM);
+    ASSERT_EQ(syncd->wait(scaled(30s)), 0) << syncd->stderr_text();
+    ASSERT_EQ(waiting->wait(scaled(20s)), 3) << waiting->stderr_text();
+    EXPECT_EQ(occurrences(waiting->stderr_text(), "reconnecting until the timeout"), 1u) << waiting->stderr_text();
+    EXPECT_NE(waiting->stderr_text().find("still unreachable at the timeout"), std::string::npos)
+        << waiting->stderr_text();
+}
+
 TEST_F(WaitingDaemon, WaitOnAnIdNoOneKnowsExits4WithinSeconds) {
     start();
     const auto started = std::chrono::steady_clock::now();
