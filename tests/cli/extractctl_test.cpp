@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -226,6 +227,25 @@ TEST_F(CliExtractctl, WaitOnAnAlreadyTerminalBatchAnswersAtOnce) {
     EXPECT_EQ(result.code, 0) << result.err;
     EXPECT_EQ(json::parse(result.out).at("status"), "partially_failed");
     EXPECT_EQ(api_.requests().size(), 2U);  // feed end, batch: no long poll
+}
+
+TEST_F(CliExtractctl, WaitOnATerminalKeepsOneProgressLineOnStderr) {
+    // script(1) (util-linux) runs extractctl on a pseudo-terminal and copies what it shows.
+    const std::string script = "/usr/bin/script";
+    if (access(script.c_str(), X_OK) != 0) GTEST_SKIP() << "needs " << script << " for a terminal";
+    api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "running"));
+    ChildProcess process({script, "-qfec", std::string(EXTRACTCTL_BIN) + " --socket " + socket_.string() + " wait bat_1",
+                          "/dev/null"},
+                         {{"NO_COLOR", "1"}});
+    ASSERT_TRUE(api_.wait_for_requests("/v1/events", 2, kExitBound));
+    api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "completed"));
+    api_.push_event(status_event(2, "bat_1", "completed", "running"));
+    const auto result = finish(process);
+    EXPECT_EQ(result.code, 0) << result.out;
+    // The line is rewritten in place (carriage return, erase line), then cleared for the final line.
+    EXPECT_NE(result.out.find("\r\x1b[Kbat_1 running: 4 succeeded, 0 failed of 5 items\r\x1b[Kbat_1 completed"),
+              std::string::npos)
+        << json(result.out).dump();
 }
 
 TEST_F(CliExtractctl, WaitTimesOutWith124) {
