@@ -32,7 +32,8 @@ struct ApiOptions {
     Millis idle_timeout{std::chrono::seconds(60)};     // a kept-alive connection with no request is closed
     Millis long_poll_cap{std::chrono::minutes(5)};      // a longer `wait` is cut to this
     Millis max_sync_wait{std::chrono::minutes(10)};     // POST /v1/sync?wait=true gives up after this
-    std::size_t max_sync_waiters = 16;   // concurrent POST /v1/sync?wait=true; more get 503
+    Millis max_refresh_wait{std::chrono::seconds(20)};  // POST /v1/batches/{id}/refresh answers 503 after this
+    std::size_t max_sync_waiters = 16;   // concurrent POST /v1/sync?wait=true and refreshes; more get 503
 };
 
 }  // namespace extract::api

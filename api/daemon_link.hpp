@@ -21,6 +21,15 @@ struct HealthSnapshot {
     std::vector<std::string> disabled_targets;  // webhook.NAME disabled by a 410
 };
 
+// What POST /v1/batches/{id}/refresh got: the batch fetched and applied (read it from the
+// mirror), unknown upstream (404), or the upstream could not be asked (503).
+enum class RefreshResult { refreshed, not_found, unavailable };
+
+struct RefreshOutcome {
+    RefreshResult result = RefreshResult::unavailable;
+    std::string detail;  // not refreshed: why, as the answer's `detail`
+};
+
 class DaemonLink {
 public:
     virtual ~DaemonLink() = default;
@@ -29,6 +38,10 @@ public:
     // sync ends (at most max_wait) and returns its sync_runs id; nullopt when it did not end in
     // time. Called from a thread of the API's own; it must return when the daemon stops.
     virtual std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) = 0;
+    // Fetches one batch from upstream now and applies it like any sync, on the thread that
+    // owns the mirror. Blocks at most about max_wait (then `unavailable`); called from a thread
+    // of the API's own; it must return when the daemon stops.
+    virtual RefreshOutcome refresh_batch(const std::string& batch_id, Millis max_wait) = 0;
     // The delivery dispatcher should look at the deliveries table again (after a retry request
     // made them due).
     virtual void deliveries_changed() = 0;

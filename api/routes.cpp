@@ -27,6 +27,28 @@ std::variant<std::int64_t, HttpReply> path_integer(std::string_view name, const 
     return errors.reply();
 }
 
+// A batch id as it may go into an upstream URL: 1..128 characters, letters, digits and
+// `-_.:`, starting with a letter or digit (no `.`/`..` segment, no control or URL syntax).
+constexpr std::size_t kMaxBatchIdLength = 128;
+
+std::optional<HttpReply> invalid_batch_id(const std::string& id) {
+    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+    const bool valid = !id.empty() && id.size() <= kMaxBatchIdLength && alnum(id.front()) &&
+                       std::all_of(id.begin(), id.end(), [&](char c) {
+                           return alnum(c) || c == '-' || c == '_' || c == '.' || c == ':';
+                       });
+    if (valid) return std::nullopt;
+    ValidationErrors errors;
+    errors.add("path", "batch_id", "string_pattern_mismatch",
+               "a batch id is 1 to " + std::to_string(kMaxBatchIdLength) +
+                   " letters, digits, '-', '_', '.' or ':', starting with a letter or digit",
+               id.substr(0, kMaxBatchIdLength));
+    return errors.reply();
+}
+
+// GET /v1/batches/{id}'s answer, or its 404.
+HttpReply batch_reply(MirrorReader& reader, const std::string& id);
+
 nlohmann::json list_of(const nlohmann::json& items) { return {{"object", "list"}, {"data", items}}; }
 
 template <class Rows>
@@ -47,6 +69,7 @@ ApiRoutes::ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifi
     : options_(std::move(options)), link_(link), notifier_(notifier), metrics_(metrics), clock_(clock) {
     router_.add("GET", "/v1/batches", &ApiRoutes::list_batches);
     router_.add("GET", "/v1/batches/{batch_id}", &ApiRoutes::get_batch);
+    router_.add("POST", "/v1/batches/{batch_id}/refresh", &ApiRoutes::refresh_batch);
     router_.add("GET", "/v1/batches/{batch_id}/transitions", &ApiRoutes::batch_transitions);
     router_.add("GET", "/v1/events", &ApiRoutes::list_events);
     router_.add("GET", "/v1/stats", &ApiRoutes::stats);
@@ -136,8 +159,30 @@ RouteOutcome ApiRoutes::list_batches(const Call& call) {
     return reply;
 }
 
-RouteOutcome ApiRoutes::get_batch(const Call& call) {
-    const auto detail = call.mirror.reader().batch(call.params.at(0));
+RouteOutcome ApiRoutes::get_batch(const Call& call) { return batch_reply(call.mirror.reader(), call.params.at(0)); }
+
+RouteOutcome ApiRoutes::refresh_batch(const Call& call) {
+    std::string id = call.params.at(0);
+    if (auto invalid = invalid_batch_id(id)) return std::move(*invalid);
+    return RunBlocking{[this, id = std::move(id)] {
+        const RefreshOutcome outcome = link_.refresh_batch(id, options_.max_refresh_wait);
+        switch (outcome.result) {
+            case RefreshResult::refreshed: {
+                // This thread is not a worker: it reads through a connection of its own.
+                MirrorReader reader(options_.db_path);
+                return batch_reply(reader, id);
+            }
+            case RefreshResult::not_found: return detail_reply(404, outcome.detail);
+            case RefreshResult::unavailable: break;
+        }
+        return detail_reply(503, outcome.detail);
+    }};
+}
+
+namespace {
+
+HttpReply batch_reply(MirrorReader& reader, const std::string& id) {
+    const auto detail = reader.batch(id);
     if (!detail) return detail_reply(404, "batch not found");
     const nlohmann::json mirror{
         {"first_seen_at", detail->mirror.first_seen_at},
@@ -170,6 +215,8 @@ RouteOutcome ApiRoutes::get_batch(const Call& call) {
     reply.body += '}';
     return reply;
 }
+
+}  // namespace
 
 RouteOutcome ApiRoutes::batch_transitions(const Call& call) {
     const auto rows = call.mirror.reader().transitions(call.params.at(0));

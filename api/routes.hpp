@@ -60,6 +60,7 @@ private:
 
     RouteOutcome list_batches(const Call& call);
     RouteOutcome get_batch(const Call& call);
+    RouteOutcome refresh_batch(const Call& call);
     RouteOutcome batch_transitions(const Call& call);
     RouteOutcome list_events(const Call& call);
     RouteOutcome stats(const Call& call);

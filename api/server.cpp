@@ -71,7 +71,7 @@ void ApiServer::start() {
                 } else {
                     auto call = std::move(std::get<RunBlocking>(outcome).call);
                     const bool started = r->blocking.try_run([r, id, call] { r->loop->answer(id, call()); });
-                    if (!started) r->loop->answer(id, detail_reply(503, "too many clients are waiting for a sync; try again"));
+                    if (!started) r->loop->answer(id, detail_reply(503, "too many clients are waiting for a sync or a refresh; try again"));
                 }
             });
         });

@@ -522,6 +522,12 @@ std::int64_t Mirror::batch_count() {
     return db_.execAndGet("SELECT count(*) FROM batches WHERE removed_at IS NULL").getInt64();
 }
 
+bool Mirror::contains(const std::string& batch_id) {
+    SQLite::Statement query(db_, "SELECT EXISTS (SELECT 1 FROM batches WHERE id = ?1)");
+    query.bind(1, batch_id);
+    return query.executeStep() && query.getColumn(0).getInt() != 0;
+}
+
 namespace {
 
 // The live batches whose status is not one of ?1 (a JSON array): the distinct statuses by

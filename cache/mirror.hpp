@@ -122,6 +122,8 @@ public:
     void finish_bootstrap();
 
     std::int64_t batch_count();  // not removed
+    // Whether the mirror holds this batch, removed or not.
+    bool contains(const std::string& batch_id);
     // Not removed batches whose status is not listed, found through the status index so the
     // cost follows the number of such batches, not the size of the history.
     std::vector<MirroredStatus> nonterminal_batches(const std::vector<std::string>& terminal_statuses);

@@ -56,8 +56,12 @@ const std::vector<CommandSpec>& command_specs() {
          "wait ID [--timeout DUR]",
          "Block until the batch reaches a terminal status.",
          "Exits 0 when it ends completed or partially_failed, 1 when it ends failed or\n"
-         "cancelled (or does not exist, or is removed before it ends), 124 when --timeout\n"
-         "passes first. It waits on the daemon's event feed (a long poll), not by polling.",
+         "cancelled or is removed upstream before it ends, 4 when neither the mirror nor\n"
+         "the upstream knows the id, 124 when --timeout passes first, 3 when the daemon\n"
+         "stays unreachable past it. An id the mirror has not seen yet (the batch just\n"
+         "submitted) is fetched from upstream first. It waits on the daemon's event feed\n"
+         "(a long poll), not by polling, and reconnects through a daemon restart. On a\n"
+         "terminal, stderr shows the batch's progress on one line.",
          {{"--timeout", "DUR", "give up after DUR (250ms, 30s, 5m, 2h, 3d); default: never"}},
          1,
          1,
@@ -395,7 +399,8 @@ std::string help_text(const std::optional<std::string>& command) {
         << "  --json         print the API's JSON instead of a table\n"
         << "  --help         help for extractctl or for the command\n"
         << "  --version      print the version\n\n"
-        << "Exit codes: 0 success, 1 negative answer, 2 usage error, 3 daemon unreachable, 124 timeout.\n\n"
+        << "Exit codes: 0 success, 1 negative answer, 2 usage error, 3 daemon unreachable, 4 no such batch,\n"
+        << "124 timeout.\n\n"
         << "Example:\n  $ extractctl wait \"$id\" && ./next-step\n";
     return out.str();
 }

@@ -19,6 +19,7 @@ enum ExitCode : int {
     kExitNegative = 1,  // the answer was negative (not found, failed batch, unhealthy, API error)
     kExitUsage = 2,
     kExitUnreachable = 3,
+    kExitNoSuchBatch = 4,  // wait: neither the mirror nor the upstream knows the id
     kExitTimeout = 124,
 };
 

@@ -7,8 +7,10 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <thread>
 #include <variant>
 
+#include "cli/unix_http_client.hpp"
 #include "cli/views.hpp"
 #include "core/duration.hpp"
 
@@ -18,6 +20,10 @@ namespace {
 constexpr std::array<std::string_view, 4> kTerminalStatuses{"completed", "partially_failed", "failed", "cancelled"};
 // How long one long poll may be held: short enough that a daemon restart is noticed soon.
 constexpr Millis kLongPollChunk{30'000};
+// wait, while neither the mirror nor the upstream could be asked about the batch: how often to look again.
+constexpr Millis kUnknownBatchChunk{5'000};
+// POST /v1/batches/{id}/refresh answers within the daemon's bound (20 s, docs/api.md); some room beyond.
+constexpr Millis kRefreshWait{25'000};
 // A sync runs to its end before the daemon answers; a full pass of a large account takes minutes.
 constexpr Millis kSyncWait{30 * 60'000};
 // Page size for reading the whole event log (the API's maximum).
@@ -120,70 +126,157 @@ std::variant<std::int64_t, int> event_feed_end(const CommandEnvironment& env) {
     return int_of(feed.body, "last_seq");
 }
 
+// The daemon as `wait` talks to it: a daemon lost after the first answer (a restart, a socket
+// briefly gone, "the daemon is stopping") is called again until the deadline, and stderr says
+// so once. A daemon never reached is ConnectError at once, as for every command.
+class ReconnectingDaemon {
+public:
+    ReconnectingDaemon(const CommandEnvironment& env, SteadyTime deadline) : env_(env), deadline_(deadline) {}
+
+    // The answer; nullopt when the daemon stayed unreachable past the deadline (said on stderr).
+    std::optional<ApiAnswer> get(const std::string& target, Millis long_poll = Millis{0}) {
+        return call([&] { return env_.api.get(target, long_poll); });
+    }
+    std::optional<ApiAnswer> post(const std::string& target, Millis long_poll = Millis{0}) {
+        return call([&] { return env_.api.post(target, long_poll); });
+    }
+
+private:
+    template <class Request>
+    std::optional<ApiAnswer> call(const Request& request) {
+        Millis pause{100};
+        while (true) {
+            std::string lost;
+            try {
+                ApiAnswer answer = request();
+                if (answer.status != 503 || error_detail(answer) != kStopping) {
+                    reached_ = true;
+                    return answer;
+                }
+                lost = env_.api.socket_path() + " answered: " + std::string(kStopping);
+            } catch (const ConnectError& e) {
+                if (!reached_) throw;
+                lost = e.what();
+            }
+            const SteadyTime now = env_.clock.steady_now();
+            if (now >= deadline_) {
+                env_.err << "extractctl: " << lost << "; still unreachable at the timeout\n";
+                return std::nullopt;
+            }
+            if (!announced_) {
+                env_.err << "extractctl: lost the daemon at " << env_.api.socket_path() << ", reconnecting "
+                         << (deadline_ == SteadyTime::max() ? "until it is back (no --timeout)" : "until the timeout")
+                         << "\n";
+                announced_ = true;
+            }
+            std::this_thread::sleep_for(std::min(pause, std::chrono::duration_cast<Millis>(deadline_ - now)));
+            pause = std::min(pause * 2, kMaxReconnectPause);
+        }
+    }
+
+    static constexpr std::string_view kStopping = "the daemon is stopping";
+    static constexpr Millis kMaxReconnectPause{1000};
+    const CommandEnvironment& env_;
+    const SteadyTime deadline_;
+    bool reached_ = false;
+    bool announced_ = false;
+};
+
 int wait_for_batch(const WaitForBatch& wait, const CommandEnvironment& env) {
     const SteadyTime deadline = wait.timeout ? env.clock.steady_now() + *wait.timeout : SteadyTime::max();
+    ReconnectingDaemon daemon(env, deadline);
+    const bool progress = env.progress && !env.json;
+    const auto clear_progress = [&] {
+        if (progress) env.err << "\r\x1b[K" << std::flush;
+    };
 
     // Race-free order: note where the event feed ends, then read the batch, then wait for
     // events after that point. A change between the two reads is then an event we get.
-    const auto feed_end = event_feed_end(env);
-    if (const auto* code = std::get_if<int>(&feed_end)) return *code;
-    std::int64_t seen_seq = std::get<std::int64_t>(feed_end);
+    const auto feed = daemon.get(request_target("/v1/events", {{"after", kBeyondAnySeq}, {"limit", "1"}}));
+    if (!feed) return kExitUnreachable;
+    if (const auto code = rejected(env, *feed, "cannot read the event feed")) return *code;
+    std::int64_t seen_seq = int_of(feed->body, "last_seq");
 
-    std::string status;
-    bool removed = false;
+    nlohmann::json batch;  // the last answer of GET /v1/batches/{id}; null while no one knows it
+    bool told_unrefreshed = false;
+    // Reads the batch; when the mirror lacks it, asks the daemon to fetch it from upstream now.
+    // An exit code when waiting must end.
     const auto read_batch = [&]() -> std::optional<int> {
-        const auto answer = env.api.get(batch_target(wait.id));
-        if (const auto code = rejected(env, answer, "cannot read batch " + wait.id, no_batch(wait.id))) return code;
-        status = text_of(answer.body, "status");
-        removed = is_removed(answer.body);
+        const auto answer = daemon.get(batch_target(wait.id));
+        if (!answer) return kExitUnreachable;
+        if (answer->status != 404) {
+            if (const auto code = rejected(env, *answer, "cannot read batch " + wait.id)) return code;
+            batch = answer->body;
+            return std::nullopt;
+        }
+        const auto refreshed = daemon.post(batch_target(wait.id) + "/refresh", kRefreshWait);
+        if (!refreshed) return kExitUnreachable;
+        if (refreshed->status == 404) {
+            clear_progress();
+            env.err << "extractctl: no batch " << wait.id << " in the mirror or upstream\n";
+            return kExitNoSuchBatch;
+        }
+        if (refreshed->status == 503 || refreshed->status == 504) {
+            // The upstream cannot be asked now; the sync mirrors the batch once it can.
+            if (!told_unrefreshed) {
+                clear_progress();
+                env.err << "extractctl: cannot fetch batch " << wait.id << " from upstream now ("
+                        << error_detail(*refreshed) << "); waiting for the sync to mirror it\n";
+                told_unrefreshed = true;
+            }
+            return std::nullopt;
+        }
+        if (const auto code = rejected(env, *refreshed, "cannot fetch batch " + wait.id)) return code;
+        batch = refreshed->body;
         return std::nullopt;
     };
-    if (const auto code = read_batch()) return *code;
+    const auto status = [&] { return text_of(batch, "status"); };
 
-    while (!wait_exit_code(status)) {
-        if (removed) {
+    if (const auto code = read_batch()) return *code;
+    while (batch.is_null() || !wait_exit_code(status())) {
+        if (!batch.is_null() && is_removed(batch)) {
+            clear_progress();
             env.err << "extractctl: batch " << wait.id << " was removed upstream before it finished (last status "
-                    << status << ")\n";
+                    << status() << ")\n";
             return kExitNegative;
         }
-        Millis chunk = kLongPollChunk;
+        if (progress && !batch.is_null()) env.err << "\r\x1b[K" << render_wait_progress(batch, env.style) << std::flush;
+        // While no one knows the batch yet, look again soon rather than only on an event.
+        Millis chunk = batch.is_null() ? kUnknownBatchChunk : kLongPollChunk;
         if (wait.timeout) {
             const auto left = std::chrono::duration_cast<Millis>(deadline - env.clock.steady_now());
             if (left <= Millis{0}) {
+                clear_progress();
                 env.err << "extractctl: timed out after " << format_duration(*wait.timeout) << " waiting for batch "
-                        << wait.id << " (status " << status << ")\n";
+                        << wait.id << " (" << (batch.is_null() ? "not mirrored yet" : "status " + status()) << ")\n";
                 return kExitTimeout;
             }
             chunk = std::min(chunk, left);
         }
-        const auto events = env.api.get(request_target("/v1/events", {{"after", std::to_string(seen_seq)},
-                                                                      {"batch_id", wait.id},
-                                                                      {"wait", format_duration(chunk)}}),
-                                        chunk);
-        if (const auto code = rejected(env, events, "cannot read the event feed")) return *code;
-        const auto page = list_rows(events.body);
+        const auto events = daemon.get(request_target("/v1/events", {{"after", std::to_string(seen_seq)},
+                                                                     {"batch_id", wait.id},
+                                                                     {"wait", format_duration(chunk)}}),
+                                       chunk);
+        if (!events) return kExitUnreachable;
+        if (const auto code = rejected(env, *events, "cannot read the event feed")) return *code;
+        const auto page = list_rows(events->body);
+        // last_seq is where to go on from: past the events returned, or past those the filter skipped
+        // (and past pruned ones: the batch read below says where it is now).
+        seen_seq = std::max(seen_seq, int_of(events->body, "last_seq", seen_seq));
         for (const auto& event : page) seen_seq = std::max(seen_seq, int_of(event, "seq"));
-        if (flag_of(events.body, "truncated")) {
-            // Events we had not seen were pruned. The batch, read after this page, says where
-            // it is now; later changes come as events after seen_seq.
+        // Any event of this batch (whatever its type) means: look at the batch again.
+        if (!page.empty() || flag_of(events->body, "truncated") || batch.is_null()) {
             if (const auto code = read_batch()) return *code;
-            continue;
-        }
-        for (const auto& event : page) {
-            const std::string event_status = text_of(member(member(event, "data"), "batch"), "status");
-            if (!event_status.empty()) status = event_status;
-            if (text_of(event, "type") == "batch.removed") removed = true;
-            if (wait_exit_code(status)) break;  // the first terminal status is the outcome
         }
     }
 
+    clear_progress();
     if (env.json) {
-        const auto answer = env.api.get(batch_target(wait.id));
-        if (!rejected(env, answer, "cannot read batch " + wait.id)) print_json(env, answer.body);
+        print_json(env, batch);
     } else {
-        env.out << render_wait_outcome(wait.id, status, env.style);
+        env.out << render_wait_outcome(wait.id, status(), env.style);
     }
-    return *wait_exit_code(status);
+    return *wait_exit_code(status());
 }
 
 void warn_truncated(const CommandEnvironment& env) {

@@ -21,6 +21,7 @@ struct CommandEnvironment {
     std::ostream& err;
     OutputStyle style;
     bool json = false;
+    bool progress = false;  // stderr is a terminal: `wait` keeps a progress line there
 };
 
 // The statuses after which a batch never changes again, as the daemon's default

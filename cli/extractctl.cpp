@@ -42,7 +42,8 @@ int run_extractctl(int argc, char** argv) {
     const auto& invocation = std::get<Invocation>(parsed);
     const DaemonApi api(invocation.socket_path);
     const SystemClock clock;
-    const CommandEnvironment env{api, clock, std::cout, std::cerr, output_style(), invocation.json};
+    const CommandEnvironment env{api, clock, std::cout, std::cerr, output_style(), invocation.json,
+                                 isatty(STDERR_FILENO) == 1};
     try {
         return run_command(invocation.command, env);
     } catch (const ConnectError& e) {

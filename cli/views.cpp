@@ -232,6 +232,19 @@ std::string render_redelivered(const nlohmann::json& answer, const OutputStyle& 
     return render_fields(object_fields(answer, {}), style);
 }
 
+std::string render_wait_progress(const nlohmann::json& batch, const OutputStyle& style) {
+    auto printable = [](std::string text) {
+        for (char& c : text) {
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+        }
+        return text;
+    };
+    const auto& counts = member(batch, "counts");
+    return printable(cell_text(member(batch, "id"))) + " " + colorize(printable(cell_text(member(batch, "status"))), style) +
+           ": " + cell_text(member(counts, "succeeded")) + " succeeded, " + cell_text(member(counts, "failed")) +
+           " failed of " + cell_text(member(batch, "total_items")) + " items";
+}
+
 std::string render_wait_outcome(const std::string& batch_id, const std::string& status, const OutputStyle& style) {
     return batch_id + " " + colorize(status, style) + "\n";
 }

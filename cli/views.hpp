@@ -40,6 +40,9 @@ std::string render_deliveries(const nlohmann::json& deliveries, const OutputStyl
 std::string render_redelivered(const nlohmann::json& answer, const OutputStyle& style);
 
 // The status a wait ends on: the "ID STATUS" line.
+// `wait`'s progress line (no newline: it is rewritten in place): "bat_1 running: 4 succeeded,
+// 0 failed of 5 items". Control characters from the upstream's text become '?'.
+std::string render_wait_progress(const nlohmann::json& batch, const OutputStyle& style);
 std::string render_wait_outcome(const std::string& batch_id, const std::string& status, const OutputStyle& style);
 
 // Whether a batch answer says, in "mirror", that the upstream has forgotten it.

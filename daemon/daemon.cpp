@@ -14,11 +14,16 @@
 #include "daemon/logging.hpp"
 #include "daemon/sync_engine.hpp"
 #include "daemon/socket_activation.hpp"
+#include "upstream/text_snippet.hpp"
 
 namespace extract::daemon {
 namespace {
 
 constexpr Millis kAuthPause{5 * 60 * 1000};
+// A refresh is asked for by someone waiting: a few quick attempts, not the sync's long schedule.
+constexpr int kRefreshAttempts = 3;
+// How long a fetched refresh waits for the sync thread to apply it, at least.
+constexpr Millis kMinApplyWait{2000};
 constexpr Millis kMaxFailureDelay{5 * 60 * 1000};
 
 sigset_t handled_signals() {
@@ -47,6 +52,9 @@ Millis failure_delay(int consecutive_failures, Millis full_sync_interval) {
     const Millis delay{1000LL << std::max(shift, 0)};
     return std::min({delay, kMaxFailureDelay, full_sync_interval});
 }
+
+// An id or status from a user or the upstream, safe in a log line.
+std::string loggable(std::string_view text) { return upstream::printable_snippet(text, 128); }
 
 }  // namespace
 
@@ -192,16 +200,34 @@ void Daemon::sync_loop() {
         bool full_pass_due = false;
         FullSyncSettings settings;
         std::vector<cache::DeliveryRoute> routes;
+        std::deque<std::shared_ptr<PendingRefresh>> refreshes;
         {
             std::unique_lock lock(mutex_);
             while (true) {
                 const SteadyTime at = next_cycle_at();
-                if (stop_.stop_requested() || requested_gen_ > completed_gen_ || std::chrono::steady_clock::now() >= at) {
+                if (stop_.stop_requested() || !refreshes_.empty() || requested_gen_ > completed_gen_ ||
+                    std::chrono::steady_clock::now() >= at) {
                     break;
                 }
                 wake_.wait_until(lock, at);
             }
             if (stop_.stop_requested()) break;
+            refreshes.swap(refreshes_);
+        }
+        if (!refreshes.empty()) {  // between cycles; then the loop looks again at what is due
+            for (const auto& request : refreshes) {
+                api::RefreshOutcome outcome = apply_refresh(engine, *request);
+                std::lock_guard lock(mutex_);
+                ++mirror_writes_;
+                request->outcome = std::move(outcome);
+            }
+            refreshed_.notify_all();
+            continue;
+        }
+        {
+            std::unique_lock lock(mutex_);
+            ++mirror_writes_;
+            cycle_running_ = true;
             serving = requested_gen_;
             full_pass_due = std::exchange(full_pass_requested_, false) || !full_pass_ended ||
                             std::chrono::steady_clock::now() >= *full_pass_ended + config_.sync.full_sync_interval;
@@ -242,6 +268,7 @@ void Daemon::sync_loop() {
             }
         }
         cycle_ended = std::chrono::steady_clock::now();
+        cycle_running_ = false;
         last_result = outcome.result;
         if (outcome.result == SyncResult::ok && outcome.kind == "full") full_pass_ended = cycle_ended;
         completed_gen_ = serving;
@@ -251,6 +278,97 @@ void Daemon::sync_loop() {
     std::lock_guard lock(mutex_);
     completed_gen_ = requested_gen_;  // nobody waits for a sync that will not run
     run_done_.notify_all();
+    for (const auto& request : refreshes_) request->outcome = {api::RefreshResult::unavailable, "the daemon is stopping"};
+    refreshes_.clear();
+    refreshed_.notify_all();
+}
+
+api::RefreshOutcome Daemon::apply_refresh(SyncEngine& engine, PendingRefresh& request) {
+    using api::RefreshResult;
+    const std::string& id = request.batch_id;
+    const bool found = request.fetched.status == upstream::FetchStatus::ok;
+    FullSyncSettings settings;
+    std::vector<cache::DeliveryRoute> routes;
+    {
+        std::lock_guard lock(mutex_);
+        settings = full_sync_settings();
+        routes = routes_of(config_);
+    }
+    settings.routes = &routes;
+    BatchRefresh refreshed;
+    try {
+        // What a cycle wrote meanwhile is at least as new as what the sync saw; the next poll
+        // brings anything later. A batch the mirror lacks has nothing newer to be overwritten.
+        if (found && request.may_be_stale && mirror_->contains(id)) return {RefreshResult::refreshed, ""};
+        refreshed = engine.apply_refresh(id, std::move(request.fetched), settings);
+    } catch (const std::exception& e) {
+        spdlog::error("refreshing batch {}: the mirror cannot be written: {}", loggable(id), e.what());
+        return {RefreshResult::unavailable, std::string("the mirror cannot be written: ") + e.what()};
+    }
+    if (!found) {
+        if (refreshed.removed > 0) {
+            count_changes({}, {{"batch.removed", refreshed.removed}});
+            if (live_batches_) *live_batches_ -= refreshed.removed;
+            spdlog::info("batch {} marked removed: the upstream no longer knows it (refresh)", loggable(id));
+        }
+        return {RefreshResult::not_found, ""};
+    }
+    count_changes(refreshed.applied.transitions_to, refreshed.applied.events_by_type);
+    if (live_batches_) *live_batches_ += refreshed.applied.inserted + refreshed.applied.restored;
+    if (refreshed.applied.inserted > 0) {
+        spdlog::info("batch {} ({}) mirrored on request (refresh)", loggable(id), loggable(refreshed.batch_status));
+    }
+    return {RefreshResult::refreshed, ""};
+}
+
+api::RefreshOutcome Daemon::refresh_batch(const std::string& batch_id, Millis max_wait) {
+    using api::RefreshResult;
+    const SteadyTime give_up_at = std::chrono::steady_clock::now() + max_wait;
+    std::uint64_t writes_before = 0;
+    bool cycle_was_running = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (stop_.stop_requested()) return {RefreshResult::unavailable, "the daemon is stopping"};
+        if (auth_paused_) {
+            return {RefreshResult::unavailable,
+                    "syncing is paused: " + health_.last_error.value_or("the upstream rejected the API key") +
+                        "; fix the key, then reload the daemon (SIGHUP)"};
+        }
+        writes_before = mirror_writes_;
+        cycle_was_running = cycle_running_;
+    }
+    if (const auto held = client_->held_until(); held && *held > give_up_at) {
+        const auto left = std::chrono::ceil<std::chrono::seconds>(*held - std::chrono::steady_clock::now());
+        return {RefreshResult::unavailable, "the upstream rate-limits this account (HTTP 429): every request is held for " +
+                                                std::to_string(left.count()) + "s more; try again then"};
+    }
+    // Fetched on this thread (the client is shared: rate limit, 429 hold), with sleeps that are not
+    // the sync loop's (the watchdog's liveness is the sync loop's alone).
+    auto fetched = client_->get_batch(batch_id, upstream::FetchBounds{kRefreshAttempts, give_up_at, &stop_});
+    switch (fetched.status) {
+        case upstream::FetchStatus::ok:
+        case upstream::FetchStatus::not_found: break;
+        case upstream::FetchStatus::stopped: return {RefreshResult::unavailable, "the daemon is stopping"};
+        default: return {RefreshResult::unavailable, "cannot ask the upstream: " + fetched.message};
+    }
+    const bool found = fetched.status == upstream::FetchStatus::ok;
+    auto request = std::make_shared<PendingRefresh>();
+    request->batch_id = batch_id;
+    request->fetched = std::move(fetched);
+    std::unique_lock lock(mutex_);
+    if (stop_.stop_requested()) return {RefreshResult::unavailable, "the daemon is stopping"};
+    request->may_be_stale = cycle_was_running || mirror_writes_ != writes_before;
+    refreshes_.push_back(request);
+    wake_.notify_all();
+    // A 404 needs no waiting: a mirrored copy is marked removed between cycles.
+    if (!found) return {RefreshResult::not_found, "batch not found: the upstream does not know " + batch_id};
+    const SteadyTime apply_by = std::max(give_up_at, std::chrono::steady_clock::now() + kMinApplyWait);
+    if (refreshed_.wait_until(lock, apply_by, [&] { return request->outcome.has_value(); })) {
+        return *request->outcome;
+    }
+    // Left queued: it is applied when the cycle ends (and only if nothing newer came meanwhile).
+    return {RefreshResult::unavailable, "fetched from the upstream, but the daemon is busy with a long sync; "
+                                        "the batch is recorded when that ends: try again"};
 }
 
 void Daemon::record(const SyncOutcome& outcome) {
@@ -335,8 +453,7 @@ void Daemon::record_metrics(const SyncOutcome& outcome) {
     const bool ok = outcome.result == SyncResult::ok;
     metrics_.sync_run(outcome.kind, ok, outcome.duration);
     if (ok) metrics_.last_successful_sync(clock_.now());
-    for (const auto& [status, n] : outcome.transitions_to) metrics_.increment("transitions_total", {{"to_status", status}}, n);
-    for (const auto& [type, n] : outcome.events_by_type) metrics_.increment("events_total", {{"type", type}}, n);
+    count_changes(outcome.transitions_to, outcome.events_by_type);
     // The client and the dispatcher keep running totals; the metrics get what grew since the last cycle.
     auto add_growth = [this](std::string_view counter, const api::Metrics::Labels& labels, std::int64_t total,
                              std::int64_t& reported) {
@@ -354,6 +471,12 @@ void Daemon::record_metrics(const SyncOutcome& outcome) {
     for (const auto& [code, total] : client_->responses_by_code()) {
         add_growth("upstream_requests_total", {{"code", std::to_string(code)}}, total, upstream_codes_seen_[code]);
     }
+}
+
+void Daemon::count_changes(const std::map<std::string, int, std::less<>>& transitions_to,
+                           const std::map<std::string, int, std::less<>>& events_by_type) {
+    for (const auto& [status, n] : transitions_to) metrics_.increment("transitions_total", {{"to_status", status}}, n);
+    for (const auto& [type, n] : events_by_type) metrics_.increment("events_total", {{"type", type}}, n);
 }
 
 api::HealthSnapshot Daemon::health() const {

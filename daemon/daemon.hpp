@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,10 +47,25 @@ public:
 
     api::HealthSnapshot health() const override;
     std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) override;
+    api::RefreshOutcome refresh_batch(const std::string& batch_id, Millis max_wait) override;
     void deliveries_changed() override;
 
 private:
+    // POST /v1/batches/{id}/refresh: fetched on an API thread, handed to the sync thread (which
+    // owns the mirror) to be applied between cycles.
+    struct PendingRefresh {
+        std::string batch_id;
+        upstream::Fetched<Batch> fetched;  // ok or not_found
+        // A cycle or another refresh wrote while it was fetched: the mirror may hold something newer,
+        // so only a first sighting (or a 404) is applied.
+        bool may_be_stale = false;
+        std::optional<api::RefreshOutcome> outcome;  // set by the sync thread
+    };
+
     void sync_loop();
+    api::RefreshOutcome apply_refresh(class SyncEngine& engine, PendingRefresh& request);
+    void count_changes(const std::map<std::string, int, std::less<>>& transitions_to,
+                       const std::map<std::string, int, std::less<>>& events_by_type);
     void signal_loop();
     void reload();
     void report_cycle(const SyncOutcome& outcome);  // STATUS= and liveness after each cycle
@@ -80,6 +96,10 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable wake_;       // sync loop: a request, a reload or a stop
     std::condition_variable run_done_;   // request_sync(wait=true) callers
+    std::condition_variable refreshed_;  // refresh_batch callers
+    std::deque<std::shared_ptr<PendingRefresh>> refreshes_;  // not yet taken by the sync thread
+    std::uint64_t mirror_writes_ = 0;  // bumped by each cycle's start and each refresh applied
+    bool cycle_running_ = false;
     std::uint64_t requested_gen_ = 0;    // bumped by each request_sync
     std::uint64_t completed_gen_ = 0;    // the request generation the last finished cycle served
     bool full_pass_requested_ = false;   // POST /v1/sync?full=true: the next cycle is a full pass

@@ -6,12 +6,33 @@
 
 namespace extract::daemon {
 
+cache::ApplyOptions single_fetch_apply_options(cache::Mirror& mirror, const FullSyncSettings& settings) {
+    cache::ApplyOptions apply;
+    apply.first_sighting = cache::first_sighting_events(mirror.bootstrap_pending(), settings.emit_on_bootstrap);
+    apply.routes = settings.routes;  // no full_pass_run_id: what is not listed stays
+    return apply;
+}
+
+BatchRefresh apply_fetched(cache::Mirror& mirror, const std::string& id, upstream::Fetched<Batch> fetched,
+                           const cache::ApplyOptions& apply) {
+    BatchRefresh refresh;
+    refresh.status = fetched.status;
+    if (fetched.status == upstream::FetchStatus::ok) {
+        refresh.batch_status = fetched.value->status;
+        refresh.applied = mirror.apply_page({*fetched.value}, apply);
+    } else if (fetched.status == upstream::FetchStatus::not_found) {
+        // The upstream says it forgot the batch: removed now (docs/sync.md says why not later).
+        refresh.removed = mirror.mark_removed(id, apply.routes);
+    } else {
+        refresh.message = std::move(fetched.message);
+    }
+    return refresh;
+}
+
 SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
                           const std::vector<cache::MirroredStatus>& nonterminal, const FullSyncSettings& settings) {
     return run_recorded("fast", client_, mirror_, clock_, [&](SyncOutcome& outcome) {
-        cache::ApplyOptions apply;
-        apply.first_sighting = cache::first_sighting_events(mirror_.bootstrap_pending(), settings.emit_on_bootstrap);
-        apply.routes = settings.routes;  // no full_pass_run_id: what a fast poll does not list stays
+        const cache::ApplyOptions apply = single_fetch_apply_options(mirror_, settings);
 
         auto progress = [&settings] {
             if (settings.on_progress) settings.on_progress();
@@ -37,17 +58,15 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
         for (const cache::MirroredStatus& mirrored : nonterminal) {
             if (listed.contains(mirrored.id)) continue;
             if (stop_.stop_requested()) return fail(upstream::FetchStatus::stopped, "stopped before the fast poll completed");
-            auto fetched = client_.get_batch(mirrored.id);
+            BatchRefresh refreshed = apply_fetched(mirror_, mirrored.id, client_.get_batch(mirrored.id), apply);
             ++outcome.refreshed;
-            if (fetched.status == upstream::FetchStatus::ok) {
-                count_applied(outcome, mirror_.apply_page({*fetched.value}, apply));
-            } else if (fetched.status == upstream::FetchStatus::not_found) {
-                // The upstream says it forgot the batch: removed now (docs/sync.md says why not later).
-                const int removed = mirror_.mark_removed(mirrored.id, settings.routes);
-                outcome.counts.removed += removed;
-                if (removed > 0) outcome.events_by_type["batch.removed"] += removed;
+            if (refreshed.status == upstream::FetchStatus::ok) {
+                count_applied(outcome, refreshed.applied);
+            } else if (refreshed.status == upstream::FetchStatus::not_found) {
+                outcome.counts.removed += refreshed.removed;
+                if (refreshed.removed > 0) outcome.events_by_type["batch.removed"] += refreshed.removed;
             } else {
-                return fail(fetched.status, "refreshing batch " + mirrored.id + ": " + fetched.message);
+                return fail(refreshed.status, "refreshing batch " + mirrored.id + ": " + refreshed.message);
             }
             progress();
         }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "daemon/fast_poll.hpp"
 #include "daemon/full_sync.hpp"
 
 namespace extract::daemon {
@@ -37,6 +36,17 @@ SyncOutcome SyncEngine::run_cycle(const FullSyncSettings& settings, bool full_pa
     if (outcome.kind == "fast" && outcome.result == SyncResult::ok) last_refreshes_ = outcome.refreshed;
     if (outcome.result == SyncResult::ok) any_nonterminal_ = !mirror_.nonterminal_counts(terminal_statuses).empty();
     return outcome;
+}
+
+BatchRefresh SyncEngine::apply_refresh(const std::string& id, upstream::Fetched<Batch> fetched,
+                                       const FullSyncSettings& settings) {
+    BatchRefresh refreshed = apply_fetched(mirror_, id, std::move(fetched), single_fetch_apply_options(mirror_, settings));
+    const auto& terminal = settings.terminal_statuses;
+    if (refreshed.status == upstream::FetchStatus::ok &&
+        std::find(terminal.begin(), terminal.end(), refreshed.batch_status) == terminal.end()) {
+        any_nonterminal_ = true;
+    }
+    return refreshed;
 }
 
 }  // namespace extract::daemon

@@ -9,6 +9,7 @@
 
 #include "cache/mirror.hpp"
 #include "core/clock.hpp"
+#include "daemon/fast_poll.hpp"
 #include "daemon/sync_outcome.hpp"
 #include "daemon/sync_planner.hpp"
 #include "upstream/client.hpp"
@@ -25,6 +26,10 @@ public:
     // one is also due while no full pass has ever completed. May throw SQLite::Exception when
     // the mirror cannot be read.
     SyncOutcome run_cycle(const FullSyncSettings& settings, bool full_pass_due);
+
+    // POST /v1/batches/{id}/refresh, between cycles: one batch fetched by the API applied now. A
+    // batch that is not terminal makes the next poll come after poll_interval, not idle_poll_interval.
+    BatchRefresh apply_refresh(const std::string& id, upstream::Fetched<Batch> fetched, const FullSyncSettings& settings);
 
     // Whether any mirrored batch was not terminal after the last cycle (poll_interval applies).
     bool any_nonterminal() const { return any_nonterminal_; }

@@ -140,18 +140,18 @@ Fetched<BatchPage> UpstreamClient::list_batches(const std::optional<std::string>
     if (status) target += "status=" + url_encode(*status) + "&";
     if (cursor) target += "cursor=" + url_encode(*cursor) + "&";
     target += "limit=" + std::to_string(page_size_);
-    return fetch<BatchPage>(target, false, parse_batch_page);
+    return fetch<BatchPage>(target, false, parse_batch_page, {});
 }
 
-Fetched<Batch> UpstreamClient::get_batch(const std::string& id) {
+Fetched<Batch> UpstreamClient::get_batch(const std::string& id, const FetchBounds& bounds) {
     // An empty id would name the list endpoint instead of a batch.
     if (id.empty()) throw std::invalid_argument("UpstreamClient::get_batch: empty batch id");
-    return fetch<Batch>("/v1/batches/" + url_encode(id) + "?limit=1", true, parse_batch_detail);
+    return fetch<Batch>("/v1/batches/" + url_encode(id) + "?limit=1", true, parse_batch_detail, bounds);
 }
 
 // Waits until neither a 429 hold nor the rate limit stands in the way, then takes a slot.
-// Returns false when the sleeper says stop.
-bool UpstreamClient::wait_for_turn() {
+// `stopped` when the sleeper says stop; `too_late` (no wait) when the turn comes after `give_up_at`.
+UpstreamClient::Turn UpstreamClient::wait_for_turn(const std::optional<SteadyTime>& give_up_at, Sleeper& sleeper) {
     while (true) {
         SteadyTime::duration wait{};
         {
@@ -161,11 +161,12 @@ bool UpstreamClient::wait_for_turn() {
             const SteadyTime ready = std::max({held_until_, slot, now});
             if (ready == now) {
                 last_request_at_ = now;
-                return true;
+                return Turn::go;
             }
+            if (give_up_at && ready > *give_up_at) return Turn::too_late;
             wait = ready - now;
         }
-        if (!sleeper_.sleep_for(std::chrono::ceil<Millis>(wait))) return false;
+        if (!sleeper.sleep_for(std::chrono::ceil<Millis>(wait))) return Turn::stopped;
     }
 }
 
@@ -221,16 +222,25 @@ std::string UpstreamClient::describe_answer(const std::string& request, const Ht
 }
 
 template <class T, class Parse>
-Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an_answer, Parse parse) {
+Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an_answer, Parse parse,
+                                 const FetchBounds& bounds) {
     Fetched<T> out;
+    const int max_attempts = bounds.max_attempts > 0 ? std::min(bounds.max_attempts, max_attempts_) : max_attempts_;
+    Sleeper& sleeper = bounds.sleeper ? *bounds.sleeper : sleeper_;
     const std::string request = "GET " + target;
     auto finish = [&out](FetchStatus status, std::string message) {
         out.status = status;
         out.message = std::move(message);
         return std::move(out);
     };
+    std::string last_cause;  // of the previous attempt, for a bound reached before the next
     for (int attempt = 1;; ++attempt) {
-        if (!wait_for_turn()) return finish(FetchStatus::stopped, request + ": stopped before sending (shutting down)");
+        const Turn turn = wait_for_turn(bounds.give_up_at, sleeper);
+        if (turn == Turn::stopped) return finish(FetchStatus::stopped, request + ": stopped before sending (shutting down)");
+        if (turn == Turn::too_late) {
+            std::string why = request + ": the upstream's rate limit or 429 hold would delay it past the time allowed";
+            return finish(FetchStatus::unavailable, last_cause.empty() ? why : why + "; last: " + last_cause);
+        }
         out.attempts = attempt;
         const TransportResult result = send(target);
         const HttpResponse& response = result.response;
@@ -273,17 +283,19 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
         const Millis delay = next_backoff(attempt);
         // The 429 hold is the account's, so it is set even when this fetch gives up now.
         if (code == 429) hold_after_429(response, delay);
-        if (attempt >= max_attempts_) {
+        const bool out_of_time = bounds.give_up_at && code != 429 && clock_.steady_now() + delay > *bounds.give_up_at;
+        if (attempt >= max_attempts || out_of_time) {
             return finish(give_up_as, "gave up after " + std::to_string(attempt) + " attempts; last: " + cause);
         }
+        last_cause = cause;
         // The first failure is routine (a dropped page, one 503); repeated ones an operator should see.
         const auto level = attempt == 1 ? spdlog::level::debug : spdlog::level::warn;
         if (code == 429) {
-            spdlog::log(level, "{} (attempt {} of {}); retrying when the hold ends", cause, attempt, max_attempts_);
+            spdlog::log(level, "{} (attempt {} of {}); retrying when the hold ends", cause, attempt, max_attempts);
             continue;  // wait_for_turn() waits out the hold
         }
-        spdlog::log(level, "{} (attempt {} of {}); retrying in {}", cause, attempt, max_attempts_, seconds_text(delay));
-        if (!sleeper_.sleep_for(delay)) return finish(FetchStatus::stopped, cause + "; stopped while waiting to retry");
+        spdlog::log(level, "{} (attempt {} of {}); retrying in {}", cause, attempt, max_attempts, seconds_text(delay));
+        if (!sleeper.sleep_for(delay)) return finish(FetchStatus::stopped, cause + "; stopped while waiting to retry");
     }
 }
 

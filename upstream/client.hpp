@@ -48,6 +48,14 @@ struct ClientOptions {
     Millis max_backoff{300000};
 };
 
+// Bounds on one fetch tighter than the client's own (a refresh a user waits for): fewer
+// attempts, and no attempt, backoff or 429 hold that would run past `give_up_at`.
+struct FetchBounds {
+    int max_attempts = 0;  // 0: the client's max_attempts
+    std::optional<SteadyTime> give_up_at;
+    Sleeper* sleeper = nullptr;  // this fetch's waits, when not the client's (another thread's fetch)
+};
+
 // The wait after the n-th failed attempt (n >= 1): min(max_backoff, initial_backoff * 2^(n-1))
 // scaled by 0.5 + 0.5 * jitter, jitter in [0, 1).
 Millis backoff_delay(int failed_attempts, Millis initial_backoff, Millis max_backoff, double jitter);
@@ -60,8 +68,9 @@ public:
 
     // GET /v1/batches?status=&cursor=&limit=page_size
     Fetched<BatchPage> list_batches(const std::optional<std::string>& status, const std::optional<std::string>& cursor);
-    // GET /v1/batches/{id}?limit=1 ; 404 -> not_found
-    Fetched<Batch> get_batch(const std::string& id);
+    // GET /v1/batches/{id}?limit=1 ; 404 -> not_found. With `bounds`, out of attempts or time
+    // is `unavailable` naming the last cause.
+    Fetched<Batch> get_batch(const std::string& id, const FetchBounds& bounds = {});
 
     // SIGHUP: a new key (and where it came from) for the next request. Thread-safe.
     void set_api_key(std::string key, std::string source);
@@ -77,9 +86,10 @@ public:
 
 private:
     template <class T, class Parse>
-    Fetched<T> fetch(const std::string& target, bool not_found_is_an_answer, Parse parse);
+    Fetched<T> fetch(const std::string& target, bool not_found_is_an_answer, Parse parse, const FetchBounds& bounds);
     TransportResult send(const std::string& target);
-    bool wait_for_turn();
+    enum class Turn { go, stopped, too_late };
+    Turn wait_for_turn(const std::optional<SteadyTime>& give_up_at, Sleeper& sleeper);
     void hold_after_429(const HttpResponse& response, Millis fallback);
     Millis next_backoff(int failed_attempts);
     std::string describe_answer(const std::string& request, const HttpResponse& response) const;

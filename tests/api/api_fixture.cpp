@@ -126,6 +126,11 @@ std::optional<std::int64_t> FakeDaemonLink::request_sync(bool full, bool wait, M
     return run_id_to_return;
 }
 
+api::RefreshOutcome FakeDaemonLink::refresh_batch(const std::string&, Millis) {
+    ++refresh_requests;
+    return refresh_outcome;
+}
+
 ApiTest::ApiTest() {
     socket_path = (dir / "api.sock").string();
     db_path = (dir / "mirror.db").string();

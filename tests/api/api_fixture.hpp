@@ -57,9 +57,14 @@ class FakeDaemonLink : public api::DaemonLink {
 public:
     api::HealthSnapshot health() const override;
     std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) override;
+    api::RefreshOutcome refresh_batch(const std::string& batch_id, Millis max_wait) override;
     void deliveries_changed() override { ++deliveries_changed_calls; }
 
     void set_health(api::HealthSnapshot h);
+    std::atomic<int> refresh_requests{0};
+    // What refresh_batch answers (set before the request); the real daemon's cases are tested
+    // against extract-sim in tests/daemon/syncd_refresh_test.cpp.
+    api::RefreshOutcome refresh_outcome{api::RefreshResult::unavailable, "the upstream cannot be asked"};
     std::atomic<int> deliveries_changed_calls{0};
     std::atomic<int> sync_requests{0};
     std::atomic<bool> last_full{false};

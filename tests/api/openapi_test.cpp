@@ -96,12 +96,14 @@ TEST_F(ApiOpenApi, EveryOperationAnswersWithItsDocumentedFields) {
     const auto delivery = mirror->insert_delivery(seq, "webhook.ops", "failed");
     mirror->insert_delivery(seq, "webhook.bulk", "failed");
     link.run_id_to_return = mirror->insert_sync_run("fast");
+    link.refresh_outcome = {api::RefreshResult::refreshed, ""};
     start_server();
 
     // A request for each documented operation, with the test data's ids in the paths.
     const std::map<std::pair<std::string, std::string>, std::string> targets{
         {{"get", "/v1/batches"}, "/v1/batches?limit=1"},
         {{"get", "/v1/batches/{batch_id}"}, "/v1/batches/b1"},
+        {{"post", "/v1/batches/{batch_id}/refresh"}, "/v1/batches/b1/refresh"},
         {{"get", "/v1/batches/{batch_id}/transitions"}, "/v1/batches/b1/transitions"},
         {{"get", "/v1/events"}, "/v1/events?after=0"},
         {{"get", "/v1/stats"}, "/v1/stats"},

@@ -393,6 +393,34 @@ TEST_F(ApiRoutes, RunsASyncAndWaitsForItsRow) {
     EXPECT_EQ(get(("/v1/sync")).status, 405);
 }
 
+TEST_F(ApiRoutes, RefreshAnswersTheBatchAsGetDoesOrTheDaemonsCause) {
+    mirror->insert_batch({.id = "bat_1", .status = "running"});
+    start_server();
+    link.refresh_outcome = {api::RefreshResult::refreshed, ""};
+    const auto refreshed = post("/v1/batches/bat_1/refresh");
+    EXPECT_EQ(refreshed.status, 200) << refreshed.body;
+    EXPECT_EQ(json::parse(refreshed.body), get_json("/v1/batches/bat_1"));
+
+    link.refresh_outcome = {api::RefreshResult::not_found, "batch not found: the upstream does not know bat_2"};
+    EXPECT_EQ(post("/v1/batches/bat_2/refresh").status, 404);
+    link.refresh_outcome = {api::RefreshResult::unavailable, "syncing is paused: the key"};
+    const auto paused = post("/v1/batches/bat_2/refresh");
+    EXPECT_EQ(paused.status, 503);
+    EXPECT_EQ(json::parse(paused.body), (json{{"detail", "syncing is paused: the key"}}));
+    EXPECT_EQ(link.refresh_requests.load(), 3);
+
+    // The id goes into an upstream URL: checked before the daemon is asked.
+    for (const std::string& bad : {std::string(".."), std::string("..%2Fx"), std::string("a%20b"), std::string("-a"),
+                                   std::string(129, 'a')}) {
+        const auto reply = post("/v1/batches/" + bad + "/refresh");
+        EXPECT_EQ(reply.status, 422) << bad;
+        EXPECT_EQ(json::parse(reply.body)["detail"][0]["loc"], json::array({"path", "batch_id"})) << bad;
+    }
+    EXPECT_EQ(post("/v1/batches//refresh").status, 404);
+    EXPECT_EQ(get("/v1/batches/bat_1/refresh").status, 405);
+    EXPECT_EQ(link.refresh_requests.load(), 3);
+}
+
 TEST_F(ApiRoutes, ListsAndRetriesDeliveries) {
     mirror->insert_batch({.id = "a"});
     const auto old_event = mirror->insert_event("batch.status_changed", "a", "2026-11-29T00:00:00.000Z");

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -194,7 +195,8 @@ TEST_F(CliExtractctl, WaitExits0WhenTheBatchCompletesLater) {
     ASSERT_TRUE(api_.wait_for_requests("/v1/events", 2, kExitBound));
     EXPECT_TRUE(process->running());
     api_.push_event(status_event(8, "bat_other", "failed", "running"));  // not ours: keeps waiting
-    api_.push_event(status_event(9, "bat_1", "completed", "running"));
+    api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "completed"));
+    api_.push_event(status_event(9, "bat_1", "completed", "running"));  // ours: it reads the batch again
     const auto result = finish(*process);
 
     EXPECT_EQ(result.code, 0) << result.err;
@@ -212,6 +214,7 @@ TEST_F(CliExtractctl, WaitExits1WhenTheBatchFails) {
     api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "pending"));
     auto process = start({"wait", "bat_1", "--timeout", "1m"});
     ASSERT_TRUE(api_.wait_for_requests("/v1/events", 2, kExitBound));
+    api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "failed"));
     api_.push_event(status_event(1, "bat_1", "failed", "pending"));
     const auto result = finish(*process);
     EXPECT_EQ(result.code, 1);
@@ -223,7 +226,26 @@ TEST_F(CliExtractctl, WaitOnAnAlreadyTerminalBatchAnswersAtOnce) {
     const auto result = run({"wait", "bat_1", "--json"});
     EXPECT_EQ(result.code, 0) << result.err;
     EXPECT_EQ(json::parse(result.out).at("status"), "partially_failed");
-    EXPECT_EQ(api_.requests().size(), 3U);  // feed end, batch, the batch again for the JSON: no long poll
+    EXPECT_EQ(api_.requests().size(), 2U);  // feed end, batch: no long poll
+}
+
+TEST_F(CliExtractctl, WaitOnATerminalKeepsOneProgressLineOnStderr) {
+    // script(1) (util-linux) runs extractctl on a pseudo-terminal and copies what it shows.
+    const std::string script = "/usr/bin/script";
+    if (access(script.c_str(), X_OK) != 0) GTEST_SKIP() << "needs " << script << " for a terminal";
+    api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "running"));
+    ChildProcess process({script, "-qfec", std::string(EXTRACTCTL_BIN) + " --socket " + socket_.string() + " wait bat_1",
+                          "/dev/null"},
+                         {{"NO_COLOR", "1"}});
+    ASSERT_TRUE(api_.wait_for_requests("/v1/events", 2, kExitBound));
+    api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "completed"));
+    api_.push_event(status_event(2, "bat_1", "completed", "running"));
+    const auto result = finish(process);
+    EXPECT_EQ(result.code, 0) << result.out;
+    // The line is rewritten in place (carriage return, erase line), then cleared for the final line.
+    EXPECT_NE(result.out.find("\r\x1b[Kbat_1 running: 4 succeeded, 0 failed of 5 items\r\x1b[Kbat_1 completed"),
+              std::string::npos)
+        << json(result.out).dump();
 }
 
 TEST_F(CliExtractctl, WaitTimesOutWith124) {
@@ -235,16 +257,65 @@ TEST_F(CliExtractctl, WaitTimesOutWith124) {
     EXPECT_EQ(result.err, "extractctl: timed out after 300ms waiting for batch bat_1 (status running)\n");
 }
 
-TEST_F(CliExtractctl, WaitForAnUnknownBatchExits1) {
+TEST_F(CliExtractctl, WaitForABatchNeitherTheMirrorNorUpstreamKnowsExits4) {
     const auto result = run({"wait", "bat_nope", "--timeout", "10s"});
-    EXPECT_EQ(result.code, 1);
-    EXPECT_EQ(result.err, "extractctl: no batch 'bat_nope' in the mirror\n");
+    EXPECT_EQ(result.code, 4);
+    EXPECT_EQ(result.err, "extractctl: no batch bat_nope in the mirror or upstream\n");
+    const auto requests = api_.requests();
+    ASSERT_EQ(requests.size(), 3U);
+    EXPECT_EQ(requests[2].method, "POST");
+    EXPECT_EQ(requests[2].path, "/v1/batches/bat_nope/refresh");
+}
+
+TEST_F(CliExtractctl, WaitRefreshesABatchTheMirrorHasNotSeenYet) {
+    api_.on("POST", "/v1/batches/bat_new/refresh", [this](const testing::RecordedRequest&) {
+        api_.on("GET", "/v1/batches/bat_new", 200, batch_detail("bat_new", "completed"));  // mirrored from now on
+        return testing::CannedReply{200, batch_detail("bat_new", "pending").dump()};
+    });
+    auto process = start({"wait", "bat_new", "--timeout", "1m"});
+    ASSERT_TRUE(api_.wait_for_requests("/v1/events", 2, kExitBound));  // waiting on the feed after the refresh
+    api_.push_event(status_event(1, "bat_new", "completed", "pending"));
+    const auto result = finish(*process);
+    EXPECT_EQ(result.code, 0) << result.err;
+    EXPECT_EQ(result.out, "bat_new completed\n");
+}
+
+TEST_F(CliExtractctl, WaitKeepsWaitingWhileTheUpstreamCannotBeAsked) {
+    api_.on("POST", "/v1/batches/bat_new/refresh", 503, {{"detail", "cannot ask the upstream: connection refused"}});
+    const auto result = run({"wait", "bat_new", "--timeout", "300ms"});
+    EXPECT_EQ(result.code, 124);
+    EXPECT_EQ(result.err,
+              "extractctl: cannot fetch batch bat_new from upstream now (cannot ask the upstream: connection refused); "
+              "waiting for the sync to mirror it\n"
+              "extractctl: timed out after 300ms waiting for batch bat_new (not mirrored yet)\n");
+}
+
+TEST_F(CliExtractctl, WaitReconnectsOnceWhenTheDaemonIsStopping) {
+    auto stopping = std::make_shared<std::atomic<int>>(2);  // the first two reads of the batch meet a stopping daemon
+    api_.on("GET", "/v1/batches/bat_1", [stopping](const testing::RecordedRequest&) {
+        if (stopping->fetch_sub(1) > 0) return testing::CannedReply{503, R"({"detail":"the daemon is stopping"})"};
+        return testing::CannedReply{200, batch_detail("bat_1", "completed").dump()};
+    });
+    const auto result = run({"wait", "bat_1", "--timeout", "1m"});
+    EXPECT_EQ(result.code, 0) << result.err;
+    EXPECT_EQ(result.out, "bat_1 completed\n");
+    EXPECT_EQ(result.err, "extractctl: lost the daemon at " + socket_.string() + ", reconnecting until the timeout\n");
+}
+
+TEST_F(CliExtractctl, WaitForADaemonThatIsNotThereExits3AtOnce) {
+    ChildProcess process({EXTRACTCTL_BIN, "--socket", (dir_ / "nobody.sock").string(), "wait", "bat_1", "--timeout", "1m"});
+    const auto result = finish(process);
+    EXPECT_EQ(result.code, 3);
+    EXPECT_NE(result.err.find("nobody.sock"), std::string::npos) << result.err;
 }
 
 TEST_F(CliExtractctl, WaitEndsWhenTheBatchIsRemovedBeforeItFinishes) {
     api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "running"));
     auto process = start({"wait", "bat_1"});
     ASSERT_TRUE(api_.wait_for_requests("/v1/events", 2, kExitBound));
+    json gone = batch_detail("bat_1", "running");
+    gone["mirror"]["removed_at"] = "2026-11-30T03:20:00.000Z";
+    api_.on("GET", "/v1/batches/bat_1", 200, gone);
     json removed = status_event(3, "bat_1", "running", "running");
     removed["type"] = "batch.removed";
     api_.push_event(removed);

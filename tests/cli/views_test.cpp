@@ -172,6 +172,20 @@ TEST(CliViews, WaitOutcomeLine) {
     EXPECT_EQ(render_wait_outcome("bat_1", "completed", OutputStyle{true}), "bat_1 \x1b[32mcompleted\x1b[0m\n");
 }
 
+TEST(CliViews, WaitProgressLine) {
+    const json batch{{"id", "bat_1"},
+                     {"status", "running"},
+                     {"total_items", 12},
+                     {"counts", {{"pending", 3}, {"running", 4}, {"succeeded", 4}, {"failed", 1}, {"cancelled", 0}}}};
+    EXPECT_EQ(render_wait_progress(batch, kPlain), "bat_1 running: 4 succeeded, 1 failed of 12 items");
+    // The upstream's text cannot move the cursor or clear the terminal.
+    json hostile = batch;
+    hostile["status"] = "run\x1b[2Jning\r";
+    EXPECT_EQ(render_wait_progress(hostile, kPlain), "bat_1 run?[2Jning?: 4 succeeded, 1 failed of 12 items");
+    EXPECT_EQ(render_wait_progress(json{{"id", "bat_2"}, {"status", "pending"}}, kPlain),
+              "bat_2 pending: - succeeded, - failed of - items");
+}
+
 TEST(CliViews, CellText) {
     EXPECT_EQ(cell_text(nullptr), "-");
     EXPECT_EQ(cell_text("x"), "x");

@@ -306,6 +306,46 @@ TEST_F(UpstreamClientTest, A429HoldsEveryRequestOfTheClient) {
     EXPECT_GE(since_first(1), 30s);
 }
 
+TEST_F(UpstreamClientTest, BoundedFetchStopsAtItsAttemptsOrItsDeadline) {
+    transport.respond_always(500, "");
+    auto client = make_client();
+    const auto few = client.get_batch("bat_1", FetchBounds{3, std::nullopt, nullptr});
+    EXPECT_EQ(few.status, FetchStatus::unavailable);
+    EXPECT_EQ(few.attempts, 3);
+    EXPECT_EQ(clock.sleeps(), (std::vector<Millis>{750ms, 1500ms}));
+
+    // A backoff that would end past the deadline is not slept: the fetch ends now.
+    const auto deadline = clock.steady_now() + 1s;
+    const auto bounded = client.get_batch("bat_1", FetchBounds{0, deadline, nullptr});
+    EXPECT_EQ(bounded.status, FetchStatus::unavailable);
+    EXPECT_EQ(bounded.attempts, 2);  // 750 ms fits, then 1500 ms would not
+    EXPECT_LE(clock.steady_now(), deadline);
+    EXPECT_NE(bounded.message.find("HTTP 500"), std::string::npos) << bounded.message;
+
+    // Its waits go to the sleeper it names, not the client's.
+    FakeClock other;
+    const auto sleeps_before = clock.sleeps().size();
+    client.get_batch("bat_1", FetchBounds{2, std::nullopt, &other});
+    EXPECT_EQ(clock.sleeps().size(), sleeps_before);
+    EXPECT_EQ(other.sleeps(), (std::vector<Millis>{750ms}));
+}
+
+TEST_F(UpstreamClientTest, BoundedFetchDoesNotWaitOutA429HoldPastItsDeadline) {
+    transport.respond(429, "", {{"Retry-After", "30"}});
+    ClientOptions o = options();
+    o.max_attempts = 1;
+    auto client = make_client(o);
+    ASSERT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::unavailable);
+    const auto sent = client.requests_sent();
+    const auto sleeps = clock.sleeps().size();
+
+    const auto held = client.get_batch("bat_1", FetchBounds{3, clock.steady_now() + 10s, nullptr});
+    EXPECT_EQ(held.status, FetchStatus::unavailable);
+    EXPECT_NE(held.message.find("429 hold"), std::string::npos) << held.message;
+    EXPECT_EQ(client.requests_sent(), sent) << "nothing sent while held";
+    EXPECT_EQ(clock.sleeps().size(), sleeps) << "the hold is not waited out";
+}
+
 TEST_F(UpstreamClientTest, MalformedBodyThenGoodBodyIsOk) {
     transport.respond(200, R"({"data":[{"id":"bat_1","status":)").respond(200, page_body());
     auto client = make_client();
