@@ -39,7 +39,7 @@ private:
     // batch has them now: a batch created between two polls may already have moved past
     // `pending`, and a list of an empty status costs one request.
     std::set<std::string, std::less<>> listed_statuses_{"pending"};
-    std::int64_t last_refreshes_ = 0;  // the last fast poll's single-batch GETs: the next one's estimate
+    RefreshEstimate refreshes_;  // from the last fast poll's share of refreshes, applied to each cycle's counts
     bool any_nonterminal_ = true;
 };
 
