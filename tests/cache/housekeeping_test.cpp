@@ -104,6 +104,33 @@ TEST_F(MirrorTest, PruningDropsOldSettledEventsAndTheirDeliveriesOnly) {
     EXPECT_EQ(value("SELECT value FROM meta WHERE key = 'pruned_through_seq'"), "4");
 }
 
+TEST_F(MirrorTest, PruningDropsOldSyncRunsButKeepsTheLatestCompleteFullPass) {
+    auto run = [&](const char* kind, std::optional<std::string> error, std::int64_t pages) {
+        const std::int64_t id = mirror->begin_sync_run(kind);
+        mirror->finish_sync_run(id, {pages, pages, 0, 0, 0}, error);
+        clock.advance(10s);
+        return id;
+    };
+    const std::int64_t full = run("full", std::nullopt, 11);
+    for (int i = 0; i < 50; ++i) run("fast", std::nullopt, 2);
+    run("full", std::string("upstream answered 503"), 3);  // a failed pass does not price the next one
+    clock.advance(std::chrono::hours{24 * 31});
+    const std::int64_t recent = run("fast", std::nullopt, 2);
+
+    mirror->prune_events(clock.now() - std::chrono::hours{24 * 30});
+    EXPECT_EQ(rows("SELECT id FROM sync_runs ORDER BY id"),
+              (std::vector<std::vector<std::string>>{{std::to_string(full)}, {std::to_string(recent)}}))
+        << "only the latest complete full pass is older than the retention";
+    EXPECT_EQ(mirror->last_full_pass_pages(), 11);
+
+    const std::int64_t newer_full = run("full", std::nullopt, 12);
+    clock.advance(std::chrono::hours{24 * 31});
+    mirror->prune_events(clock.now() - std::chrono::hours{24 * 30});
+    EXPECT_EQ(rows("SELECT id FROM sync_runs ORDER BY id"),
+              (std::vector<std::vector<std::string>>{{std::to_string(newer_full)}}));
+    EXPECT_EQ(mirror->last_full_pass_pages(), 12);
+}
+
 TEST_F(MirrorTest, EventSeqNeverGoesBackAfterPruningTheNewest) {
     mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "pending")}, {});
     clock.advance(1h);
