@@ -1,8 +1,10 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <stdexcept>
 
 #include "tests/cache/mirror_fixture.hpp"
@@ -129,6 +131,27 @@ TEST_F(MirrorTest, PruningDropsOldSyncRunsButKeepsTheLatestCompleteFullPass) {
     EXPECT_EQ(rows("SELECT id FROM sync_runs ORDER BY id"),
               (std::vector<std::vector<std::string>>{{std::to_string(newer_full)}}));
     EXPECT_EQ(mirror->last_full_pass_pages(), 12);
+}
+
+TEST_F(MirrorTest, TheWalIsTrimmedAfterACheckpointOfALargeWrite) {
+    // A first sync's worth of writes grows the WAL past journal_size_limit (4 MiB) but stays under
+    // SQLite's own checkpoint (32 MiB): only Mirror::checkpoint() and the limit bring it back.
+    const std::string padding(1000, 'x');
+    for (int page = 0; page < 40; ++page) {
+        std::vector<Batch> batches;
+        for (int i = 0; i < 200; ++i) {
+            batches.push_back(make_batch("b" + std::to_string(page) + "_" + std::to_string(i), "completed", 10,
+                                         nlohmann::json{{"padding", padding}}));
+        }
+        mirror->apply_page(batches, {});
+    }
+    const std::filesystem::path wal = path + "-wal";
+    const auto grown = std::filesystem::file_size(wal);
+    ASSERT_GT(grown, 4u << 20) << "the writes must have grown the WAL past the limit for this test to mean anything";
+    mirror->checkpoint();
+    mirror->apply_page({make_batch("after", "pending")}, {});  // the next write starts the WAL over
+    EXPECT_LE(std::filesystem::file_size(wal), 4u << 20) << "grown to " << grown << " bytes";
+    EXPECT_EQ(count("batches"), 40 * 200 + 1);
 }
 
 TEST_F(MirrorTest, EventSeqNeverGoesBackAfterPruningTheNewest) {
