@@ -154,6 +154,7 @@ int Daemon::run_once(Millis patience) {
         outcome = FullSync(*client_, *mirror_, clock_, stop_).run(settings);
         if (outcome.result != SyncResult::failed) break;
         last_error = outcome.error;
+        if (client_->host_unresolved()) break;  // DNS does not change in seconds: say so now
         // A failed pass is tried again on the daemon's schedule (1 s, 2 s, 4 s ...) within the limit.
         spdlog::warn("full sync failed after {} pages (attempt {}): {}", outcome.counts.pages, ++failures, outcome.error);
         if (!stop_.sleep_for(failure_delay(failures, patience))) break;

@@ -33,6 +33,7 @@ status transition, serves it on a Unix socket and fires webhooks and commands.
   --once-timeout DUR
                    with --once: give up when no page arrived for DUR (default 30s);
                    a failed pass is tried again after 1s, 2s, 4s ... until then
+                   (an upstream host that does not resolve ends it at once)
   --version        print the version
   --help           this text
 

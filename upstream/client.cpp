@@ -140,6 +140,11 @@ std::optional<std::string> UpstreamClient::failing() const {
     return failing_;
 }
 
+bool UpstreamClient::host_unresolved() const {
+    std::lock_guard lock(mutex_);
+    return host_unresolved_;
+}
+
 Fetched<BatchPage> UpstreamClient::list_batches(const std::optional<std::string>& status,
                                                 const std::optional<std::string>& cursor) {
     std::string target = "/v1/batches?";
@@ -235,12 +240,14 @@ template <class T, class Parse>
 Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an_answer, Parse parse) {
     Fetched<T> out;
     const std::string request = "GET " + target;
+    bool unresolved = false;  // the last attempt met a host name that does not resolve
     auto finish = [&](FetchStatus status, std::string message) {
         out.status = status;
         out.message = std::move(message);
         {
             std::lock_guard lock(mutex_);
             failing_.reset();  // the fetch is over: its outcome is the caller's to report
+            host_unresolved_ = unresolved;
         }
         return std::move(out);
     };
@@ -262,6 +269,7 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
         } else if (result.error != TransportError::none) {
             cause = std::string(describe(result.error)) + ": " + result.message;
             if (result.error == TransportError::unknown_host) {
+                unresolved = true;
                 return finish(FetchStatus::unavailable, cause + " (not retried: check [upstream] base_url and DNS)");
             }
         } else if (code >= 200 && code < 300) {

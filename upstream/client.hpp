@@ -82,6 +82,9 @@ public:
     // nullopt when no fetch is retrying. Health shows it at once, not when the fetch gives up
     // (the fetch's outcome then reports it). Thread-safe.
     std::optional<std::string> failing() const;
+    // Whether the last fetch ended because the upstream's host name does not resolve: trying the
+    // same again in seconds does not help (extract-syncd --once stops at once). Thread-safe.
+    bool host_unresolved() const;
 
 private:
     template <class T, class Parse>
@@ -111,6 +114,7 @@ private:
     std::function<double()> jitter_;
     std::map<int, std::int64_t> responses_by_code_;
     std::optional<std::string> failing_;
+    bool host_unresolved_ = false;
     std::atomic<std::int64_t> requests_sent_{0};
 };
 

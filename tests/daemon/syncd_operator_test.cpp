@@ -105,6 +105,17 @@ TEST(SyncdOnceBounded, ARefusedUpstreamEndsOnceWithinItsLimitAndAClearLastLine) 
     EXPECT_NE(last_line.find("Connection refused"), std::string::npos) << log;
 }
 
+TEST(SyncdOnceBounded, AnUnknownHostEndsOnceAtOnce) {
+    SyncdEnv env;
+    env.write_config("http://no-such-upstream.invalid:8080");
+    const auto started = std::chrono::steady_clock::now();
+    auto syncd = env.start_syncd({"--once"});  // the default limit is 30 s: it must not be used up
+    ASSERT_EQ(syncd->wait(scaled(20s)), 1) << syncd->stderr_text();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, scaled(5s)) << syncd->stderr_text();
+    EXPECT_NE(syncd->stderr_text().find("extract-syncd --once failed"), std::string::npos) << syncd->stderr_text();
+    EXPECT_NE(syncd->stderr_text().find("no-such-upstream.invalid"), std::string::npos) << syncd->stderr_text();
+}
+
 TEST(SyncdOnceBounded, AnUpstreamThatKeepsFailingCannotHoldOncePastItsLimit) {
     SimProcess sim(EXTRACT_SIM_BIN, {"--batches", "10", "--frozen", "--api-key", kSimKey});
     sim.set_faults({{"error_rate", 1.0}});

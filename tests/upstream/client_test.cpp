@@ -501,6 +501,10 @@ TEST_F(UpstreamClientTest, AnUnknownHostIsNotRetried) {
     EXPECT_TRUE(clock.sleeps().empty());
     EXPECT_NE(page.message.find("Host not found: api.example.invalid"), std::string::npos) << page.message;
     EXPECT_NE(page.message.find("not retried"), std::string::npos) << page.message;
+    EXPECT_TRUE(client.host_unresolved());
+    transport.respond(200, page_body());
+    ASSERT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
+    EXPECT_FALSE(client.host_unresolved()) << "only the last fetch counts";
 }
 
 // The cause of a failed attempt is visible while the fetch still retries, and gone once it ends.
