@@ -11,6 +11,15 @@
 
 namespace extract::api {
 
+// A full pass in progress (a long first sync, above all), for /v1/health `progress`.
+struct SyncProgress {
+    std::int64_t pages = 0;    // applied so far
+    std::int64_t batches = 0;  // listed so far
+    double batches_per_second = 0;
+    std::optional<std::int64_t> expected_pages;        // the last complete full pass's; unknown on a first sync
+    std::optional<std::int64_t> estimated_seconds_left;  // only when expected_pages is known
+};
+
 struct HealthSnapshot {
     std::string status = "starting";  // ok | starting | degraded
     bool synced = false;
@@ -19,6 +28,8 @@ struct HealthSnapshot {
     std::optional<std::string> last_error;
     int consecutive_failures = 0;
     std::vector<std::string> disabled_targets;  // webhook.NAME disabled by a 410
+    std::optional<SyncProgress> progress;        // while a full pass runs
+    bool paused = false;                         // syncing paused by a 401/403 (metrics: sync_paused)
 };
 
 // What POST /v1/batches/{id}/refresh got: the batch fetched and applied (read it from the

@@ -67,6 +67,7 @@ std::vector<DeliveryRow> DeliveryRetrier::rows_with_ids(const std::vector<std::i
         if (select.executeStep()) rows.push_back(read_delivery(select));
     }
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id > b.id; });
+    read_attempt_logs(statements_, rows);  // the history the retry keeps
     return rows;
 }
 

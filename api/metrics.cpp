@@ -87,6 +87,8 @@ Metrics::Metrics() {
     declare("deliveries", Type::gauge, "Rows of the delivery log, by state.");
     declare("api_requests_total", Type::counter, "Requests answered by the local API, by route pattern and HTTP status code.");
     declare("api_long_polls_waiting", Type::gauge, "GET /v1/events long polls waiting for an event.");
+    declare("health_status", Type::gauge, "1 for the daemon's health status now (ok, starting, degraded), 0 for the others.");
+    declare("sync_paused", Type::gauge, "1 while syncing is paused because the upstream rejected the API key (401/403).");
     long_polls_waiting(0);
 }
 

@@ -19,6 +19,8 @@
 //   deliveries                            gauge      state   (read from the mirror per scrape)
 //   api_requests_total                    counter    route (the pattern, e.g. /v1/batches/{batch_id}), code
 //   api_long_polls_waiting                gauge      -
+//   health_status                         gauge      status (ok|starting|degraded: 1 for the current one; per scrape)
+//   sync_paused                           gauge      -       (1 while a 401/403 pauses syncing; per scrape)
 
 #include <cstdint>
 #include <map>

@@ -322,22 +322,7 @@ std::vector<DeliveryRow> MirrorReader::deliveries(const DeliveryQuery& query) {
     statement.bind(":limit", query.limit);
     std::vector<DeliveryRow> rows;
     while (statement.executeStep()) rows.push_back(read_delivery(statement));
-    auto& attempts = statements_.get(
-        "SELECT attempt, started_at, duration_ms, status, error FROM delivery_attempts WHERE delivery_id = ? "
-        "ORDER BY attempt, id");
-    for (auto& row : rows) {
-        StatementDone attempts_done(attempts);
-        attempts.bind(1, row.id);
-        while (attempts.executeStep()) {
-            DeliveryAttemptRow a;
-            a.attempt = attempts.getColumn(0).getInt64();
-            a.started_at = attempts.getColumn(1).getString();
-            a.duration_ms = attempts.getColumn(2).getInt64();
-            if (!attempts.getColumn(3).isNull()) a.status = attempts.getColumn(3).getInt64();
-            a.error = optional_text(attempts.getColumn(4));
-            row.attempt_log.push_back(std::move(a));
-        }
-    }
+    read_attempt_logs(statements_, rows);
     return rows;
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "api/statement_cache.hpp"
+
 namespace extract::api {
 
 struct TransitionRow {
@@ -77,6 +79,8 @@ inline constexpr const char* kSelectDeliveries =
     "SELECT d.id, d.event_seq, d.target, d.state, d.attempts, d.next_attempt_at, d.last_status, d.last_error, "
     "d.delivered_at, e.id, e.type, e.batch_id FROM deliveries d LEFT JOIN events e ON e.seq = d.event_seq ";
 DeliveryRow read_delivery(const SQLite::Statement& row);
+// Fills each row's attempt_log from delivery_attempts: the list and the retry answers alike.
+void read_attempt_logs(StatementCache& statements, std::vector<DeliveryRow>& rows);
 
 // A nullable TEXT column.
 std::optional<std::string> optional_text(const SQLite::Column& column);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <limits>
 
 #include "api/openapi_document.hpp"
@@ -272,6 +273,20 @@ RouteOutcome ApiRoutes::stats(const Call& call) {
                               {"delivered", deliveries("delivered")}}}});
 }
 
+namespace {
+
+nlohmann::json progress_json(const std::optional<SyncProgress>& p) {
+    if (!p) return nullptr;
+    auto or_null = [](const std::optional<std::int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    return {{"pages", p->pages},
+            {"batches", p->batches},
+            {"batches_per_second", std::round(p->batches_per_second * 10) / 10},
+            {"expected_pages", or_null(p->expected_pages)},
+            {"estimated_seconds_left", or_null(p->estimated_seconds_left)}};
+}
+
+}  // namespace
+
 RouteOutcome ApiRoutes::health(const Call&) {
     const HealthSnapshot h = link_.health();
     auto or_null = [](const std::optional<std::string>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
@@ -282,22 +297,25 @@ RouteOutcome ApiRoutes::health(const Call&) {
                                                      {"last_full_sync_at", or_null(h.last_full_sync_at)},
                                                      {"last_error", or_null(h.last_error)},
                                                      {"consecutive_failures", h.consecutive_failures},
-                                                     {"disabled_targets", h.disabled_targets}});
+                                                     {"disabled_targets", h.disabled_targets},
+                                                     {"progress", progress_json(h.progress)}});
 }
 
 RouteOutcome ApiRoutes::sync(const Call& call) {
     QueryParams query(call.request.query);
     const bool full = query.boolean("full", false);
     const bool wait = query.boolean("wait", false);
+    // How long to wait with wait=true (extractctl sync --timeout); at most max_sync_wait.
+    const Millis max_wait = std::min(query.duration("timeout").value_or(options_.max_sync_wait), options_.max_sync_wait);
     if (!query.errors().empty()) return query.errors().reply();
     if (!wait) {
         link_.request_sync(full, false, Millis{0});
         return json_reply(202, {{"detail", "sync requested"}});
     }
-    return RunBlocking{[this, full] {
-        const auto run_id = link_.request_sync(full, true, options_.max_sync_wait);
+    return RunBlocking{[this, full, max_wait] {
+        const auto run_id = link_.request_sync(full, true, max_wait);
         if (!run_id) {
-            return detail_reply(504, "the sync did not finish within " + format_duration(options_.max_sync_wait) +
+            return detail_reply(504, "the sync did not finish within " + format_duration(max_wait) +
                                          "; it goes on: see GET /v1/health");
         }
         // This thread is not a worker: it reads through a connection of its own.
@@ -354,6 +372,11 @@ RouteOutcome ApiRoutes::metrics(const Call& call) {
     metrics_.replace("batches", batches);
     metrics_.replace("batches_removed", {{{}, static_cast<double>(s.batches_removed)}});
     metrics_.replace("deliveries", deliveries);
+    const HealthSnapshot health = link_.health();
+    std::vector<std::pair<Metrics::Labels, double>> status;
+    for (const char* s : {"ok", "starting", "degraded"}) status.push_back({{{"status", s}}, health.status == s ? 1.0 : 0.0});
+    metrics_.replace("health_status", status);
+    metrics_.replace("sync_paused", {{{}, health.paused ? 1.0 : 0.0}});
     HttpReply reply;
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     reply.body = metrics_.render();

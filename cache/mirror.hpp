@@ -134,7 +134,13 @@ public:
     // Deletes events created before `older_than` whose deliveries are all delivered, failed or
     // disabled (or that have none), with those deliveries, and raises meta `pruned_through_seq`
     // to the highest seq deleted. Returns the events removed. Batches and transitions stay.
+    // sync_runs rows started before `older_than` go too, except the latest complete full pass.
     int prune_events(WallTime older_than);
+
+    // Copies what the WAL holds into the database file now (passive: readers are not waited
+    // for), so that the next write starts the WAL over and journal_size_limit (4 MiB) trims it.
+    // For after a large write (a first sync); SQLite's own checkpoints run every 32 MiB.
+    void checkpoint();
 
     // Called after every commit that wrote events, with the highest event seq (to wake
     // long-poll waiters), on the thread that owns the Mirror. It must not throw.

@@ -95,10 +95,12 @@ const std::vector<CommandSpec>& command_specs() {
          0,
          "extractctl health || systemctl status extract-syncd"},
         {"sync",
-         "sync [--full]",
+         "sync [--full] [--timeout DUR]",
          "Run a sync now, wait for it to end, and print its result.",
-         "Exits 1 when the sync ended with an error.",
-         {{"--full", "", "a complete pass over every batch instead of a fast poll"}},
+         "Exits 1 when the sync ended with an error, 124 when --timeout passes first (the\n"
+         "sync goes on in the daemon; extractctl health shows how it ends).",
+         {{"--full", "", "a complete pass over every batch instead of a fast poll"},
+          {"--timeout", "DUR", "stop waiting after DUR (30s, 5m); default 30m"}},
          0,
          0,
          "extractctl sync --full"},
@@ -222,14 +224,26 @@ Built build_ls(const RawArguments& raw) {
     return ls;
 }
 
+// --timeout DUR of `command`: nullopt when absent; a usage error when it is not a duration above zero.
+std::variant<std::optional<Millis>, UsageError> timeout_flag(const RawArguments& raw, const char* command) {
+    const auto timeout = raw.get("--timeout");
+    if (!timeout) return std::optional<Millis>{};
+    const auto parsed = parse_duration(*timeout);
+    if (!parsed || parsed->count() <= 0)
+        return UsageError{"--timeout needs a duration such as 30s, 5m or 2h, not '" + *timeout + "'", command};
+    return parsed;
+}
+
 Built build_wait(const RawArguments& raw) {
-    WaitForBatch wait{raw.positionals[0], std::nullopt};
-    if (const auto timeout = raw.get("--timeout")) {
-        wait.timeout = parse_duration(*timeout);
-        if (!wait.timeout)
-            return UsageError{"--timeout needs a duration such as 30s, 5m or 2h, not '" + *timeout + "'", "wait"};
-    }
-    return wait;
+    auto timeout = timeout_flag(raw, "wait");
+    if (auto* error = std::get_if<UsageError>(&timeout)) return std::move(*error);
+    return WaitForBatch{raw.positionals[0], std::get<std::optional<Millis>>(timeout)};
+}
+
+Built build_sync(const RawArguments& raw) {
+    auto timeout = timeout_flag(raw, "sync");
+    if (auto* error = std::get_if<UsageError>(&timeout)) return std::move(*error);
+    return RunSync{raw.has("--full"), std::get<std::optional<Millis>>(timeout)};
 }
 
 Built build_events(const RawArguments& raw) {
@@ -268,7 +282,7 @@ Built build_command(const CommandSpec& spec, const RawArguments& raw) {
     if (name == "events") return build_events(raw);
     if (name == "stats") return ShowStats{};
     if (name == "health") return ShowHealth{};
-    if (name == "sync") return RunSync{raw.has("--full")};
+    if (name == "sync") return build_sync(raw);
     if (name == "deliveries") return ListDeliveries{raw.get("--state"), raw.get("--target")};
     if (name == "redeliver") return build_redeliver(raw);
     // help

@@ -49,6 +49,7 @@ struct ShowStats {};
 struct ShowHealth {};
 struct RunSync {
     bool full = false;
+    std::optional<Millis> timeout;  // none: the default wait (kSyncWait)
 };
 struct ListDeliveries {
     std::optional<std::string> state;

@@ -359,8 +359,15 @@ int show_health(const CommandEnvironment& env) {
 }
 
 int run_sync(const RunSync& sync, const CommandEnvironment& env) {
-    const auto answer =
-        env.api.post(request_target("/v1/sync", {{"full", sync.full ? "true" : "false"}, {"wait", "true"}}), kSyncWait);
+    const Millis wait = sync.timeout.value_or(kSyncWait);
+    const auto answer = env.api.post(request_target("/v1/sync", {{"full", sync.full ? "true" : "false"},
+                                                                 {"wait", "true"},
+                                                                 {"timeout", format_duration(wait)}}),
+                                     wait);
+    if (answer.status == 504) {  // the daemon stopped waiting at `timeout`; the sync itself goes on
+        env.err << "extractctl: timed out: " << error_detail(answer) << "\n";
+        return kExitTimeout;
+    }
     if (const auto code = rejected(env, answer, "sync failed")) return *code;
     if (!env.json && !answer.body.contains("id")) {
         env.out << error_detail(answer) << "\n";  // not a run, e.g. 202 {"detail":"sync requested"}

@@ -1,8 +1,12 @@
 #include "cli/extractctl.hpp"
 
+#include <grp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -30,6 +34,26 @@ OutputStyle output_style() {
     return OutputStyle{isatty(STDOUT_FILENO) == 1 && !environment_variable("NO_COLOR") && term != "dumb"};
 }
 
+// What to do about a socket that refused us: a missing permission is not a stopped daemon.
+std::string connect_advice(int error_code, const std::string& socket_path) {
+    if (error_code != EACCES && error_code != EPERM) {
+        return "is extract-syncd running? Try: systemctl status extract-syncd";
+    }
+    std::string socket_is;
+    struct stat st {};
+    if (::stat(socket_path.c_str(), &st) == 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        const group* owner = ::getgrgid(st.st_gid);
+        socket_is = std::string("; the socket is mode ") + mode + ", group " +
+                    (owner ? std::string(owner->gr_name) : std::to_string(st.st_gid));
+    }
+    return "this user lacks write permission on the socket or its directory" + socket_is +
+           ". Join the socket's group (set by SocketGroup= in extract-syncd.socket, or [api] socket_mode when "
+           "extract-syncd binds the socket itself), log in again, and check [api] allowed_gids / allowed_uids; "
+           "or run as root";
+}
+
 }  // namespace
 
 int run_extractctl(int argc, char** argv) {
@@ -48,7 +72,7 @@ int run_extractctl(int argc, char** argv) {
         return run_command(invocation.command, env);
     } catch (const ConnectError& e) {
         // One line that names the socket (the message does) and what to look at next.
-        std::cerr << "extractctl: " << e.what() << " (is extract-syncd running? Try: systemctl status extract-syncd)\n";
+        std::cerr << "extractctl: " << e.what() << " (" << connect_advice(e.error_code, invocation.socket_path) << ")\n";
         return kExitUnreachable;
     } catch (const std::exception& e) {
         std::cerr << "extractctl: " << e.what() << "\n";

@@ -10,6 +10,7 @@
 #include <Poco/StreamCopier.h>
 #include <Poco/Timespan.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <istream>
@@ -37,7 +38,8 @@ HttpReply UnixHttpClient::request(const std::string& method, const std::string& 
     } catch (const Poco::Exception& e) {
         // Poco's socket errors carry errno as their code; its own texts are vaguer ("I/O error").
         throw ConnectError("cannot connect to " + socket_path_ + ": " +
-                           (e.code() > 0 ? std::string(std::strerror(e.code())) : e.displayText()));
+                               (e.code() > 0 ? std::string(std::strerror(e.code())) : e.displayText()),
+                           std::max(e.code(), 0));
     }
 
     try {

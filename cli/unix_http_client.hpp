@@ -20,7 +20,9 @@ struct HttpReply {
 // The socket cannot be reached, or the connection broke or timed out before a whole reply
 // arrived. The message names the socket path and what went wrong.
 struct ConnectError : std::runtime_error {
-    using std::runtime_error::runtime_error;
+    explicit ConnectError(const std::string& message, int errno_code = 0)
+        : std::runtime_error(message), error_code(errno_code) {}
+    int error_code;  // errno of a failed connect (EACCES, ENOENT, ECONNREFUSED ...); 0 otherwise
 };
 
 class UnixHttpClient {

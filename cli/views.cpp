@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/duration.hpp"
 
 namespace extract::cli {
 namespace {
@@ -175,10 +178,37 @@ std::string render_stats(const nlohmann::json& stats, const OutputStyle& style) 
     return out;
 }
 
+// "120 pages, 24000 batches, 850.0 batches/s, about 3m left (of 500 pages)"; "-" when no pass runs.
+std::string progress_text(const nlohmann::json& progress) {
+    if (!progress.is_object()) return "-";
+    std::string text = cell_text(member(progress, "pages")) + " pages, " + cell_text(member(progress, "batches")) +
+                       " batches, " + cell_text(member(progress, "batches_per_second")) + " batches/s";
+    const auto& left = member(progress, "estimated_seconds_left");
+    if (left.is_number_integer() && left.get<std::int64_t>() >= 0) {
+        text += ", about " + format_duration(std::chrono::seconds(left.get<std::int64_t>())) + " left (of " +
+                cell_text(member(progress, "expected_pages")) + " pages)";
+    }
+    return text;
+}
+
 std::string render_health(const nlohmann::json& health, const OutputStyle& style) {
-    return render_fields(object_fields(health, {"status", "version", "synced", "last_sync_at", "last_full_sync_at",
-                                                "last_error", "consecutive_failures"}),
-                         style, {"status"});
+    Fields fields = object_fields(health, {"status", "version", "synced", "last_sync_at", "last_full_sync_at",
+                                           "last_error", "consecutive_failures", "disabled_targets"},
+                                  {"progress"});
+    // Disabled targets one per comma, not as JSON; progress as one line, only while a full pass runs.
+    for (auto& [key, value] : fields) {
+        if (key != "disabled_targets") continue;
+        const auto& targets = member(health, "disabled_targets");
+        value.clear();
+        if (targets.is_array()) {
+            for (const auto& t : targets) value += (value.empty() ? "" : ", ") + cell_text(t);
+        }
+        if (value.empty()) value = "-";
+    }
+    if (const auto& progress = member(health, "progress"); progress.is_object()) {
+        fields.emplace_back("progress", progress_text(progress));
+    }
+    return render_fields(fields, style, {"status"});
 }
 
 std::string render_sync_run(const nlohmann::json& run, const OutputStyle& style) {

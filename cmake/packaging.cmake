@@ -6,11 +6,52 @@ include(GNUInstallDirs)
 # extract-sim is installed too: it is the demo and rehearsal upstream (scripts/demo, trying
 # extractctl and a configuration without an account). It listens on 127.0.0.1 only, and only
 # when someone runs it.
-install(TARGETS extract-syncd extractctl extract-sim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# Components (cmake --install build --component NAME): runtime (programs, man pages, completions),
+# service (units, /etc configuration), doc (README, docs, example, copyright, changelog).
+install(TARGETS extract-syncd extractctl extract-sim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 
-install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
-install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} FILES_MATCHING PATTERN "*.md")
-install(FILES config/extract-sync.ini DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+# Man pages and extractctl's bash and zsh completions, generated from one source each (the
+# programs' --help texts, docs/configuration.md: cmake/man_and_completions.py), gzipped as Debian
+# installs them. tests/install checks them (`man -l` without warnings).
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+set(EXTRACT_GENERATED ${PROJECT_BINARY_DIR}/generated)
+set(EXTRACT_MAN_PAGES ${EXTRACT_GENERATED}/man8/extract-syncd.8.gz ${EXTRACT_GENERATED}/man1/extractctl.1.gz
+                      ${EXTRACT_GENERATED}/man5/extract-sync.ini.5.gz)
+set(EXTRACT_COMPLETIONS ${EXTRACT_GENERATED}/completions/extractctl ${EXTRACT_GENERATED}/completions/_extractctl)
+add_custom_command(
+  OUTPUT ${EXTRACT_MAN_PAGES} ${EXTRACT_COMPLETIONS}
+  COMMAND Python3::Interpreter ${PROJECT_SOURCE_DIR}/cmake/man_and_completions.py ${EXTRACT_GENERATED}
+          ${PROJECT_VERSION} $<TARGET_FILE:extract-syncd> $<TARGET_FILE:extractctl>
+          ${PROJECT_SOURCE_DIR}/docs/configuration.md
+  DEPENDS extract-syncd extractctl ${PROJECT_SOURCE_DIR}/cmake/man_and_completions.py
+          ${PROJECT_SOURCE_DIR}/docs/configuration.md
+  COMMENT "Man pages and extractctl completions from the --help texts and docs/configuration.md"
+  VERBATIM)
+add_custom_target(man_and_completions ALL DEPENDS ${EXTRACT_MAN_PAGES} ${EXTRACT_COMPLETIONS})
+install(FILES ${EXTRACT_GENERATED}/man8/extract-syncd.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT runtime)
+install(FILES ${EXTRACT_GENERATED}/man1/extractctl.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT runtime)
+install(FILES ${EXTRACT_GENERATED}/man5/extract-sync.ini.5.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man5 COMPONENT runtime)
+install(FILES ${EXTRACT_GENERATED}/completions/extractctl
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions COMPONENT runtime)
+install(FILES ${EXTRACT_GENERATED}/completions/_extractctl
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions COMPONENT runtime)
+
+# The docs keep the layout the README links (docs/*.md beside README.md).
+install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT doc)
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs COMPONENT doc FILES_MATCHING PATTERN "*.md")
+install(FILES config/extract-sync.ini DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT doc)
+# Debian wants a copyright file and (a native package) changelog.gz in the doc directory.
+install(FILES cmake/debian/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT doc)
+string(TIMESTAMP EXTRACT_CHANGELOG_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
+file(WRITE ${EXTRACT_GENERATED}/changelog
+     "extract-sync (${PROJECT_VERSION}) unstable; urgency=medium\n\n"
+     "  * Release ${PROJECT_VERSION}: see README.md and docs/.\n\n"
+     " -- extract-sync maintainers <extract-sync@example.org>  ${EXTRACT_CHANGELOG_DATE}\n")
+execute_process(COMMAND gzip -9nf ${EXTRACT_GENERATED}/changelog RESULT_VARIABLE gzip_result)
+if(NOT gzip_result EQUAL 0)
+  message(FATAL_ERROR "gzip ${EXTRACT_GENERATED}/changelog failed: ${gzip_result}")
+endif()
+install(FILES ${EXTRACT_GENERATED}/changelog.gz DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT doc)
 
 # The configuration lives where extract-syncd looks by default, whatever the prefix, and an
 # edited one is never overwritten: installed only when absent. (In the .deb it is a conffile,
@@ -23,13 +64,13 @@ install(CODE "
     file(INSTALL \"${PROJECT_SOURCE_DIR}/config/extract-sync.ini\" DESTINATION /etc/extract-sync
          PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
   endif()
-")
+" COMPONENT service)
 
 # ---- the Debian package ---------------------------------------------------------------------
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME extract-sync)
 set(CPACK_PACKAGE_VENDOR "extract-sync")
-set(CPACK_PACKAGE_CONTACT "extract-sync maintainers <extract-sync@localhost>")
+set(CPACK_PACKAGE_CONTACT "extract-sync maintainers <extract-sync@example.org>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
 string(CONCAT CPACK_PACKAGE_DESCRIPTION
     "Keeps a durable local mirror of every batch of an extract API account, records every status "

@@ -7,7 +7,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 
 #include "core/duration.hpp"
 #include "core/timefmt.hpp"
@@ -25,6 +28,8 @@ constexpr int kRefreshAttempts = 3;
 // How long a fetched refresh waits for the sync thread to apply it, at least.
 constexpr Millis kMinApplyWait{2000};
 constexpr Millis kMaxFailureDelay{5 * 60 * 1000};
+// Rows a cycle writes after which the WAL is checkpointed at once (then trimmed to journal_size_limit).
+constexpr std::int64_t kLargeWrite = 1000;
 
 sigset_t handled_signals() {
     sigset_t set;
@@ -44,6 +49,22 @@ std::vector<cache::DeliveryRoute> routes_of(const Config& config) {
 
 PollPacing::Intervals intervals_of(const SyncConfig& sync) {
     return {sync.poll_interval, sync.idle_poll_interval, sync.full_sync_interval};
+}
+
+// How far a full pass is, for /v1/health: rate since it started, and the time left when the last
+// complete pass says how many pages there are.
+api::SyncProgress progress_of(const FullSyncSettings::PassProgress& p, std::optional<std::int64_t> expected_pages) {
+    api::SyncProgress progress;
+    progress.pages = p.pages;
+    progress.batches = p.batches;
+    const double secs = std::chrono::duration<double>(p.elapsed).count();
+    if (secs > 0) progress.batches_per_second = static_cast<double>(p.batches) / secs;
+    if (expected_pages && *expected_pages > 0) {
+        progress.expected_pages = expected_pages;
+        const std::int64_t left = std::max<std::int64_t>(*expected_pages - p.pages, 0);
+        if (p.pages > 0) progress.estimated_seconds_left = std::llround(secs / static_cast<double>(p.pages) * static_cast<double>(left));
+    }
+    return progress;
 }
 
 // After a failed cycle: 1 s, 2 s, 4 s ... at most 5 minutes, never later than the next full sync would be.
@@ -103,18 +124,68 @@ FullSyncSettings Daemon::full_sync_settings() const {
     return settings;
 }
 
-int Daemon::run_once() {
+int Daemon::run_once(Millis patience) {
     signal_thread_ = std::thread([this] { signal_loop(); });
     const auto routes = routes_of(config_);
     FullSyncSettings settings = full_sync_settings();
     settings.routes = &routes;
-    FullSync sync(*client_, *mirror_, clock_, stop_);
-    const SyncOutcome outcome = sync.run(settings);
+
+    // Gives up once `patience` passes without a page applied: a failing upstream ends the run in
+    // that time (for cron), a long healthy first sync does not.
+    std::mutex progress_mutex;
+    std::condition_variable progress_cv;
+    SteadyTime last_progress = clock_.steady_now();
+    bool finished = false;
+    bool gave_up = false;
+    settings.on_progress = [&] {
+        std::lock_guard lock(progress_mutex);
+        last_progress = clock_.steady_now();
+    };
+    std::thread patience_watch([&] {
+        std::unique_lock lock(progress_mutex);
+        while (!finished) {
+            const SteadyTime limit = last_progress + patience;
+            if (clock_.steady_now() >= limit) {
+                gave_up = true;
+                lock.unlock();
+                stop_.request_stop();
+                transport_->abort();  // a request in flight must not outlast the limit
+                return;
+            }
+            progress_cv.wait_until(lock, limit);
+        }
+    });
+    const SteadyTime started = clock_.steady_now();
+    SyncOutcome outcome;
+    std::string last_error;
+    for (int failures = 0;;) {
+        outcome = FullSync(*client_, *mirror_, clock_, stop_).run(settings);
+        if (outcome.result != SyncResult::failed) break;
+        last_error = outcome.error;
+        if (client_->host_unresolved()) break;  // DNS does not change in seconds: say so now
+        // A failed pass is tried again on the daemon's schedule (1 s, 2 s, 4 s ...) within the limit.
+        spdlog::warn("full sync failed after {} pages (attempt {}): {}", outcome.counts.pages, ++failures, outcome.error);
+        if (!stop_.sleep_for(failure_delay(failures, patience))) break;
+    }
+    {
+        std::lock_guard lock(progress_mutex);
+        finished = true;
+    }
+    progress_cv.notify_all();
+    patience_watch.join();
+
+    const double secs = std::chrono::duration<double>(clock_.steady_now() - started).count();
     if (outcome.result == SyncResult::ok) {
         spdlog::info("{}", describe(outcome));
         return kExitOk;
     }
-    spdlog::error("full sync failed after {} pages: {}", outcome.counts.pages, outcome.error);
+    if (gave_up) {
+        const std::string cause = client_->failing().value_or(last_error.empty() ? outcome.error : last_error);
+        spdlog::error("extract-syncd --once failed: no page for {} (--once-timeout), giving up after {:.1f}s: {}",
+                      format_duration(patience), secs, cause);
+    } else {
+        spdlog::error("extract-syncd --once failed after {:.1f}s: {}", secs, outcome.error);
+    }
     return kExitFailure;
 }
 
@@ -174,6 +245,7 @@ int Daemon::run() {
 void Daemon::sync_loop() {
     SyncEngine engine(*client_, *mirror_, clock_, stop_, config_.upstream.page_size);
     PollPacing pacing;
+    CycleSummary summary(clock_.steady_now());  // the log's sign of life: idle cycles log nothing else
     std::optional<SteadyTime> cycle_ended;     // nullopt: the first cycle runs at once
     std::optional<SteadyTime> full_pass_ended;  // nullopt: a full pass is due
     SyncResult last_result = SyncResult::ok;
@@ -198,6 +270,7 @@ void Daemon::sync_loop() {
     while (!stop_.stop_requested()) {
         std::uint64_t serving = 0;
         bool full_pass_due = false;
+        Millis summary_every{0};
         FullSyncSettings settings;
         std::vector<cache::DeliveryRoute> routes;
         std::deque<std::shared_ptr<PendingRefresh>> refreshes;
@@ -233,9 +306,14 @@ void Daemon::sync_loop() {
                             std::chrono::steady_clock::now() >= *full_pass_ended + config_.sync.full_sync_interval;
             settings = full_sync_settings();
             routes = routes_of(config_);
+            summary_every = config_.sync.full_sync_interval;
         }
         settings.routes = &routes;
         settings.on_progress = [this] { liveness_.working(); };  // a long write is a sign of life too
+        settings.on_full_pass_page = [this, expected = expected_full_pass_pages()](const FullSyncSettings::PassProgress& p) {
+            std::lock_guard lock(mutex_);
+            health_.progress = progress_of(p, expected);
+        };
 
         const std::int64_t rate_limited_before = rate_limited_answers();
         SyncOutcome outcome;
@@ -247,9 +325,12 @@ void Daemon::sync_loop() {
         }
         if (outcome.result == SyncResult::stopped) break;
         record(outcome);
+        summary.add(outcome);
+        if (auto line = summary.take_if_due(clock_.steady_now(), summary_every)) spdlog::info("{}", *line);
         report_cycle(outcome);
         record_metrics(outcome);
         if (outcome.result == SyncResult::ok) prune_old_events();
+        if (outcome.counts.upserted + outcome.counts.removed >= kLargeWrite) checkpoint_mirror();
         // glibc keeps freed memory for reuse; handed back, the daemon idles at what it holds, not at
         // the peak of its busiest cycle (docs/BENCHMARKS.md, memory).
         ::malloc_trim(0);
@@ -371,11 +452,25 @@ api::RefreshOutcome Daemon::refresh_batch(const std::string& batch_id, Millis ma
                                         "the batch is recorded when that ends: try again"};
 }
 
+std::optional<std::int64_t> Daemon::expected_full_pass_pages() {
+    try {
+        return mirror_->last_full_pass_pages();
+    } catch (const std::exception&) {
+        return std::nullopt;  // the cycle meets the same trouble and reports it
+    }
+}
+
 void Daemon::record(const SyncOutcome& outcome) {
     const std::string now = format_timestamp(clock_.now());
     std::lock_guard lock(mutex_);
+    health_.progress.reset();
     if (outcome.result == SyncResult::ok) {
-        spdlog::info("{}", describe(outcome));
+        // At info: a cycle that changed something, and a recovery; idle cycles go to the summary.
+        if (health_.consecutive_failures > 0) {
+            spdlog::info("sync recovered after {} failed cycle(s): {}", health_.consecutive_failures, describe(outcome));
+        } else {
+            spdlog::log(changed_anything(outcome) ? spdlog::level::info : spdlog::level::debug, "{}", describe(outcome));
+        }
         health_.status = "ok";
         health_.synced = true;
         health_.last_sync_at = now;
@@ -387,6 +482,7 @@ void Daemon::record(const SyncOutcome& outcome) {
     }
     ++health_.consecutive_failures;
     health_.status = "degraded";
+    const bool same_error = health_.last_error == outcome.error;
     health_.last_error = outcome.error;
     if (outcome.result == SyncResult::unauthorized) {
         if (!auth_paused_) {
@@ -398,8 +494,10 @@ void Daemon::record(const SyncOutcome& outcome) {
         auth_paused_ = true;
         return;
     }
-    spdlog::error("{} sync failed after {} pages ({} in a row): {}", outcome.kind, outcome.counts.pages,
-                  health_.consecutive_failures, outcome.error);
+    // Once per cause: a failure that repeats itself every backoff step is at debug until it changes
+    // or recovers (health and the summary line keep counting).
+    spdlog::log(same_error ? spdlog::level::debug : spdlog::level::err, "{} sync failed after {} pages ({} in a row): {}",
+                outcome.kind, outcome.counts.pages, health_.consecutive_failures, outcome.error);
 }
 
 void Daemon::report_cycle(const SyncOutcome& outcome) {
@@ -449,6 +547,14 @@ void Daemon::prune_old_events() {
     }
 }
 
+void Daemon::checkpoint_mirror() {
+    try {
+        mirror_->checkpoint();
+    } catch (const std::exception& e) {
+        spdlog::debug("WAL checkpoint after a large write did not run: {}", e.what());  // SQLite retries on its own
+    }
+}
+
 void Daemon::record_metrics(const SyncOutcome& outcome) {
     const bool ok = outcome.result == SyncResult::ok;
     metrics_.sync_run(outcome.kind, ok, outcome.duration);
@@ -484,6 +590,13 @@ api::HealthSnapshot Daemon::health() const {
     {
         std::lock_guard lock(mutex_);
         snapshot = health_;
+        snapshot.paused = auth_paused_;
+    }
+    // A cycle whose requests are failing is shown at its first failed attempt, not when the
+    // client has used up its retries (seconds to minutes later).
+    if (auto failing = client_->failing()) {
+        snapshot.status = "degraded";
+        snapshot.last_error = *failing + " (retrying)";
     }
     if (dispatcher_) snapshot.disabled_targets = dispatcher_->disabled_targets();
     return snapshot;

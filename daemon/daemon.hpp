@@ -42,8 +42,9 @@ public:
 
     // Serves until SIGTERM / SIGINT; returns the process exit code.
     int run();
-    // One full sync, no API, no deliveries: 0 on success, 1 on failure.
-    int run_once();
+    // One full sync, no API, no deliveries: 0 on success, 1 on failure. A failed pass is tried
+    // again until `patience` passes without a page applied.
+    int run_once(Millis patience);
 
     api::HealthSnapshot health() const override;
     std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) override;
@@ -71,8 +72,10 @@ private:
     void report_cycle(const SyncOutcome& outcome);  // STATUS= and liveness after each cycle
     void count_live_batches();  // live_batches_ from the mirror (a COUNT(*): once, not per cycle)
     void record(const SyncOutcome& outcome);
+    std::optional<std::int64_t> expected_full_pass_pages();  // for health's progress estimate
     void record_metrics(const SyncOutcome& outcome);
-    void prune_old_events();  // [cache] event_retention
+    void prune_old_events();  // [cache] event_retention: events, settled deliveries, sync_runs
+    void checkpoint_mirror();  // after a large write: the WAL stays small
     FullSyncSettings full_sync_settings() const;
     upstream::ClientOptions client_options() const;
 

@@ -135,9 +135,10 @@ void DeliveryQueue::finish(const OutboxDelivery& delivery, const AttemptResult& 
         store_.record_attempt(delivery, record);
         counts_.add(target, "failed");
         spdlog::error(
-            "{}: delivery {} ({}) failed after {} attempts, the last: {}; extractctl redeliver {} sends it "
+            "{}: delivery {} ({}) failed after {} attempt{}, the last: {}; extractctl redeliver {} sends it "
             "again",
-            target, delivery.id, delivery.event_id, record.attempt, record.error, delivery.id);
+            target, delivery.id, delivery.event_id, record.attempt, record.attempt == 1 ? "" : "s", record.error,
+            delivery.id);
     }
 }
 

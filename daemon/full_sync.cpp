@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "daemon/page_pipeline.hpp"
 
 namespace extract::daemon {
@@ -10,10 +12,14 @@ SyncOutcome FullSync::run(const FullSyncSettings& settings) {
     return run_recorded("full", client_, mirror_, clock_, [&](SyncOutcome& outcome) {
         const auto started = clock_.steady_now();
         const bool bootstrap = mirror_.bootstrap_pending();
-        if (bootstrap) spdlog::info("first sync into an empty mirror: {}",
-                                    settings.emit_on_bootstrap
-                                        ? "batch.created events are emitted, no batch.status_changed (emit_on_bootstrap = true)"
-                                        : "no events are emitted (emit_on_bootstrap = false)");
+        // Said once per process, not again on every retry of a failing first pass.
+        static std::atomic<bool> bootstrap_announced{false};
+        if (bootstrap && !bootstrap_announced.exchange(true)) {
+            spdlog::info("first sync into an empty mirror: {}",
+                         settings.emit_on_bootstrap
+                             ? "batch.created events are emitted, no batch.status_changed (emit_on_bootstrap = true)"
+                             : "no events are emitted (emit_on_bootstrap = false)");
+        }
 
         cache::ApplyOptions apply;
         apply.first_sighting = cache::first_sighting_events(bootstrap, settings.emit_on_bootstrap);
@@ -30,6 +36,9 @@ SyncOutcome FullSync::run(const FullSyncSettings& settings) {
             if (settings.on_progress) settings.on_progress();
 
             const auto now = clock_.steady_now();
+            if (settings.on_full_pass_page) {
+                settings.on_full_pass_page({outcome.counts.pages, received, std::chrono::duration_cast<Millis>(now - started)});
+            }
             if (now - last_progress >= settings.progress_interval) {
                 const double secs = std::chrono::duration<double>(now - started).count();
                 spdlog::info("full sync in progress: {} pages, {} batches so far, {:.0f} batches/s", outcome.counts.pages,

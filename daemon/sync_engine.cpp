@@ -22,7 +22,7 @@ SyncOutcome SyncEngine::run_cycle(const FullSyncSettings& settings, bool full_pa
     // The planner prices a full pass by the last one; only without one does it need the count
     // (a COUNT(*), tens of ms on a 1M mirror, was run before every cycle).
     if (!input.last_full_pass_pages) input.mirrored_batches = mirror_.batch_count();
-    input.expected_refreshes = last_refreshes_;
+    input.expected_refreshes = refreshes_.expected(nonterminal_total(input));
     input.page_size = page_size_;
     input.full_pass_due = full_pass_due || !input.last_full_pass_pages;
     const SyncPlan plan = plan_sync(input);
@@ -33,7 +33,9 @@ SyncOutcome SyncEngine::run_cycle(const FullSyncSettings& settings, bool full_pa
                               : FullSync(client_, mirror_, clock_, stop_).run(settings);
     outcome.planned_requests = plan.planned_requests();
     outcome.alternative_requests = plan.alternative_requests();
-    if (outcome.kind == "fast" && outcome.result == SyncResult::ok) last_refreshes_ = outcome.refreshed;
+    if (outcome.kind == "fast" && outcome.result == SyncResult::ok) {
+        refreshes_.observe(nonterminal_total(input), outcome.refreshed);
+    }
     if (outcome.result == SyncResult::ok) any_nonterminal_ = !mirror_.nonterminal_counts(terminal_statuses).empty();
     return outcome;
 }

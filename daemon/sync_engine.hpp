@@ -46,7 +46,7 @@ private:
     // and every other non-terminal status seen since start. A list of an empty status costs one
     // request; the planner counts it.
     std::set<std::string, std::less<>> listed_statuses_{"pending", "running"};
-    std::int64_t last_refreshes_ = 0;  // the last fast poll's single-batch GETs: the next one's estimate
+    RefreshEstimate refreshes_;  // from the last fast poll's share of refreshes, applied to each cycle's counts
     bool any_nonterminal_ = true;
 };
 

@@ -5,6 +5,8 @@
 
 #include <exception>
 
+#include "core/duration.hpp"
+
 namespace extract::daemon {
 
 SyncResult result_of(upstream::FetchStatus status) {
@@ -58,6 +60,34 @@ std::string describe(const SyncOutcome& o) {
     return fmt::format("{} sync: {} pages, {}{}, {} upserted, {} changed, {} removed in {:.2f}s", o.kind, o.counts.pages,
                        refreshed, requests, o.counts.upserted, o.counts.changed, o.counts.removed,
                        std::chrono::duration<double>(o.duration).count());
+}
+
+void CycleSummary::add(const SyncOutcome& o) {
+    if (o.result != SyncResult::ok) {
+        ++failed_;
+    } else if (o.kind == "fast") {
+        ++fast_;
+    } else {
+        ++full_;
+    }
+    requests_ += o.counts.requests;
+    upserted_ += o.counts.upserted;
+    changed_ += o.counts.changed;
+    removed_ += o.counts.removed;
+}
+
+std::optional<std::string> CycleSummary::take_if_due(SteadyTime now, Millis interval) {
+    if (now - since_ < interval) return std::nullopt;
+    const auto elapsed = now - since_;
+    const Millis period = elapsed >= std::chrono::minutes(1)
+                              ? Millis(std::chrono::duration_cast<std::chrono::minutes>(elapsed))
+                              : Millis(std::chrono::duration_cast<std::chrono::seconds>(elapsed));
+    std::string line = fmt::format("alive: {} cycles in the last {} ({} full, {} fast, {} failed), {} requests, "
+                                   "{} upserted, {} changed, {} removed",
+                                   full_ + fast_ + failed_, format_duration(period), full_, fast_, failed_, requests_,
+                                   upserted_, changed_, removed_);
+    *this = CycleSummary(now);
+    return line;
 }
 
 }  // namespace extract::daemon

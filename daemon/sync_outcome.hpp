@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,12 @@ struct FullSyncSettings {
     // Called on the syncing thread after every page applied and every single-batch refresh of
     // any cycle: a liveness signal (e.g. the systemd watchdog), so it must be quick and not throw.
     std::function<void()> on_progress;
+    // Called after every page of a full pass with how far it is (for /v1/health `progress`).
+    struct PassProgress {
+        std::int64_t pages = 0, batches = 0;
+        Millis elapsed{0};
+    };
+    std::function<void(const PassProgress&)> on_full_pass_page;
 };
 
 // Runs `body` as one sync run of `kind` ("full", "fast"): its sync_runs row is opened before
@@ -58,6 +65,28 @@ struct FullSyncSettings {
 // threw rolled back, so nothing of its page was written).
 SyncOutcome run_recorded(std::string_view kind, upstream::UpstreamClient& client, cache::Mirror& mirror,
                          const Clock& clock, const std::function<void(SyncOutcome&)>& body);
+
+// Whether a cycle wrote anything: a batch upserted, a transition, a removal. At info only such
+// cycles get a line of their own; the others are counted in the periodic summary.
+inline bool changed_anything(const SyncOutcome& o) {
+    return o.counts.upserted > 0 || o.counts.changed > 0 || o.counts.removed > 0;
+}
+
+// What the sync loop did since its last summary line, the daemon's sign of life in the log:
+// "alive: 90 cycles in 15m (1 full, 89 fast, 0 failed), 182 requests, 3 upserted, 1 changed, 0 removed".
+// Pure: the caller passes the time.
+class CycleSummary {
+public:
+    explicit CycleSummary(SteadyTime start) : since_(start) {}
+    void add(const SyncOutcome& outcome);
+    // The line once `interval` has passed since the last one (or the start), then counts anew.
+    std::optional<std::string> take_if_due(SteadyTime now, Millis interval);
+
+private:
+    SteadyTime since_;
+    int full_ = 0, fast_ = 0, failed_ = 0;
+    std::int64_t requests_ = 0, upserted_ = 0, changed_ = 0, removed_ = 0;
+};
 
 // "full sync: 25 pages, 26 requests, 5000 upserted, 12 changed, 0 removed in 1.23s", and for a
 // planned cycle "fast sync: 3 pages, 1 refreshed, 4 requests (planned 3, a full pass would be 500), …"

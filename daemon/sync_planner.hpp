@@ -25,6 +25,7 @@ struct PlannerInput {
     std::int64_t mirrored_batches = 0;  // not removed; needed only without last_full_pass_pages
     std::optional<std::int64_t> last_full_pass_pages;  // of the latest complete full pass
     std::int64_t expected_refreshes = 0;                // single-batch GETs the fast poll will likely need
+                                                        // (RefreshEstimate::expected, from the counts above)
     int page_size = 200;
     bool full_pass_due = false;  // none complete yet, full_sync_interval elapsed, or asked for
 };
@@ -41,9 +42,29 @@ struct SyncPlan {
 // A listing of n batches costs ceil(n / page_size) pages and never less than one request.
 std::int64_t listing_requests(std::int64_t batches, int page_size);
 
-// The fast poll when it is strictly cheaper and no full pass is due; a full pass otherwise
-// (at equal cost the full pass wins: it also finds batches created and finished unseen, and removals).
+// The fast poll when it costs no more and no full pass is due; a full pass otherwise. At equal
+// cost the fast poll wins: full passes come every full_sync_interval anyway, and a tie at the
+// small end (a one-page account) must not turn every cycle into a full listing.
 SyncPlan plan_sync(const PlannerInput& input);
+
+// How many single-batch refreshes the next fast poll will need: the share of non-terminal
+// batches the last fast poll had to refresh, applied to the mirror's non-terminal count now.
+// Recomputed every cycle, so an early busy fast poll cannot price every later one out of the
+// plan once the batches it refreshed have finished; never more than the batches a fast poll
+// could refresh (the non-terminal ones).
+class RefreshEstimate {
+public:
+    // After each successful fast poll: the non-terminal batches it started with, and how many it refreshed.
+    void observe(std::int64_t nonterminal_before, std::int64_t refreshed);
+    std::int64_t expected(std::int64_t nonterminal_now) const;
+
+private:
+    std::int64_t sample_nonterminal_ = 0;
+    std::int64_t sample_refreshed_ = 0;
+};
+
+// The mirrored, not removed batches of all non-terminal statuses together.
+std::int64_t nonterminal_total(const PlannerInput& input);
 
 // When the next cycle runs after a successful one: poll_interval while any mirrored batch is
 // not terminal, idle_poll_interval otherwise; doubled after every cycle that met a 429 (at most

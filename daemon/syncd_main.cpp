@@ -7,7 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/duration.hpp"
 #include "daemon/daemon.hpp"
+#include "daemon/instance_lock.hpp"
 #include "daemon/logging.hpp"
 
 namespace extract::daemon {
@@ -18,7 +20,9 @@ namespace {
 
 constexpr const char* kDefaultConfig = "/etc/extract-sync/extract-sync.ini";
 
-constexpr const char* kUsage = R"(usage: extract-syncd [--config FILE] [--check-config | --once]
+constexpr Millis kDefaultOncePatience{30000};
+
+constexpr const char* kUsage = R"(usage: extract-syncd [--config FILE] [--check-config | --once [--once-timeout DUR]]
 
 Keeps a durable local mirror of every batch of an extract API account, records every
 status transition, serves it on a Unix socket and fires webhooks and commands.
@@ -26,6 +30,10 @@ status transition, serves it on a Unix socket and fires webhooks and commands.
   --config FILE    configuration file (default /etc/extract-sync/extract-sync.ini)
   --check-config   validate the configuration, print what is wrong; exit 0 or 78
   --once           one full sync, deliver nothing; exit 0 on success, 1 on failure
+  --once-timeout DUR
+                   with --once: give up when no page arrived for DUR (default 30s);
+                   a failed pass is tried again after 1s, 2s, 4s ... until then
+                   (an upstream host that does not resolve ends it at once)
   --version        print the version
   --help           this text
 
@@ -38,7 +46,27 @@ struct Flags {
     std::string config = kDefaultConfig;
     bool check_config = false;
     bool once = false;
+    Millis once_patience = kDefaultOncePatience;
 };
+
+// --config FILE, --once-timeout DUR; false (after saying why) when the value is unusable.
+bool take_value(std::string_view flag, std::string_view value, Flags& flags) {
+    if (flag == "--config") {
+        if (value.empty()) {
+            std::cerr << "extract-syncd: --config needs a file name\n";
+            return false;
+        }
+        flags.config = std::string(value);
+        return true;
+    }
+    const auto parsed = parse_duration(value);
+    if (!parsed || parsed->count() <= 0) {
+        std::cerr << "extract-syncd: --once-timeout '" << value << "' is not a duration such as 30s or 2m\n";
+        return false;
+    }
+    flags.once_patience = *parsed;
+    return true;
+}
 
 // Returns an exit code when the flags already decide the outcome.
 std::optional<int> parse_flags(int argc, char** argv, Flags& flags) {
@@ -56,12 +84,18 @@ std::optional<int> parse_flags(int argc, char** argv, Flags& flags) {
             flags.check_config = true;
         } else if (arg == "--once") {
             flags.once = true;
-        } else if (arg == "--config" && i + 1 < argc) {
-            flags.config = argv[++i];
-        } else if (arg.starts_with("--config=")) {
-            flags.config = std::string(arg.substr(9));
+        } else if (arg == "--config" || arg == "--once-timeout") {
+            if (i + 1 >= argc) {
+                std::cerr << "extract-syncd: " << arg << " needs a value (" << (arg == "--config" ? "FILE" : "DUR")
+                          << ")\ntry 'extract-syncd --help'\n";
+                return kExitUsage;
+            }
+            if (!take_value(arg, argv[++i], flags)) return kExitUsage;
+        } else if (arg.starts_with("--config=") || arg.starts_with("--once-timeout=")) {
+            const auto eq = arg.find('=');
+            if (!take_value(arg.substr(0, eq), arg.substr(eq + 1), flags)) return kExitUsage;
         } else {
-            std::cerr << "extract-syncd: unknown or incomplete argument '" << arg << "'\n"
+            std::cerr << "extract-syncd: unknown argument '" << arg << "'\n"
                       << "try 'extract-syncd --help'\n";
             return kExitUsage;
         }
@@ -108,9 +142,15 @@ int run_syncd(int argc, char** argv) {
     }
     spdlog::info("API key from {}", loaded.api_key->source);
 
+    // Before the mirror is opened: a second daemon must not migrate, write or sync it.
+    auto lock = InstanceLock::acquire(loaded.config->cache.path, flags.once ? "" : loaded.config->api.socket);
+    if (auto* error = std::get_if<std::string>(&lock)) {
+        spdlog::critical("{}", *error);
+        return kExitFailure;
+    }
     try {
         Daemon daemon(std::move(*loaded.config), std::move(*loaded.api_key));
-        return flags.once ? daemon.run_once() : daemon.run();
+        return flags.once ? daemon.run_once(flags.once_patience) : daemon.run();
     } catch (const std::exception& e) {
         spdlog::critical("extract-syncd cannot start: {}", e.what());
         return kExitFailure;

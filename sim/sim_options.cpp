@@ -35,6 +35,7 @@ std::string sim_usage() {
            "  --speed X            lifecycle time runs X times as fast as the wall clock (default 1)\n"
            "  --retention DUR      batches expire DUR after creation, e.g. 3d, 90s (default 3d)\n"
            "  --threads N          HTTP worker threads (default 16)\n"
+           "  --version            print the version and exit\n"
            "  --help               show this and exit\n";
 }
 
@@ -49,6 +50,10 @@ ParsedSimOptions parse_sim_options(const std::vector<std::string>& args) {
         }
         if (flag == "--help" || flag == "-h") {
             o.help = true;
+            continue;
+        }
+        if (flag == "--version") {
+            o.version = true;
             continue;
         }
         if (flag == "--frozen") {

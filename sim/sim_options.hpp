@@ -18,6 +18,7 @@ struct SimOptions {
     StoreSettings store;
     int threads = 16;
     bool help = false;
+    bool version = false;  // --version: print it and exit
 };
 
 struct ParsedSimOptions {

@@ -22,6 +22,10 @@ int run_sim(int argc, char** argv) {
         std::cout << sim_usage();
         return 0;
     }
+    if (options.version) {
+        std::cout << "extract-sim " << EXTRACT_VERSION << "\n";
+        return 0;
+    }
 
     // Before any thread starts: every thread inherits the mask, and only sigwait below sees
     // the signals. A client that hangs up mid-response must not kill the sim.

@@ -99,6 +99,7 @@ UpstreamClient::UpstreamClient(HttpTransport& transport, const Clock& clock, Sle
       sleeper_(sleeper),
       page_size_(options.page_size),
       max_attempts_(std::max(1, options.max_attempts)),
+      max_connect_attempts_(std::clamp(options.max_connect_attempts, 1, std::max(1, options.max_attempts))),
       initial_backoff_(options.initial_backoff),
       max_backoff_(options.max_backoff),
       api_key_(std::move(options.api_key)),
@@ -132,6 +133,16 @@ std::optional<SteadyTime> UpstreamClient::held_until() const {
     std::lock_guard lock(mutex_);
     if (held_until_ <= clock_.steady_now()) return std::nullopt;
     return held_until_;
+}
+
+std::optional<std::string> UpstreamClient::failing() const {
+    std::lock_guard lock(mutex_);
+    return failing_;
+}
+
+bool UpstreamClient::host_unresolved() const {
+    std::lock_guard lock(mutex_);
+    return host_unresolved_;
 }
 
 Fetched<BatchPage> UpstreamClient::list_batches(const std::optional<std::string>& status,
@@ -198,6 +209,11 @@ void UpstreamClient::hold_after_429(const HttpResponse& response, Millis fallbac
     }
 }
 
+void UpstreamClient::remember_failure(const std::string& cause) {
+    std::lock_guard lock(mutex_);
+    failing_ = cause;
+}
+
 Millis UpstreamClient::next_backoff(int failed_attempts) {
     std::lock_guard lock(mutex_);
     return backoff_delay(failed_attempts, initial_backoff_, max_backoff_, jitter_());
@@ -228,12 +244,19 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
     const int max_attempts = bounds.max_attempts > 0 ? std::min(bounds.max_attempts, max_attempts_) : max_attempts_;
     Sleeper& sleeper = bounds.sleeper ? *bounds.sleeper : sleeper_;
     const std::string request = "GET " + target;
-    auto finish = [&out](FetchStatus status, std::string message) {
+    bool unresolved = false;  // the last attempt met a host name that does not resolve
+    auto finish = [&](FetchStatus status, std::string message) {
         out.status = status;
         out.message = std::move(message);
+        {
+            std::lock_guard lock(mutex_);
+            failing_.reset();  // the fetch is over: its outcome is the caller's to report
+            host_unresolved_ = unresolved;
+        }
         return std::move(out);
     };
-    std::string last_cause;  // of the previous attempt, for a bound reached before the next
+    std::string last_cause;    // of the previous attempt, for a bound reached before the next
+    int connect_failures = 0;  // in a row
     for (int attempt = 1;; ++attempt) {
         const Turn turn = wait_for_turn(bounds.give_up_at, sleeper);
         if (turn == Turn::stopped) return finish(FetchStatus::stopped, request + ": stopped before sending (shutting down)");
@@ -250,10 +273,15 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
         FetchStatus give_up_as = FetchStatus::unavailable;
         std::string cause;
         const int code = out.http_status;
+        connect_failures = result.error == TransportError::connect_failed ? connect_failures + 1 : 0;
         if (result.error == TransportError::aborted) {
             return finish(FetchStatus::stopped, result.message);
         } else if (result.error != TransportError::none) {
             cause = std::string(describe(result.error)) + ": " + result.message;
+            if (result.error == TransportError::unknown_host) {
+                unresolved = true;
+                return finish(FetchStatus::unavailable, cause + " (not retried: check [upstream] base_url and DNS)");
+            }
         } else if (code >= 200 && code < 300) {
             auto parsed = parse(response.body);
             if (auto* value = std::get_if<T>(&parsed)) {
@@ -280,21 +308,26 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
             return finish(FetchStatus::bad_response, describe_answer(request, response));
         }
 
+        remember_failure(cause);
         const Millis delay = next_backoff(attempt);
         // The 429 hold is the account's, so it is set even when this fetch gives up now.
         if (code == 429) hold_after_429(response, delay);
         const bool out_of_time = bounds.give_up_at && code != 429 && clock_.steady_now() + delay > *bounds.give_up_at;
-        if (attempt >= max_attempts || out_of_time) {
-            return finish(give_up_as, "gave up after " + std::to_string(attempt) + " attempts; last: " + cause);
+        if (attempt >= max_attempts || connect_failures >= max_connect_attempts_ || out_of_time) {
+            return finish(give_up_as, "gave up after " + std::to_string(attempt) +
+                                          (attempt == 1 ? " attempt" : " attempts") + "; last: " + cause);
         }
         last_cause = cause;
         // The first failure is routine (a dropped page, one 503); repeated ones an operator should see.
         const auto level = attempt == 1 ? spdlog::level::debug : spdlog::level::warn;
+        // Connections that keep failing get fewer tries: say how many this one gets.
+        const int limit = connect_failures > 0 ? std::min(max_attempts, attempt - connect_failures + max_connect_attempts_)
+                                               : max_attempts;
         if (code == 429) {
-            spdlog::log(level, "{} (attempt {} of {}); retrying when the hold ends", cause, attempt, max_attempts);
+            spdlog::log(level, "{} (attempt {} of {}); retrying when the hold ends", cause, attempt, limit);
             continue;  // wait_for_turn() waits out the hold
         }
-        spdlog::log(level, "{} (attempt {} of {}); retrying in {}", cause, attempt, max_attempts, seconds_text(delay));
+        spdlog::log(level, "{} (attempt {} of {}); retrying in {}", cause, attempt, limit, seconds_text(delay));
         if (!sleeper.sleep_for(delay)) return finish(FetchStatus::stopped, cause + "; stopped while waiting to retry");
     }
 }

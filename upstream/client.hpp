@@ -44,6 +44,10 @@ struct ClientOptions {
     int page_size = 200;
     double max_requests_per_second = 5;  // <= 0: unlimited
     int max_attempts = 8;
+    // A fetch whose connections keep failing (refused, unreachable) gives up after this many in a
+    // row: the server is not there, and the sync's own schedule waits longer between tries than a
+    // fetch should. An unknown host gives up at once.
+    int max_connect_attempts = 3;
     Millis initial_backoff{1000};
     Millis max_backoff{300000};
 };
@@ -83,6 +87,13 @@ public:
     std::map<int, std::int64_t> responses_by_code() const;
     // The steady time before which a 429 holds every request; nullopt when not held.
     std::optional<SteadyTime> held_until() const;
+    // The cause of the latest failed attempt while the fetch it belongs to is still retrying;
+    // nullopt when no fetch is retrying. Health shows it at once, not when the fetch gives up
+    // (the fetch's outcome then reports it). Thread-safe.
+    std::optional<std::string> failing() const;
+    // Whether the last fetch ended because the upstream's host name does not resolve: trying the
+    // same again in seconds does not help (extract-syncd --once stops at once). Thread-safe.
+    bool host_unresolved() const;
 
 private:
     template <class T, class Parse>
@@ -92,6 +103,7 @@ private:
     Turn wait_for_turn(const std::optional<SteadyTime>& give_up_at, Sleeper& sleeper);
     void hold_after_429(const HttpResponse& response, Millis fallback);
     Millis next_backoff(int failed_attempts);
+    void remember_failure(const std::string& cause);
     std::string describe_answer(const std::string& request, const HttpResponse& response) const;
 
     HttpTransport& transport_;
@@ -99,6 +111,7 @@ private:
     Sleeper& sleeper_;
     const int page_size_;
     const int max_attempts_;
+    const int max_connect_attempts_;
     const Millis initial_backoff_;
     const Millis max_backoff_;
 
@@ -110,6 +123,8 @@ private:
     SteadyTime held_until_{};                    // set by a 429
     std::function<double()> jitter_;
     std::map<int, std::int64_t> responses_by_code_;
+    std::optional<std::string> failing_;
+    bool host_unresolved_ = false;
     std::atomic<std::int64_t> requests_sent_{0};
 };
 

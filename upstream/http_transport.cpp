@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -64,12 +65,33 @@ std::string_view describe(TransportError error) {
         case TransportError::none: return "no error";
         case TransportError::timeout: return "timeout";
         case TransportError::connect_failed: return "connect failed";
+        case TransportError::unknown_host: return "unknown host";
         case TransportError::connection_reset: return "connection reset";
         case TransportError::tls: return "TLS error";
         case TransportError::aborted: return "aborted";
     }
     return "unknown transport error";
 }
+
+namespace {
+
+// Poco's displayText() is "name: message", which repeats itself when the message already says
+// what the name does ("Connection refused: Connection refused") and adds nothing when the name
+// is a generic base class's.
+std::string exception_text(const Poco::Exception& e) {
+    const std::string name = e.name();
+    const std::string& message = e.message();
+    if (message.empty()) return name;
+    auto lower = [](std::string text) {
+        for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return text;
+    };
+    const bool generic = name == "Net Exception" || name == "I/O error" || name == "Exception";
+    if (generic || lower(message).find(lower(name)) != std::string::npos) return message;
+    return name + ": " + message;
+}
+
+}  // namespace
 
 std::string default_user_agent() { return std::string("extract-sync/") + EXTRACT_VERSION; }
 
@@ -216,7 +238,8 @@ std::unique_ptr<PocoHttpTransport::Connection> PocoHttpTransport::Impl::open_con
         }
     }
     if (const int err = socket.impl()->socketError(); err != 0) {
-        throw Poco::Net::ConnectionRefusedException(std::strerror(err));
+        if (err == ECONNREFUSED) throw Poco::Net::ConnectionRefusedException();  // says "Connection refused" once
+        throw Poco::Net::NetException(std::strerror(err), err);
     }
     throw_if_aborted();  // a shutdown() that raced the connect had no effect; the flag tells
     socket.setBlocking(true);
@@ -246,12 +269,16 @@ bool PocoHttpTransport::Impl::reusable(Connection& conn) const {
 
 TransportResult PocoHttpTransport::Impl::failure(const Poco::Exception& e, std::string_view doing) const {
     TransportResult result;
-    const std::string what = std::string(doing) + ": " + e.displayText();
+    const std::string what = std::string(doing) + ": " + exception_text(e);
     if (aborted.load(std::memory_order_acquire)) {
         result.error = TransportError::aborted;
         result.message = std::string(doing) + ": request aborted at shutdown";
+    } else if (dynamic_cast<const Poco::Net::HostNotFoundException*>(&e) ||
+               dynamic_cast<const Poco::Net::NoAddressFoundException*>(&e)) {
+        result.error = TransportError::unknown_host;
     } else if (dynamic_cast<const Poco::TimeoutException*>(&e)) {
-        result.error = TransportError::timeout;
+        // No connection within request_timeout is a failure to connect, not a slow answer.
+        result.error = doing.starts_with("connecting") ? TransportError::connect_failed : TransportError::timeout;
     } else if (dynamic_cast<const Poco::Net::SSLConnectionUnexpectedlyClosedException*>(&e)) {
         result.error = TransportError::connection_reset;
     } else if (dynamic_cast<const Poco::Net::SSLException*>(&e)) {

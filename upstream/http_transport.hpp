@@ -23,7 +23,9 @@ struct HttpResponse {
     std::optional<std::string> header(std::string_view name) const;
 };
 
-enum class TransportError { none, timeout, connect_failed, connection_reset, tls, aborted };
+// connect_failed: refused, unreachable, or no connection within request_timeout;
+// unknown_host: the name does not resolve (NXDOMAIN), which retrying in seconds does not change.
+enum class TransportError { none, timeout, connect_failed, unknown_host, connection_reset, tls, aborted };
 
 // "timeout", "connect failed", ... for messages.
 std::string_view describe(TransportError error);

@@ -118,8 +118,9 @@ void FakeDaemonLink::set_health(api::HealthSnapshot h) {
     health_ = std::move(h);
 }
 
-std::optional<std::int64_t> FakeDaemonLink::request_sync(bool full, bool wait, Millis) {
+std::optional<std::int64_t> FakeDaemonLink::request_sync(bool full, bool wait, Millis max_wait) {
     ++sync_requests;
+    last_max_wait_ms = max_wait.count();
     last_full = full;
     last_wait = wait;
     if (!wait) return std::nullopt;

@@ -69,6 +69,7 @@ public:
     std::atomic<int> sync_requests{0};
     std::atomic<bool> last_full{false};
     std::atomic<bool> last_wait{false};
+    std::atomic<std::int64_t> last_max_wait_ms{0};
     std::int64_t run_id_to_return = 0;  // set before a wait=true request
 
 private:

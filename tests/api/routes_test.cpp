@@ -353,7 +353,8 @@ TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
                                             {"last_full_sync_at", nullptr},
                                             {"last_error", nullptr},
                                             {"consecutive_failures", 0},
-                                            {"disabled_targets", json::array()}}));
+                                            {"disabled_targets", json::array()},
+                                            {"progress", nullptr}}));
     api::HealthSnapshot degraded;
     degraded.status = "degraded";
     degraded.last_error = "401 from the extract API (key from api_key_file)";
@@ -364,6 +365,17 @@ TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
     EXPECT_EQ(body["consecutive_failures"], 3);
     link.set_health(api::HealthSnapshot{});
     EXPECT_EQ(get_json("/v1/health", 503)["status"], "starting");
+
+    api::HealthSnapshot first_sync;  // a long first sync: no page count to estimate from
+    first_sync.progress = api::SyncProgress{120, 24000, 850.54, std::nullopt, std::nullopt};
+    link.set_health(first_sync);
+    EXPECT_EQ(get_json("/v1/health", 503)["progress"],
+              (json{{"pages", 120}, {"batches", 24000}, {"batches_per_second", 850.5}, {"expected_pages", nullptr},
+                    {"estimated_seconds_left", nullptr}}));
+    first_sync.progress->expected_pages = 500;
+    first_sync.progress->estimated_seconds_left = 180;
+    link.set_health(first_sync);
+    EXPECT_EQ(get_json("/v1/health", 503)["progress"]["estimated_seconds_left"], 180);
 }
 
 TEST_F(ApiRoutes, RunsASyncAndWaitsForItsRow) {
@@ -390,6 +402,12 @@ TEST_F(ApiRoutes, RunsASyncAndWaitsForItsRow) {
     EXPECT_TRUE(link.last_full.load());
     EXPECT_TRUE(link.last_wait.load());
     EXPECT_EQ(link.sync_requests.load(), 2);
+    EXPECT_EQ(link.last_max_wait_ms.load(), 600'000);  // the default limit
+    EXPECT_EQ(post("/v1/sync?wait=true&timeout=20s").status, 200);
+    EXPECT_EQ(link.last_max_wait_ms.load(), 20'000);
+    EXPECT_EQ(post("/v1/sync?wait=true&timeout=2h").status, 200);
+    EXPECT_EQ(link.last_max_wait_ms.load(), 600'000) << "never past the daemon's limit";
+    EXPECT_EQ(post("/v1/sync?wait=true&timeout=soon").status, 422);
     EXPECT_EQ(get(("/v1/sync")).status, 405);
 }
 
@@ -486,10 +504,15 @@ TEST_F(ApiRoutes, ListsAndRetriesDeliveries) {
     EXPECT_EQ(body["count"], 2);
     EXPECT_EQ(body["data"][0]["id"], d3);
     EXPECT_EQ(body["data"][1]["id"], d1);
+    // The answer keeps the attempts made so far, as GET /v1/deliveries does.
+    EXPECT_EQ(body["data"][1]["attempt_log"].size(), 2u) << body.dump();
+    EXPECT_EQ(body["data"][1]["attempt_log"][1]["error"], "connection refused");
+    EXPECT_EQ(json::parse(post("/v1/deliveries/" + std::to_string(d1) + "/retry").body)["attempt_log"],
+              get_json("/v1/deliveries?state=pending&target=webhook.ops")["data"].back()["attempt_log"]);
     EXPECT_EQ(get_json("/v1/deliveries?state=failed")["data"].size(), 0u);
     // Nothing matched: nothing for the dispatcher to look at.
     EXPECT_EQ(json::parse(post("/v1/deliveries/retry").body)["count"], 0);
-    EXPECT_EQ(link.deliveries_changed_calls.load(), 3);
+    EXPECT_EQ(link.deliveries_changed_calls.load(), 4);  // d4, d2, d3 + d1, d1 again; not this one
 }
 
 TEST_F(ApiRoutes, AnswersAMissingDatabaseWith503AndRecovers) {

@@ -1,8 +1,10 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <stdexcept>
 
 #include "tests/cache/mirror_fixture.hpp"
@@ -104,6 +106,54 @@ TEST_F(MirrorTest, PruningDropsOldSettledEventsAndTheirDeliveriesOnly) {
     EXPECT_EQ(value("SELECT value FROM meta WHERE key = 'pruned_through_seq'"), "4");
     EXPECT_EQ(mirror->prune_events(clock.now() - std::chrono::hours{24 * 30}), 0);
     EXPECT_EQ(value("SELECT value FROM meta WHERE key = 'pruned_through_seq'"), "4");
+}
+
+TEST_F(MirrorTest, PruningDropsOldSyncRunsButKeepsTheLatestCompleteFullPass) {
+    auto run = [&](const char* kind, std::optional<std::string> error, std::int64_t pages) {
+        const std::int64_t id = mirror->begin_sync_run(kind);
+        mirror->finish_sync_run(id, {pages, pages, 0, 0, 0}, error);
+        clock.advance(10s);
+        return id;
+    };
+    const std::int64_t full = run("full", std::nullopt, 11);
+    for (int i = 0; i < 50; ++i) run("fast", std::nullopt, 2);
+    run("full", std::string("upstream answered 503"), 3);  // a failed pass does not price the next one
+    clock.advance(std::chrono::hours{24 * 31});
+    const std::int64_t recent = run("fast", std::nullopt, 2);
+
+    mirror->prune_events(clock.now() - std::chrono::hours{24 * 30});
+    EXPECT_EQ(rows("SELECT id FROM sync_runs ORDER BY id"),
+              (std::vector<std::vector<std::string>>{{std::to_string(full)}, {std::to_string(recent)}}))
+        << "only the latest complete full pass is older than the retention";
+    EXPECT_EQ(mirror->last_full_pass_pages(), 11);
+
+    const std::int64_t newer_full = run("full", std::nullopt, 12);
+    clock.advance(std::chrono::hours{24 * 31});
+    mirror->prune_events(clock.now() - std::chrono::hours{24 * 30});
+    EXPECT_EQ(rows("SELECT id FROM sync_runs ORDER BY id"),
+              (std::vector<std::vector<std::string>>{{std::to_string(newer_full)}}));
+    EXPECT_EQ(mirror->last_full_pass_pages(), 12);
+}
+
+TEST_F(MirrorTest, TheWalIsTrimmedAfterACheckpointOfALargeWrite) {
+    // A first sync's worth of writes grows the WAL past journal_size_limit (4 MiB) but stays under
+    // SQLite's own checkpoint (32 MiB): only Mirror::checkpoint() and the limit bring it back.
+    const std::string padding(1000, 'x');
+    for (int page = 0; page < 40; ++page) {
+        std::vector<Batch> batches;
+        for (int i = 0; i < 200; ++i) {
+            batches.push_back(make_batch("b" + std::to_string(page) + "_" + std::to_string(i), "completed", 10,
+                                         nlohmann::json{{"padding", padding}}));
+        }
+        mirror->apply_page(batches, {});
+    }
+    const std::filesystem::path wal = path + "-wal";
+    const auto grown = std::filesystem::file_size(wal);
+    ASSERT_GT(grown, 4u << 20) << "the writes must have grown the WAL past the limit for this test to mean anything";
+    mirror->checkpoint();
+    mirror->apply_page({make_batch("after", "pending")}, {});  // the next write starts the WAL over
+    EXPECT_LE(std::filesystem::file_size(wal), 4u << 20) << "grown to " << grown << " bytes";
+    EXPECT_EQ(count("batches"), 40 * 200 + 1);
 }
 
 TEST_F(MirrorTest, EventSeqNeverGoesBackAfterPruningTheNewest) {

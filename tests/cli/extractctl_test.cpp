@@ -1,5 +1,6 @@
 // The real extractctl binary against an in-process fake of the daemon's API.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <signal.h>
 #include <unistd.h>
@@ -460,6 +461,16 @@ TEST_F(CliExtractctl, SyncPrintsTheRunAndFailsWhenItFailed) {
     EXPECT_EQ(api_.requests().back().query.at("full"), "false");
 }
 
+TEST_F(CliExtractctl, SyncTimeoutIsSentAndA504Exits124) {
+    api_.on("POST", "/v1/sync", 504, {{"detail", "the sync did not finish within 20s; it goes on: see GET /v1/health"}});
+    const auto late = run({"sync", "--timeout", "20s"});
+    EXPECT_EQ(late.code, 124) << late.err;
+    EXPECT_NE(late.err.find("timed out: the sync did not finish within 20s"), std::string::npos) << late.err;
+    EXPECT_EQ(api_.requests().back().query.at("timeout"), "20s");
+    EXPECT_EQ(run({"sync", "--timeout", "soon"}).code, 2);
+    EXPECT_EQ(run({"sync", "--timeout", "0s"}).code, 2);
+}
+
 TEST_F(CliExtractctl, RedeliverOneOrEveryFailed) {
     api_.on("POST", "/v1/deliveries/3/retry", 200, {{"id", 3}, {"target", "webhook.a"}, {"state", "pending"}});
     const auto one = run({"redeliver", "3"});
@@ -517,6 +528,29 @@ TEST(CliExtractctlWithoutDaemon, Exits3NamingTheSocket) {
         EXPECT_NE(err.find("systemctl status extract-syncd"), std::string::npos) << err;
         EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
     }
+}
+
+TEST(CliExtractctlWithoutDaemon, ASocketThisUserMayNotOpenSaysWhichPermissionAndHowToGetIt) {
+    if (::geteuid() != 0) GTEST_SKIP() << "connecting as another user needs root (setpriv); not running as root";
+    TempDir dir;
+    std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
+                                                 std::filesystem::perms::others_exec);
+    const auto socket = (dir / "api.sock").string();
+    FakeApiServer api(socket);  // root's socket, mode 0660 as the daemon makes it
+    std::filesystem::permissions(socket, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                             std::filesystem::perms::group_read | std::filesystem::perms::group_write);
+    ChildProcess process({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", EXTRACTCTL_BIN,
+                          "--socket", socket, "health"});
+    ASSERT_EQ(process.wait(kExitBound), 3);
+    drain(process);
+    const std::string err = process.stderr_text();
+    EXPECT_NE(err.find("Permission denied"), std::string::npos) << err;
+    EXPECT_NE(err.find("write permission"), std::string::npos) << err;
+    EXPECT_NE(err.find("mode 0660"), std::string::npos) << err;
+    EXPECT_NE(err.find("SocketGroup="), std::string::npos) << err;
+    EXPECT_NE(err.find("socket_mode"), std::string::npos) << err;
+    EXPECT_NE(err.find("allowed_gids"), std::string::npos) << err;
+    EXPECT_EQ(err.find("is extract-syncd running"), std::string::npos) << "the daemon runs: " << err;
 }
 
 }  // namespace

@@ -137,7 +137,25 @@ TEST(CliViews, StatsHealthAndSyncRun) {
               "last_full_sync_at     -\n"
               "last_error            401 from upstream\n"
               "consecutive_failures  3\n"
-              "disabled_targets      [\"webhook.a\"]\n");  // fields a newer daemon adds are shown too
+              "disabled_targets      webhook.a\n");
+
+    json first_sync = health;
+    first_sync["status"] = "starting";
+    first_sync["disabled_targets"] = json::array();
+    first_sync["progress"] = {{"pages", 120}, {"batches", 24000}, {"batches_per_second", 850.5},
+                              {"expected_pages", 500}, {"estimated_seconds_left", 180}};
+    first_sync["held_removals"] = 0;  // fields a newer daemon adds are shown too
+    EXPECT_EQ(render_health(first_sync, kPlain),
+              "status                starting\n"
+              "version               0.1.0\n"
+              "synced                yes\n"
+              "last_sync_at          -\n"
+              "last_full_sync_at     -\n"
+              "last_error            401 from upstream\n"
+              "consecutive_failures  3\n"
+              "disabled_targets      -\n"
+              "held_removals         0\n"
+              "progress              120 pages, 24000 batches, 850.5 batches/s, about 3m left (of 500 pages)\n");
 
     const json run = {{"id", 4},    {"kind", "full"},  {"started_at", "a"}, {"finished_at", "b"}, {"requests", 3},
                       {"pages", 3}, {"upserted", 500}, {"changed", 2},      {"removed", 0},       {"error", nullptr}};

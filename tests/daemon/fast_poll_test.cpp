@@ -164,21 +164,43 @@ TEST_F(FastPollTest, AfterARestartWithEveryBatchTerminalTheNextPollFindsANewBatc
 }
 
 TEST_F(FastPollTest, AFullPassIsRunWhenItIsCheaperThanTheFastPoll) {
-    // A 3-page full pass. The first fast poll (pending, running: 2 requests) is cheaper; it needs
-    // one refresh, so the next one is expected to cost 2 + 1 = 3, no less than the full pass.
+    // A 3-page full pass. The first fast poll finds two new pending batches and refreshes 1 of the
+    // 2 non-terminal batches it started with; with 3 pending (one page of 200) the next one is
+    // priced pending 1 + running 1 + ceil(1/2 x 3) = 4, dearer than the full pass.
     full_pass_of(3);
-    transport.respond(200, page_json({batch_json("b", "pending")}))
+    transport.respond(200, page_json({batch_json("b", "pending")}, "p0"))
+        .respond(200, page_json({batch_json("d", "pending")}, "p1"))
+        .respond(200, page_json({batch_json("e", "pending")}))
         .respond(200, page_json({}))
         .respond(200, batch_json("a", "completed").dump());
     ASSERT_EQ(engine.run_cycle(settings, false).kind, "fast");
     transport.respond(200, page_json({batch_json("a", "completed")}, "c0"))
         .respond(200, page_json({batch_json("b", "pending")}, "c1"))
-        .respond(200, page_json({batch_json("c", "completed")}));
+        .respond(200, page_json({batch_json("c", "completed")}, "c2"))
+        .respond(200, page_json({batch_json("d", "pending")}, "c3"))
+        .respond(200, page_json({batch_json("e", "pending")}));
     const SyncOutcome outcome = engine.run_cycle(settings, false);
     ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
     EXPECT_EQ(outcome.kind, "full");
     EXPECT_EQ(outcome.planned_requests, 3);
+    EXPECT_EQ(outcome.alternative_requests, 4);
+}
+
+TEST_F(FastPollTest, AtEqualCostTheFastPollIsRun) {
+    // The first fast poll refreshed 1 of 2 non-terminal batches; with 1 left the next is priced
+    // pending + running + ceil(1/2 x 1) = 3, as much as the 3-page full pass: the fast poll runs.
+    full_pass_of(3);
+    transport.respond(200, page_json({batch_json("b", "pending")}))
+        .respond(200, page_json({}))
+        .respond(200, batch_json("a", "completed").dump());
+    ASSERT_EQ(engine.run_cycle(settings, false).kind, "fast");
+    transport.respond(200, page_json({batch_json("b", "pending")})).respond(200, page_json({}));
+    const SyncOutcome outcome = engine.run_cycle(settings, false);
+    ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
+    EXPECT_EQ(outcome.kind, "fast");
+    EXPECT_EQ(outcome.planned_requests, 3);
     EXPECT_EQ(outcome.alternative_requests, 3);
+    EXPECT_EQ(outcome.counts.requests, 2) << "b was listed: no refresh was needed";
 }
 
 TEST_F(FastPollTest, NoFastPollBeforeAFullPassHasCompleted) {

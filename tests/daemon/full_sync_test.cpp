@@ -142,4 +142,29 @@ TEST_F(FullSyncTest, ALongPassLogsProgressEveryFewSeconds) {
     EXPECT_NE(text.find("full sync in progress: 3 pages, 3 batches so far, "), std::string::npos) << text;
 }
 
+TEST(CycleSummary, SaysWhatTheLoopDidOncePerPeriodAndCountsAnew) {
+    const SteadyTime start{};
+    CycleSummary summary(start);
+    SyncOutcome full;
+    full.counts = {11, 11, 3, 1, 0};
+    SyncOutcome fast;
+    fast.kind = "fast";
+    fast.counts = {2, 2, 0, 0, 0};
+    SyncOutcome failed;
+    failed.kind = "fast";
+    failed.result = SyncResult::failed;
+    failed.counts.requests = 3;
+    EXPECT_FALSE(changed_anything(fast));
+    EXPECT_TRUE(changed_anything(full));
+    summary.add(full);
+    for (int i = 0; i < 88; ++i) summary.add(fast);
+    summary.add(failed);
+    EXPECT_FALSE(summary.take_if_due(start + 14min, 15min));
+    EXPECT_EQ(summary.take_if_due(start + 15min, 15min),
+              "alive: 90 cycles in the last 15m (1 full, 88 fast, 1 failed), 190 requests, 3 upserted, 1 changed, 0 removed");
+    EXPECT_FALSE(summary.take_if_due(start + 20min, 15min)) << "counted anew from the last line";
+    EXPECT_EQ(summary.take_if_due(start + 30min, 15min),
+              "alive: 0 cycles in the last 15m (0 full, 0 fast, 0 failed), 0 requests, 0 upserted, 0 changed, 0 removed");
+}
+
 }  // namespace

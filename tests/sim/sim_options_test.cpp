@@ -37,6 +37,9 @@ TEST(SimOptions, EveryFlagInBothSpellings) {
     EXPECT_EQ(o.threads, 4);
     EXPECT_EQ(parse_sim_options({"--port", "0", "--port", "7"}).options->port, 7) << "the last one wins";
     EXPECT_TRUE(parse_sim_options({"--help"}).options->help);
+    const auto version = parse_sim_options({"--version"});
+    ASSERT_TRUE(version.options) << version.error << " (--version takes no value)";
+    EXPECT_TRUE(version.options->version);
 }
 
 TEST(SimOptions, BadFlagsSayWhatIsWrong) {

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <functional>
+#include <optional>
 #include <regex>
 #include <set>
 #include <thread>
@@ -503,4 +505,74 @@ TEST_F(UpstreamClientTest, LogsNeverContainTheKeyAndA429HoldOnce) {
     EXPECT_EQ(text.find(kKey), std::string::npos) << text;
     EXPECT_EQ(count_of(text, "holding every request for 5.0s"), 2u) << text;  // two holds, one line each
     EXPECT_NE(text.find("HTTP 500"), std::string::npos) << text;
+}
+
+TEST_F(UpstreamClientTest, RefusedConnectionsGiveUpAfterMaxConnectAttempts) {
+    transport.fail(TransportError::connect_failed, "connecting to 127.0.0.1:9: Connection refused")
+        .fail(TransportError::connect_failed, "connecting to 127.0.0.1:9: Connection refused")
+        .fail(TransportError::connect_failed, "connecting to 127.0.0.1:9: Connection refused");
+    auto client = make_client();  // max_connect_attempts 3 by default
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::unavailable);
+    EXPECT_EQ(page.attempts, 3);
+    EXPECT_EQ(page.message,
+              "gave up after 3 attempts; last: connect failed: connecting to 127.0.0.1:9: Connection refused");
+    EXPECT_EQ(clock.sleeps(), (std::vector<Millis>{750ms, 1500ms}));
+}
+
+TEST_F(UpstreamClientTest, AConnectionThatComesBackResetsTheCountOfConnectFailures) {
+    transport.fail(TransportError::connect_failed)
+        .fail(TransportError::connect_failed)
+        .respond(503, "")
+        .fail(TransportError::connect_failed)
+        .respond(200, page_body());
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    ASSERT_EQ(page.status, FetchStatus::ok) << page.message;
+    EXPECT_EQ(page.attempts, 5);
+}
+
+TEST_F(UpstreamClientTest, AnUnknownHostIsNotRetried) {
+    transport.fail(TransportError::unknown_host, "connecting to api.example.invalid:443: Host not found: api.example.invalid");
+    auto client = make_client();
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::unavailable);
+    EXPECT_EQ(page.attempts, 1);
+    EXPECT_TRUE(clock.sleeps().empty());
+    EXPECT_NE(page.message.find("Host not found: api.example.invalid"), std::string::npos) << page.message;
+    EXPECT_NE(page.message.find("not retried"), std::string::npos) << page.message;
+    EXPECT_TRUE(client.host_unresolved());
+    transport.respond(200, page_body());
+    ASSERT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
+    EXPECT_FALSE(client.host_unresolved()) << "only the last fetch counts";
+}
+
+// The cause of a failed attempt is visible while the fetch still retries, and gone once it ends.
+class ObservingSleeper final : public Sleeper {
+public:
+    ObservingSleeper(Sleeper& inner, std::function<void()> on_sleep) : inner_(inner), on_sleep_(std::move(on_sleep)) {}
+    bool sleep_for(Millis d) override {
+        on_sleep_();
+        return inner_.sleep_for(d);
+    }
+
+private:
+    Sleeper& inner_;
+    std::function<void()> on_sleep_;
+};
+
+TEST_F(UpstreamClientTest, FailingNamesTheLastFailedAttemptOnlyWhileTheFetchRetries) {
+    transport.respond(503, "down for maintenance").respond(502, "").respond(200, page_body());
+    std::vector<std::optional<std::string>> seen;
+    UpstreamClient* observed = nullptr;
+    ObservingSleeper sleeper(clock, [&] { seen.push_back(observed->failing()); });
+    UpstreamClient client(transport, clock, sleeper, options(), [] { return 0.5; });
+    observed = &client;
+    EXPECT_FALSE(client.failing());
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    ASSERT_EQ(page.status, FetchStatus::ok) << page.message;
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_EQ(seen[0], "GET /v1/batches?limit=200: HTTP 503: down for maintenance");
+    EXPECT_EQ(seen[1], "GET /v1/batches?limit=200: HTTP 502");
+    EXPECT_FALSE(client.failing()) << "the fetch is over";
 }

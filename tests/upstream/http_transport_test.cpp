@@ -322,6 +322,17 @@ TEST(PocoHttpTransport, RefusedConnectionIsConnectFailed) {
     const auto result = transport.get("/v1/batches", {});
     EXPECT_EQ(result.error, TransportError::connect_failed) << result.message;
     EXPECT_NE(result.message.find("connecting to 127.0.0.1:"), std::string::npos) << result.message;
+    EXPECT_NE(result.message.find("Connection refused"), std::string::npos) << result.message;
+    EXPECT_EQ(result.message.find("Connection refused: Connection refused"), std::string::npos) << result.message;
+}
+
+TEST(PocoHttpTransport, AHostThatDoesNotResolveIsUnknownHost) {
+    PocoHttpTransport transport(options_for("http://no-such-upstream.invalid:8080"));
+    const auto result = transport.get("/v1/batches", {});
+    // .invalid never resolves (RFC 2606); without any DNS server the resolver may only say it cannot ask.
+    EXPECT_TRUE(result.error == TransportError::unknown_host || result.error == TransportError::connect_failed)
+        << result.message;
+    EXPECT_NE(result.message.find("no-such-upstream.invalid"), std::string::npos) << result.message;
 }
 
 TEST(PocoHttpTransport, UnusableBaseUrlThrowsWithTheUrl) {
