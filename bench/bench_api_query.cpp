@@ -198,6 +198,12 @@ int run(const Settings& s) {
           "/v1/batches?status=failed&created_before=" + before + "&limit=50", 2'000, 0},
          {},
          {}},
+        // Issue 17: a metadata key every batch has (the goal), and one none has (the cost of a
+        // rare key: the walk passes every row, docs/api.md).
+        {{"list `?metadata.customer=acme-corp&limit=50`", "/v1/batches?metadata.customer=acme-corp&limit=50", 2'000, 0},
+         {},
+         {}},
+        {{"list `?metadata.absent=x&limit=50` (rare key)", "/v1/batches?metadata.absent=x&limit=50", 0, 0}, {}, {}},
     };
     if (!s.only.empty()) {
         std::erase_if(results, [&](const Measured& m) { return m.scenario.name.find(s.only) == std::string::npos; });
