@@ -82,33 +82,41 @@ std::variant<PagedRows, int> read_pages(const CommandEnvironment& env, bool all,
     return paged;
 }
 
-// --json prints the page as the API answered it, or every page joined as one list.
-void print_pages_json(const CommandEnvironment& env, bool all, const PagedRows& paged) {
-    print_json(env, all ? nlohmann::json{{"object", "list"}, {"data", paged.rows}, {"next_cursor", nullptr}}
-                        : paged.last_page);
-}
-
-int list_batches(const ListBatches& ls, const CommandEnvironment& env) {
-    const auto read = read_pages(env, ls.all, "cannot list batches", [&](const std::optional<std::string>& cursor) {
-        QueryParams params{{"status", ls.status},
-                           {"engine", ls.engine},
-                           {"created_after", ls.created_after},
-                           {"created_before", ls.created_before},
-                           {"limit", std::to_string(ls.limit)},
-                           {"include_removed", ls.all || ls.removed ? std::optional<std::string>("true") : std::nullopt},
-                           {"cursor", cursor}};
-        for (const auto& [key, value] : ls.metadata) params.emplace_back("metadata." + key, value);
-        return request_target("/v1/batches", params);
-    });
+// A cursor-paged list shown: the API's JSON (one page as answered, or with `all` every
+// page joined), or the table `render` makes, with `more` on stderr when pages were left.
+int show_pages(const CommandEnvironment& env, bool all, std::string_view what,
+               const std::function<std::string(const std::optional<std::string>&)>& target,
+               const std::function<std::string(const nlohmann::json&)>& render,
+               const std::function<std::string(std::size_t shown)>& more) {
+    const auto read = read_pages(env, all, what, target);
     if (const auto* code = std::get_if<int>(&read)) return *code;
     const auto& paged = std::get<PagedRows>(read);
     if (env.json) {
-        print_pages_json(env, ls.all, paged);
+        print_json(env, all ? nlohmann::json{{"object", "list"}, {"data", paged.rows}, {"next_cursor", nullptr}}
+                            : paged.last_page);
         return kExitSuccess;
     }
-    env.out << render_batch_list(paged.rows, env.style);
-    if (paged.next_cursor) env.err << "(more batches than shown: --all lists every one)\n";
+    env.out << render(paged.rows);
+    if (paged.next_cursor) env.err << more(paged.rows.size()) << "\n";
     return kExitSuccess;
+}
+
+int list_batches(const ListBatches& ls, const CommandEnvironment& env) {
+    return show_pages(
+        env, ls.all, "cannot list batches",
+        [&](const std::optional<std::string>& cursor) {
+            QueryParams params{{"status", ls.status},
+                               {"engine", ls.engine},
+                               {"created_after", ls.created_after},
+                               {"created_before", ls.created_before},
+                               {"limit", std::to_string(ls.limit)},
+                               {"include_removed", ls.all || ls.removed ? std::optional<std::string>("true") : std::nullopt},
+                               {"cursor", cursor}};
+            for (const auto& [key, value] : ls.metadata) params.emplace_back("metadata." + key, value);
+            return request_target("/v1/batches", params);
+        },
+        [&](const nlohmann::json& rows) { return render_batch_list(rows, env.style); },
+        [](std::size_t) { return std::string("(more batches than shown: --all lists every one)"); });
 }
 
 int show_batch(const ShowBatch& show, const CommandEnvironment& env) {
@@ -291,24 +299,19 @@ int run_sync(const RunSync& sync, const CommandEnvironment& env) {
 }
 
 int list_deliveries(const ListDeliveries& list, const CommandEnvironment& env) {
-    const auto read = read_pages(env, list.all, "cannot list deliveries", [&](const std::optional<std::string>& cursor) {
-        return request_target("/v1/deliveries",
-                              {{"state", list.state},
-                               {"target", list.target},
-                               {"limit", list.all ? std::optional<std::string>(kDeliveryPage) : std::nullopt},
-                               {"cursor", cursor}});
-    });
-    if (const auto* code = std::get_if<int>(&read)) return *code;
-    const auto& paged = std::get<PagedRows>(read);
-    if (env.json) {
-        print_pages_json(env, list.all, paged);
-        return kExitSuccess;
-    }
-    env.out << render_deliveries(paged.rows, env.style);
-    if (paged.next_cursor) {
-        env.err << "(only the newest " << paged.rows.size() << " deliveries shown: --all lists every one)\n";
-    }
-    return kExitSuccess;
+    return show_pages(
+        env, list.all, "cannot list deliveries",
+        [&](const std::optional<std::string>& cursor) {
+            return request_target("/v1/deliveries",
+                                  {{"state", list.state},
+                                   {"target", list.target},
+                                   {"limit", list.all ? std::optional<std::string>(kDeliveryPage) : std::nullopt},
+                                   {"cursor", cursor}});
+        },
+        [&](const nlohmann::json& rows) { return render_deliveries(rows, env.style); },
+        [](std::size_t shown) {
+            return "(only the newest " + std::to_string(shown) + " deliveries shown: --all lists every one)";
+        });
 }
 
 int redeliver(const Redeliver& request, const CommandEnvironment& env) {
