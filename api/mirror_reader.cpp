@@ -445,7 +445,14 @@ std::vector<ReportGroup> MirrorReader::report(WallTime since, const ReportGroupi
         ReportGroup group;
         std::vector<float> durations;
     };
-    std::map<std::optional<std::string>, Accumulated> groups;
+    // No allocation per row (a million rows pass): groups and statuses are found by the
+    // column's own text, days by their number; keys become text once, at the end.
+    std::map<std::string, Accumulated, std::less<>> by_text;
+    std::map<std::int64_t, Accumulated> by_day;
+    std::optional<Accumulated> no_key;
+    const auto text_of = [](const SQLite::Column& column) {
+        return std::string_view(column.getText(), static_cast<std::size_t>(column.getBytes()));
+    };
     {
         auto& statement = statements_.get(sql);
         StatementDone done(statement);
@@ -454,27 +461,43 @@ std::vector<ReportGroup> MirrorReader::report(WallTime since, const ReportGroupi
         statement.bind(":since", epoch_micros(since));
         while (statement.executeStep()) {
             const std::int64_t created = statement.getColumn(4).getInt64();
-            std::optional<std::string> group_key = optional_text(statement.getColumn(0));
-            if (by.kind == Kind::day) group_key = utc_day(created);
-            auto& [group, durations] = groups[group_key];
+            Accumulated* accumulated = nullptr;
+            if (by.kind == Kind::day) {
+                accumulated = &by_day[created >= 0 ? created / 86'400'000'000 : (created + 1) / 86'400'000'000 - 1];
+            } else if (statement.getColumn(0).isNull()) {
+                accumulated = &(no_key ? *no_key : no_key.emplace());
+            } else {
+                const auto key = text_of(statement.getColumn(0));
+                auto it = by_text.find(key);
+                if (it == by_text.end()) it = by_text.emplace(std::string(key), Accumulated{}).first;
+                accumulated = &it->second;
+            }
+            auto& group = accumulated->group;
             ++group.batches;
-            ++group.by_status[statement.getColumn(1).getString()];
+            const auto status = text_of(statement.getColumn(1));
+            auto counted = group.by_status.find(status);
+            if (counted == group.by_status.end()) counted = group.by_status.emplace(std::string(status), 0).first;
+            ++counted->second;
             group.items += statement.getColumn(2).getInt64();
             group.failed_items += statement.getColumn(3).getInt64();
             if (!statement.getColumn(5).isNull()) {
                 const auto micros = statement.getColumn(5).getInt64() - created;
-                if (micros >= 0) durations.push_back(static_cast<float>(static_cast<double>(micros) / 1e6));
+                if (micros >= 0) accumulated->durations.push_back(static_cast<float>(static_cast<double>(micros) / 1e6));
             }
         }
     }
+    std::vector<std::pair<std::optional<std::string>, Accumulated*>> groups;
+    for (auto& [day, accumulated] : by_day) groups.emplace_back(utc_day(day * 86'400'000'000), &accumulated);
+    if (no_key) groups.emplace_back(std::nullopt, &*no_key);
+    for (auto& [key, accumulated] : by_text) groups.emplace_back(key, &accumulated);
     std::vector<ReportGroup> out;
     out.reserve(groups.size());
     for (auto& [group_key, accumulated] : groups) {
-        auto& group = accumulated.group;
+        auto& group = accumulated->group;
         group.key = group_key;
-        if (!accumulated.durations.empty()) {
-            group.duration_p50 = nearest_rank(accumulated.durations, 0.50);
-            group.duration_p95 = nearest_rank(accumulated.durations, 0.95);
+        if (!accumulated->durations.empty()) {
+            group.duration_p50 = nearest_rank(accumulated->durations, 0.50);
+            group.duration_p95 = nearest_rank(accumulated->durations, 0.95);
         }
         out.push_back(std::move(group));
     }

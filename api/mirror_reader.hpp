@@ -104,7 +104,7 @@ struct ReportGrouping {
 struct ReportGroup {
     std::optional<std::string> key;  // none: no engine, or no such metadata string
     std::int64_t batches = 0;
-    std::map<std::string, std::int64_t> by_status;
+    std::map<std::string, std::int64_t, std::less<>> by_status;
     std::int64_t items = 0;
     std::int64_t failed_items = 0;
     // created_at -> completed_at, in seconds, of the batches that have both (nearest rank).
