@@ -333,7 +333,7 @@ Built build_deliveries(const RawArguments& raw) {
     return ListDeliveries{raw.get("--state"), raw.get("--target"), raw.has("--all")};
 }
 
-constexpr std::array<std::string_view, 3> kExportTables{"batches", "transitions", "events"};
+constexpr std::array<std::string_view, 3> kExportTables{"batches", "transitions", "events"};  // as ExportTable
 constexpr std::array<std::string_view, 2> kExportFormats{"jsonl", "csv"};
 
 Built build_export(const RawArguments& raw) {
@@ -343,8 +343,8 @@ Built build_export(const RawArguments& raw) {
     }
     if (auto error = check_closed_set(raw, "--format", kExportFormats, "export")) return *error;
     ExportRows rows;
-    rows.table = table == "batches" ? ExportTable::batches : table == "transitions" ? ExportTable::transitions
-                                                                                     : ExportTable::events;
+    rows.table = static_cast<ExportTable>(std::find(kExportTables.begin(), kExportTables.end(), table) -
+                                          kExportTables.begin());
     rows.format = raw.get("--format") == "csv" ? ExportFormat::csv : ExportFormat::jsonl;
     auto since = time_flag(raw, "--since", "export");
     if (auto* error = std::get_if<UsageError>(&since)) return *error;

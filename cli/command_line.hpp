@@ -66,7 +66,7 @@ struct Redeliver {
     std::optional<std::string> target;        // only with --failed
 };
 // export batches|transitions|events (issue 17): every row, page by page.
-enum class ExportTable { batches, transitions, events };
+enum class ExportTable { batches, transitions, events };  // in the order of their names in command_line.cpp
 enum class ExportFormat { jsonl, csv };
 struct ExportRows {
     ExportTable table = ExportTable::batches;

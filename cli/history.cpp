@@ -22,16 +22,22 @@ constexpr int kReportBarWidth = 30;  // cells of the longest bar
 // The daemon writes the whole snapshot before its first byte: minutes on a large mirror.
 constexpr Millis kBackupWait{30 * 60'000};
 
-std::string table_name(ExportTable table) {
-    switch (table) {
-        case ExportTable::batches:
-            return "batches";
-        case ExportTable::transitions:
-            return "transitions";
-        case ExportTable::events:
-            return "events";
-    }
-    return "rows";
+// Each exportable table: its name and its CSV columns (the mirror's column names, SPEC §4),
+// in the order of ExportTable.
+struct TableShape {
+    std::string name;
+    std::vector<std::string> columns;
+};
+
+const TableShape& shape_of(ExportTable table) {
+    static const std::array<TableShape, 3> shapes{{
+        {"batches",
+         {"id", "status", "engine", "total_items", "count_pending", "count_running", "count_succeeded", "count_failed",
+          "count_cancelled", "created_at", "started_at", "completed_at", "expires_at", "metadata", "options"}},
+        {"transitions", {"seq", "batch_id", "from_status", "to_status", "observed_at"}},
+        {"events", {"seq", "id", "type", "batch_id", "created_at", "data"}},
+    }};
+    return shapes.at(static_cast<std::size_t>(table));
 }
 
 // Every row of one table, page by page: `sink` sees each row once, oldest page last for
@@ -39,7 +45,7 @@ std::string table_name(ExportTable table) {
 std::optional<int> each_row(const ExportRows& request, const CommandEnvironment& env,
                             const std::function<void(const nlohmann::json&)>& sink,
                             const std::function<void()>& page_done) {
-    const std::string what = "cannot export " + table_name(request.table);
+    const std::string what = "cannot export " + shape_of(request.table).name;
     if (request.table == ExportTable::batches) {
         std::optional<std::string> cursor;
         do {
@@ -110,23 +116,7 @@ std::string csv_line(const std::vector<std::string>& fields) {
     return line;
 }
 
-const std::vector<std::string>& csv_columns(ExportTable table) {
-    static const std::vector<std::string> batches{
-        "id",           "status",          "engine",       "total_items", "count_pending",
-        "count_running", "count_succeeded", "count_failed", "count_cancelled", "created_at",
-        "started_at",   "completed_at",    "expires_at",   "metadata",    "options"};
-    static const std::vector<std::string> transitions{"seq", "batch_id", "from_status", "to_status", "observed_at"};
-    static const std::vector<std::string> events{"seq", "id", "type", "batch_id", "created_at", "data"};
-    switch (table) {
-        case ExportTable::batches:
-            return batches;
-        case ExportTable::transitions:
-            return transitions;
-        case ExportTable::events:
-            return events;
-    }
-    return events;
-}
+const std::vector<std::string>& csv_columns(ExportTable table) { return shape_of(table).columns; }
 
 std::vector<std::string> csv_row(ExportTable table, const nlohmann::json& object) {
     std::vector<std::string> fields;
@@ -146,7 +136,7 @@ int export_rows(const ExportRows& request, const CommandEnvironment& env) {
     std::ostream& out = file ? file->stream() : env.out;
 
     std::int64_t rows = 0;
-    const std::string name = table_name(request.table);
+    const std::string name = shape_of(request.table).name;
     const bool csv = request.format == ExportFormat::csv;
     if (csv) out << csv_line(csv_columns(request.table));
     const auto failed = each_row(
