@@ -19,6 +19,8 @@ namespace {
 constexpr ConnectionId kListenerTag = 0;
 constexpr ConnectionId kWakeTag = 1;
 constexpr std::size_t kReadChunk = 64 * 1024;
+// A file body (GET /v1/backup) is read and sent this much at a time.
+constexpr std::uint64_t kFileChunk = 256 * 1024;
 
 void signal_eventfd(int fd) {
     const std::uint64_t one = 1;
@@ -87,7 +89,7 @@ void ConnectionLoop::post(ConnectionId id, Outcome outcome, bool wake) {
 // On the worker's thread. True when the reply is the worker's business no more: written
 // whole (the loop hears of it when it next wakes), or begun and handed to the loop.
 bool ConnectionLoop::reply_directly(DirectWrite& direct, ConnectionId id, const HttpReply& reply) {
-    if (reply.close) return false;
+    if (reply.close || reply.file) return false;  // a file body is the loop's to send, chunk by chunk
     std::lock_guard lock(direct.mutex);  // the loop closes the fd only under it
     if (!direct.allowed || direct.fd < 0) return false;
     direct.allowed = false;
@@ -320,6 +322,8 @@ void ConnectionLoop::send_reply(Connection& c, const HttpReply& reply) {
     const bool keep_alive = c.request.keep_alive && !reply.close && !c.peer_closed && !stopping_;
     c.out = serialize_reply(reply, keep_alive);
     c.out_sent = 0;
+    c.file = reply.file;
+    c.file_read = 0;
     c.close_after_write = !keep_alive;
     c.phase = Phase::writing;
     c.deadline = clock_.steady_now() + limits_.write_timeout;
@@ -327,7 +331,24 @@ void ConnectionLoop::send_reply(Connection& c, const HttpReply& reply) {
 }
 
 void ConnectionLoop::flush(Connection& c) {
-    while (c.out_sent < c.out.size()) {
+    while (c.out_sent < c.out.size() || (c.file && c.file_read < c.file->size)) {
+        if (c.out_sent == c.out.size()) {
+            // The next chunk of a file body; a reader that keeps taking it keeps its deadline.
+            const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kFileChunk, c.file->size - c.file_read));
+            c.out.resize(want);
+            const ssize_t got = ::pread(c.file->fd, c.out.data(), want, static_cast<off_t>(c.file_read));
+            if (got <= 0) {
+                if (got < 0 && errno == EINTR) continue;
+                spdlog::error("api: reading a reply body from its file failed: {}",
+                              got < 0 ? std::strerror(errno) : "it ended early");
+                close(c.id);  // the client sees a short body, never a wrong one
+                return;
+            }
+            c.out.resize(static_cast<std::size_t>(got));
+            c.out_sent = 0;
+            c.file_read += static_cast<std::uint64_t>(got);
+            c.deadline = clock_.steady_now() + limits_.write_timeout;
+        }
         const ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
         if (n > 0) {
             c.out_sent += static_cast<std::size_t>(n);
@@ -352,7 +373,10 @@ void ConnectionLoop::flush(Connection& c) {
 
 void ConnectionLoop::finish_reply(Connection& c, SteadyTime idle_from) {
     c.out.clear();
+    c.out.shrink_to_fit();  // a file body's chunk buffer is not kept per idle connection
     c.out_sent = 0;
+    c.file.reset();
+    c.file_read = 0;
     c.phase = Phase::reading;
     c.request = {};
     c.deadline = idle_from + limits_.idle_timeout;

@@ -102,6 +102,8 @@ private:
         std::optional<ParkForEvents> parked;
         std::string out;
         std::size_t out_sent = 0;
+        std::shared_ptr<FileBody> file;  // the rest of the body, read into `out` a chunk at a time
+        std::uint64_t file_read = 0;
         bool close_after_write = false;
         bool peer_closed = false;
         SteadyTime deadline{};  // of the current phase; while dispatched, when to look again

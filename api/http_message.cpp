@@ -1,5 +1,7 @@
 #include "api/http_message.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -124,6 +126,10 @@ std::string_view reason_phrase(int status) {
     }
 }
 
+FileBody::~FileBody() {
+    if (fd >= 0) ::close(fd);
+}
+
 std::string serialize_reply(const HttpReply& reply, bool keep_alive) {
     std::string out;
     out.reserve(reply.body.size() + 160);
@@ -134,7 +140,7 @@ std::string serialize_reply(const HttpReply& reply, bool keep_alive) {
     out += "\r\nContent-Type: ";
     out += reply.content_type;
     out += "\r\nContent-Length: ";
-    out += std::to_string(reply.body.size());
+    out += std::to_string(reply.file ? reply.file->size : reply.body.size());
     out += "\r\nCache-Control: no-store\r\n";
     for (const auto& [name, value] : reply.headers) {
         out += name;

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,10 +29,22 @@ struct HttpRequest {
     std::optional<std::string_view> header(std::string_view lower_name) const;
 };
 
+// A reply body read from an open file as the socket takes it (GET /v1/backup: a file of any
+// size, never held in memory). Owns the descriptor; the file is usually already unlinked.
+struct FileBody {
+    explicit FileBody(int fd, std::uint64_t size) : fd(fd), size(size) {}
+    ~FileBody();
+    FileBody(const FileBody&) = delete;
+    FileBody& operator=(const FileBody&) = delete;
+    int fd = -1;
+    std::uint64_t size = 0;
+};
+
 struct HttpReply {
     int status = 200;
     std::string content_type = "application/json";
     std::string body;
+    std::shared_ptr<FileBody> file;  // set: the body is the file's `size` bytes instead of `body`
     HeaderList headers;  // besides Content-Type, Content-Length and Connection
     bool close = false;  // close the connection after this reply
 };

@@ -3,7 +3,9 @@
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <string_view>
@@ -114,6 +116,8 @@ std::optional<std::string> before_minute(WallTime before, char separator) {
 
 }  // namespace
 
+std::string metadata_path(std::string_view key) { return "$.\"" + std::string(key) + "\""; }
+
 MirrorReader::MirrorReader(const std::string& db_path)
     : db_(db_path, SQLite::OPEN_READONLY, kBusyTimeoutMs), statements_(db_) {
     db_.createFunction("extract_time_us", 1, true, nullptr, &sql_time_us);
@@ -164,6 +168,14 @@ void MirrorReader::list_range(const BatchListQuery& query, const TextRange& rang
     if (query.created_before) sql += " AND extract_time_us(created_at) < :created_before";
     if (range.from) sql += " AND created_at >= :text_from";
     if (range.below) sql += " AND created_at < :text_below";
+    // No index can serve a key chosen at query time: each row the walk passes is tested, so a
+    // key most batches match costs about a page, a rare one a walk of the listing (docs/api.md).
+    // json_type() tells a string from an object or array with the same text.
+    for (std::size_t i = 0; i < query.metadata.size(); ++i) {
+        const auto n = std::to_string(i);
+        sql += " AND json_extract(metadata, :meta_path" + n + ") = :meta_value" + n + " AND json_type(metadata, :meta_path" +
+               n + ") = 'text'";
+    }
     if (query.after) sql += " AND (created_at, id) < (:cursor_created_at, :cursor_id)";
     sql += " ORDER BY created_at DESC, id DESC LIMIT :limit";
 
@@ -176,6 +188,11 @@ void MirrorReader::list_range(const BatchListQuery& query, const TextRange& rang
     if (after_day) statement.bind(":created_after_day", *after_day);
     if (range.from) statement.bind(":text_from", *range.from);
     if (range.below) statement.bind(":text_below", *range.below);
+    for (std::size_t i = 0; i < query.metadata.size(); ++i) {
+        const auto n = std::to_string(i);
+        statement.bind(":meta_path" + n, metadata_path(query.metadata[i].first));
+        statement.bind(":meta_value" + n, query.metadata[i].second);
+    }
     if (query.after) {
         statement.bind(":cursor_created_at", query.after->created_at);
         statement.bind(":cursor_id", query.after->id);
@@ -216,12 +233,13 @@ std::vector<TransitionRow> MirrorReader::transitions_of(const std::string& batch
     StatementDone done(statement);
     statement.bind(1, batch_id);
     std::vector<TransitionRow> rows;
-    while (statement.executeStep()) {
-        rows.push_back({statement.getColumn(0).getInt64(), statement.getColumn(1).getString(),
-                        optional_text(statement.getColumn(2)), statement.getColumn(3).getString(),
-                        statement.getColumn(4).getString()});
-    }
+    while (statement.executeStep()) rows.push_back(read_transition(statement));
     return rows;
+}
+
+TransitionRow MirrorReader::read_transition(const SQLite::Statement& row) {
+    return {row.getColumn(0).getInt64(), row.getColumn(1).getString(), optional_text(row.getColumn(2)),
+            row.getColumn(3).getString(), row.getColumn(4).getString()};
 }
 
 bool MirrorReader::batch_exists(const std::string& id) {
@@ -310,20 +328,31 @@ MirrorStats MirrorReader::stats() {
     return stats;
 }
 
-std::vector<DeliveryRow> MirrorReader::deliveries(const DeliveryQuery& query) {
+DeliveryPage MirrorReader::deliveries(const DeliveryQuery& query) {
+    SQLite::Transaction snapshot(db_);  // the page and its attempt logs as of one moment
+    // Keyset paging on the primary key: walked newest first, never an offset.
     std::string sql = std::string(kSelectDeliveries) + "WHERE 1";
     if (query.state) sql += " AND d.state = :state";
     if (query.target) sql += " AND d.target = :target";
+    if (query.before_id) sql += " AND d.id < :before_id";
     sql += " ORDER BY d.id DESC LIMIT :limit";
-    auto& statement = statements_.get(sql);
-    StatementDone done(statement);
-    if (query.state) statement.bind(":state", *query.state);
-    if (query.target) statement.bind(":target", *query.target);
-    statement.bind(":limit", query.limit);
-    std::vector<DeliveryRow> rows;
-    while (statement.executeStep()) rows.push_back(read_delivery(statement));
+    DeliveryPage page;
+    auto& rows = page.rows;
+    {
+        auto& statement = statements_.get(sql);
+        StatementDone done(statement);
+        if (query.state) statement.bind(":state", *query.state);
+        if (query.target) statement.bind(":target", *query.target);
+        if (query.before_id) statement.bind(":before_id", *query.before_id);
+        statement.bind(":limit", query.limit + 1);  // one more tells whether a next page exists
+        while (statement.executeStep()) rows.push_back(read_delivery(statement));
+    }
+    if (static_cast<int>(rows.size()) > query.limit) {
+        rows.pop_back();
+        page.next_before_id = rows.back().id;
+    }
     read_attempt_logs(statements_, rows);
-    return rows;
+    return page;
 }
 
 std::optional<SyncRunRow> MirrorReader::sync_run(std::int64_t id) {
@@ -345,6 +374,123 @@ std::optional<SyncRunRow> MirrorReader::sync_run(std::int64_t id) {
     row.removed = statement.getColumn(8).getInt64();
     row.error = optional_text(statement.getColumn(9));
     return row;
+}
+
+TransitionPage MirrorReader::transition_feed(std::int64_t after, int limit) {
+    SQLite::Transaction snapshot(db_);  // the page and the newest seq agree
+    TransitionPage page;
+    {
+        auto& statement = statements_.get(
+            "SELECT seq, batch_id, from_status, to_status, observed_at FROM transitions WHERE seq > ? ORDER BY seq "
+            "LIMIT ?");
+        StatementDone done(statement);
+        statement.bind(1, after);
+        statement.bind(2, limit);
+        while (statement.executeStep()) page.rows.push_back(read_transition(statement));
+    }
+    page.last_seq = static_cast<int>(page.rows.size()) == limit
+                        ? page.rows.back().seq
+                        : std::max(after, single_integer("SELECT COALESCE(MAX(seq), 0) FROM transitions"));
+    return page;
+}
+
+namespace {
+
+// The nearest-rank percentile `p` (0..1] of `values`, which it reorders.
+double nearest_rank(std::vector<float>& values, double p) {
+    const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(values.size())));
+    const auto at = values.begin() + static_cast<std::ptrdiff_t>(std::max<std::size_t>(rank, 1) - 1);
+    std::nth_element(values.begin(), at, values.end());
+    return *at;
+}
+
+std::string utc_day(std::int64_t micros) {
+    const std::chrono::sys_days day{std::chrono::floor<std::chrono::days>(std::chrono::microseconds(micros))};
+    return format_timestamp(day).substr(0, 10);
+}
+
+}  // namespace
+
+std::vector<ReportGroup> MirrorReader::report(WallTime since, const ReportGrouping& by) {
+    using Kind = ReportGrouping::Kind;
+    // One pass over the batches created after `since` (the created_at index bounds the walk
+    // by day, as for created_after), summed per group; durations are kept per group as
+    // floats (4 bytes a batch in range) for exact percentiles.
+    std::string key = "NULL";
+    if (by.kind == Kind::engine) key = "engine";
+    if (by.kind == Kind::status) key = "status";
+    if (by.kind == Kind::metadata) {
+        key = "CASE WHEN json_type(metadata, :path) = 'text' THEN json_extract(metadata, :path) END";
+    }
+    const std::string sql = "SELECT " + key +
+                            ", status, total_items, count_failed, extract_time_us(created_at),"
+                            " extract_time_us(completed_at) FROM batches"
+                            " WHERE created_at >= :day AND extract_time_us(created_at) > :since";
+    struct Accumulated {
+        ReportGroup group;
+        std::vector<float> durations;
+    };
+    // No allocation per row (a million rows pass): groups and statuses are found by the
+    // column's own text, days by their number; keys become text once, at the end.
+    std::map<std::string, Accumulated, std::less<>> by_text;
+    std::map<std::int64_t, Accumulated> by_day;
+    std::optional<Accumulated> no_key;
+    const auto text_of = [](const SQLite::Column& column) {
+        return std::string_view(column.getText(), static_cast<std::size_t>(column.getBytes()));
+    };
+    {
+        auto& statement = statements_.get(sql);
+        StatementDone done(statement);
+        if (by.kind == Kind::metadata) statement.bind(":path", metadata_path(by.metadata_key));
+        statement.bind(":day", day_bound(since - std::chrono::hours(24)).value_or(""));
+        statement.bind(":since", epoch_micros(since));
+        while (statement.executeStep()) {
+            const std::int64_t created = statement.getColumn(4).getInt64();
+            Accumulated* accumulated = nullptr;
+            if (by.kind == Kind::day) {
+                accumulated = &by_day[created >= 0 ? created / 86'400'000'000 : (created + 1) / 86'400'000'000 - 1];
+            } else if (statement.getColumn(0).isNull()) {
+                accumulated = &(no_key ? *no_key : no_key.emplace());
+            } else {
+                const auto key = text_of(statement.getColumn(0));
+                auto it = by_text.find(key);
+                if (it == by_text.end()) it = by_text.emplace(std::string(key), Accumulated{}).first;
+                accumulated = &it->second;
+            }
+            auto& group = accumulated->group;
+            ++group.batches;
+            const auto status = text_of(statement.getColumn(1));
+            auto counted = group.by_status.find(status);
+            if (counted == group.by_status.end()) counted = group.by_status.emplace(std::string(status), 0).first;
+            ++counted->second;
+            group.items += statement.getColumn(2).getInt64();
+            group.failed_items += statement.getColumn(3).getInt64();
+            if (!statement.getColumn(5).isNull()) {
+                const auto micros = statement.getColumn(5).getInt64() - created;
+                if (micros >= 0) accumulated->durations.push_back(static_cast<float>(static_cast<double>(micros) / 1e6));
+            }
+        }
+    }
+    std::vector<std::pair<std::optional<std::string>, Accumulated*>> groups;
+    for (auto& [day, accumulated] : by_day) groups.emplace_back(utc_day(day * 86'400'000'000), &accumulated);
+    if (no_key) groups.emplace_back(std::nullopt, &*no_key);
+    for (auto& [key, accumulated] : by_text) groups.emplace_back(key, &accumulated);
+    std::vector<ReportGroup> out;
+    out.reserve(groups.size());
+    for (auto& [group_key, accumulated] : groups) {
+        auto& group = accumulated->group;
+        group.key = group_key;
+        if (!accumulated->durations.empty()) {
+            group.duration_p50 = nearest_rank(accumulated->durations, 0.50);
+            group.duration_p95 = nearest_rank(accumulated->durations, 0.95);
+        }
+        out.push_back(std::move(group));
+    }
+    if (by.kind != Kind::day) {
+        std::stable_sort(out.begin(), out.end(),
+                         [](const ReportGroup& a, const ReportGroup& b) { return a.batches > b.batches; });
+    }
+    return out;
 }
 
 }  // namespace extract::api

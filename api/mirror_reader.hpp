@@ -9,6 +9,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api/batch_cursor.hpp"
@@ -25,6 +27,9 @@ struct BatchListQuery {
     std::optional<WallTime> created_after;
     std::optional<WallTime> created_before;
     bool include_removed = false;
+    // metadata.KEY=VALUE filters, all of which must hold: the top-level KEY of the batch's
+    // metadata is a JSON string equal to VALUE. Keys hold no '"' (the route checks).
+    std::vector<std::pair<std::string, std::string>> metadata;
     std::optional<BatchListPosition> after;  // from the cursor
     int limit = 50;
 };
@@ -73,8 +78,43 @@ struct MirrorStats {
 struct DeliveryQuery {
     std::optional<std::string> state;
     std::optional<std::string> target;
+    std::optional<std::int64_t> before_id;  // from the cursor: the last id of the previous page
     int limit = 100;
 };
+
+struct DeliveryPage {
+    std::vector<DeliveryRow> rows;  // newest (highest id) first
+    std::optional<std::int64_t> next_before_id;  // none on the last page
+};
+
+struct TransitionPage {
+    std::vector<TransitionRow> rows;  // oldest first
+    // What to pass as `after` next time: the last seq returned on a full page, else the
+    // newest seq the mirror had (or `after`, when it asked from beyond that).
+    std::int64_t last_seq = 0;
+};
+
+// GET /v1/report: how batches are grouped.
+struct ReportGrouping {
+    enum class Kind { day, engine, status, metadata };
+    Kind kind = Kind::day;
+    std::string metadata_key;  // for Kind::metadata; holds no '"'
+};
+
+struct ReportGroup {
+    std::optional<std::string> key;  // none: no engine, or no such metadata string
+    std::int64_t batches = 0;
+    std::map<std::string, std::int64_t, std::less<>> by_status;
+    std::int64_t items = 0;
+    std::int64_t failed_items = 0;
+    // created_at -> completed_at, in seconds, of the batches that have both (nearest rank).
+    std::optional<double> duration_p50;
+    std::optional<double> duration_p95;
+};
+
+// The SQLite JSON path of a top-level metadata key, quoted so that dots and brackets in it are
+// part of the key. SQLite's path syntax has no escape for '"': such keys are refused earlier.
+std::string metadata_path(std::string_view key);
 
 class MirrorReader {
 public:
@@ -89,8 +129,14 @@ public:
     std::optional<std::vector<TransitionRow>> transitions(const std::string& batch_id);
     EventPage events(const EventQuery& query);
     MirrorStats stats();
-    std::vector<DeliveryRow> deliveries(const DeliveryQuery& query);
+    DeliveryPage deliveries(const DeliveryQuery& query);
     std::optional<SyncRunRow> sync_run(std::int64_t id);
+
+    // History (issue 17; mirror_history.cpp).
+    TransitionPage transition_feed(std::int64_t after, int limit);
+    // Every batch created after `since` (removed ones too), grouped: days in order, other
+    // groupings by batch count, most first.
+    std::vector<ReportGroup> report(WallTime since, const ReportGrouping& by);
 
 private:
     struct ListedBatch {
@@ -104,6 +150,7 @@ private:
     // Appends the listing's rows within `range`, in order, until `rows` holds `wanted`.
     void list_range(const BatchListQuery& query, const TextRange& range, int wanted, std::vector<ListedBatch>& rows);
     std::vector<TransitionRow> transitions_of(const std::string& batch_id);
+    static TransitionRow read_transition(const SQLite::Statement& row);
     bool batch_exists(const std::string& id);
     std::int64_t single_integer(const std::string& sql);
 

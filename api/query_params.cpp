@@ -31,6 +31,7 @@ QueryParams::QueryParams(std::string_view query) {
         const auto eq = pair.find('=');
         std::string name = percent_decode(pair.substr(0, eq), true);
         std::string value = eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1), true);
+        in_order_.emplace_back(name, value);
         values_.insert_or_assign(std::move(name), std::move(value));
     }
 }
@@ -99,6 +100,18 @@ std::optional<Millis> QueryParams::duration(std::string_view name) {
         errors_.add("query", name, "value_error", "Value error, expected a duration such as 250ms, 30s or 5m", *value);
     }
     return parsed;
+}
+
+void QueryParams::reject_literal(std::string_view name, const std::string& expected) {
+    errors_.add("query", name, "literal_error", "Input should be " + expected, text(name), {{"expected", expected}});
+}
+
+std::vector<std::pair<std::string, std::string>> QueryParams::with_prefix(std::string_view prefix) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& [name, value] : in_order_) {
+        if (name.starts_with(prefix)) out.emplace_back(name.substr(prefix.size()), value);
+    }
+    return out;
 }
 
 void QueryParams::reject(std::string_view name, std::string_view why) {

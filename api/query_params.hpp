@@ -5,13 +5,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "api/http_message.hpp"
+#include "core/closed_sets.hpp"
 #include "core/clock.hpp"
 
 namespace extract::api {
@@ -42,6 +46,22 @@ public:
     // `250ms`, `10s`, `5m` (core parse_duration).
     std::optional<Millis> duration(std::string_view name);
 
+    // A value of a closed set (SPEC §6): absent, none; outside `allowed`, a `literal_error`
+    // naming every allowed value, and none.
+    template <std::size_t N>
+    std::optional<std::string> one_of(std::string_view name, const std::array<std::string_view, N>& allowed) {
+        auto value = text(name);
+        if (!value || in_closed_set(allowed, *value)) return value;
+        reject_literal(name, allowed_values(allowed, "'"));
+        return std::nullopt;
+    }
+    // `expected` lists what is allowed ("'day', 'engine' or …"): a pydantic `literal_error`.
+    void reject_literal(std::string_view name, const std::string& expected);
+
+    // Every parameter whose name starts with `prefix`, repeats included, in request order,
+    // with the prefix cut off: metadata.project=x&metadata.team=y -> {project,x}, {team,y}.
+    std::vector<std::pair<std::string, std::string>> with_prefix(std::string_view prefix) const;
+
     // For checks of its own (a cursor, say): a `value_error` on `name`.
     void reject(std::string_view name, std::string_view why);
 
@@ -49,6 +69,7 @@ public:
 
 private:
     std::map<std::string, std::string, std::less<>> values_;
+    std::vector<std::pair<std::string, std::string>> in_order_;  // every pair, repeats too
     ValidationErrors errors_;
 };
 

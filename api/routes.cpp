@@ -17,6 +17,8 @@ namespace {
 
 constexpr std::int64_t kMaxEventsPerPage = 1000;
 constexpr std::int64_t kMaxDeliveriesPerPage = 1000;
+// metadata.KEY filters in one request: bounds the statement shapes a worker keeps prepared.
+constexpr std::size_t kMaxMetadataFilters = 8;
 
 // The path parameter `name` as a delivery id, or the 422 naming it.
 std::variant<std::int64_t, HttpReply> path_integer(std::string_view name, const std::string& text) {
@@ -59,6 +61,21 @@ nlohmann::json json_array(const Rows& rows) {
     return out;
 }
 
+// The metadata.KEY=VALUE parameters, checked: a key SQLite's JSON path can name, not too many.
+std::vector<std::pair<std::string, std::string>> metadata_filters(QueryParams& query) {
+    auto filters = query.with_prefix(kMetadataPrefix);
+    for (const auto& [key, value] : filters) {
+        const std::string name = std::string(kMetadataPrefix) + key;
+        if (key.empty()) query.reject(name, "name a metadata key after 'metadata.', e.g. metadata.project=x");
+        if (key.find('"') != std::string::npos) query.reject(name, "a metadata key with '\"' cannot be matched");
+    }
+    if (filters.size() > kMaxMetadataFilters) {
+        query.reject(std::string(kMetadataPrefix) + filters.back().first,
+                     "at most " + std::to_string(kMaxMetadataFilters) + " metadata filters in one request");
+    }
+    return filters;
+}
+
 std::string route_label(const std::string* pattern) {
     return pattern ? *pattern : std::string("unmatched");
 }
@@ -79,6 +96,9 @@ ApiRoutes::ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifi
     router_.add("GET", "/v1/deliveries", &ApiRoutes::list_deliveries);
     router_.add("POST", "/v1/deliveries/retry", &ApiRoutes::retry_deliveries);
     router_.add("POST", "/v1/deliveries/{delivery_id}/retry", &ApiRoutes::retry_delivery);
+    router_.add("GET", "/v1/transitions", &ApiRoutes::transition_feed);
+    router_.add("GET", "/v1/report", &ApiRoutes::report);
+    router_.add("GET", "/v1/backup", &ApiRoutes::backup);
     router_.add("GET", "/metrics", &ApiRoutes::metrics);
     router_.add("GET", "/openapi.json", &ApiRoutes::openapi);
 }
@@ -138,6 +158,7 @@ RouteOutcome ApiRoutes::list_batches(const Call& call) {
     q.created_after = query.timestamp("created_after");
     q.created_before = query.timestamp("created_before");
     q.include_removed = query.boolean("include_removed", false);
+    q.metadata = metadata_filters(query);
     if (const auto cursor = query.text("cursor"); cursor && !cursor->empty()) {
         q.after = decode_batch_cursor(*cursor);
         if (!q.after) query.reject("cursor", "not a cursor this server gave: pass next_cursor unchanged");
@@ -229,7 +250,7 @@ RouteOutcome ApiRoutes::list_events(const Call& call) {
     QueryParams query(call.request.query);
     EventQuery q;
     q.after = query.integer("after", 0, 0, std::numeric_limits<std::int64_t>::max());
-    q.type = query.text("type");
+    q.type = query.one_of("type", kEventTypes);
     q.batch_id = query.text("batch_id");
     q.limit = static_cast<int>(query.integer("limit", 100, 1, kMaxEventsPerPage));
     const auto wait = query.duration("wait");
@@ -332,11 +353,19 @@ RouteOutcome ApiRoutes::sync(const Call& call) {
 RouteOutcome ApiRoutes::list_deliveries(const Call& call) {
     QueryParams query(call.request.query);
     DeliveryQuery q;
-    q.state = query.text("state");
+    q.state = query.one_of("state", kDeliveryStates);
     q.target = query.text("target");
     q.limit = static_cast<int>(query.integer("limit", 100, 1, kMaxDeliveriesPerPage));
+    if (const auto cursor = query.text("cursor"); cursor && !cursor->empty()) {
+        // The cursor is the last id of the page before: plain, since ids are not secret and
+        // a hand-written one can only start the list lower down.
+        q.before_id = query.integer("cursor", 0, 1, std::numeric_limits<std::int64_t>::max());
+    }
     if (!query.errors().empty()) return query.errors().reply();
-    return json_reply(200, list_of(json_array(call.mirror.reader().deliveries(q))));
+    const auto page = call.mirror.reader().deliveries(q);
+    nlohmann::json body = list_of(json_array(page.rows));
+    body["next_cursor"] = page.next_before_id ? nlohmann::json(std::to_string(*page.next_before_id)) : nullptr;
+    return json_reply(200, body);
 }
 
 RouteOutcome ApiRoutes::retry_delivery(const Call& call) {
@@ -351,7 +380,7 @@ RouteOutcome ApiRoutes::retry_delivery(const Call& call) {
 RouteOutcome ApiRoutes::retry_deliveries(const Call& call) {
     QueryParams query(call.request.query);
     DeliveryRetryFilter filter;
-    filter.state = query.text("state").value_or("failed");
+    filter.state = query.one_of("state", kDeliveryStates).value_or("failed");
     filter.target = query.text("target");
     filter.since = query.timestamp("since");
     if (!query.errors().empty()) return query.errors().reply();

@@ -3,6 +3,7 @@
 // Runs on a worker thread with that thread's own mirror connections; what would hold the
 // thread for long (a long poll, a sync with wait=true) is handed back to the server instead.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -71,6 +72,10 @@ private:
     RouteOutcome retry_deliveries(const Call& call);
     RouteOutcome metrics(const Call& call);
     RouteOutcome openapi(const Call& call);
+    // History (issue 17): history_routes.cpp.
+    RouteOutcome transition_feed(const Call& call);
+    RouteOutcome report(const Call& call);
+    RouteOutcome backup(const Call& call);
 
     ApiOptions options_;
     DaemonLink& link_;
@@ -78,6 +83,10 @@ private:
     Metrics& metrics_;
     const Clock& clock_;
     Router<Handler> router_;
+    // One snapshot at a time (each needs the mirror's size on disk): the ticket of the one
+    // being written, 0 for none.
+    std::atomic<std::uint64_t> backup_owner_{0};
+    std::atomic<std::uint64_t> backup_tickets_{0};
 };
 
 }  // namespace extract::api

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/closed_sets.hpp"
 #include "core/duration.hpp"
 #include "core/timefmt.hpp"
 
@@ -16,6 +17,7 @@ struct OptionSpec {
     std::string_view name;        // "--status"
     std::string_view value_name;  // empty: a switch
     std::string_view help;
+    bool repeatable = false;      // may be given several times (--metadata)
 };
 
 // Everything help, usage and the parser know about one command.
@@ -33,17 +35,23 @@ struct CommandSpec {
 const std::vector<CommandSpec>& command_specs() {
     static const std::vector<CommandSpec> specs{
         {"ls",
-         "ls [--status S] [--since ISO] [--limit N] [--all]",
+         "ls [--status S] [--engine E] [--since ISO] [--until ISO] [--metadata KEY=VALUE]... [--removed] [--limit N] "
+         "[--all]",
          "List mirrored batches, newest first.",
          "Without --all, one page of at most --limit batches that are not removed.\n"
-         "--all follows every page and includes batches the upstream has forgotten.",
+         "--all follows every page and includes batches the upstream has forgotten.\n"
+         "Every filter given must hold; --metadata may be given several times.",
          {{"--status", "S", "only batches whose status is S"},
+          {"--engine", "E", "only batches of engine E"},
           {"--since", "ISO", "only batches created after this time (2026-11-30 or 2026-11-30T03:04:05Z)"},
+          {"--until", "ISO", "only batches created before this time"},
+          {"--metadata", "KEY=VALUE", "only batches whose metadata KEY is the string VALUE (repeatable)", true},
+          {"--removed", "", "include batches the upstream has forgotten"},
           {"--limit", "N", "at most N batches, 1..200 (default 50); with --all the page size"},
           {"--all", "", "every batch on every page, removed ones included"}},
          0,
          0,
-         "extractctl ls --status running --limit 5"},
+         "extractctl ls --metadata project=atlas --since 2026-11-01 --all"},
         {"show",
          "show ID",
          "Show one batch with every status transition the mirror recorded.",
@@ -67,13 +75,15 @@ const std::vector<CommandSpec>& command_specs() {
          1,
          "extractctl wait \"$id\" --timeout 30m && ./next-step"},
         {"events",
-         "events [--after SEQ] [--type T] [--follow]",
+         "events [--after SEQ] [--type T] [--batch ID] [--limit N] [--follow]",
          "Print the event log, oldest first.",
          "Without --after, every event still kept; with --follow and no --after, only\n"
          "events from now on. --follow keeps printing new events as they arrive (like\n"
          "tail -f) until interrupted; with --json it prints one JSON event per line.",
          {{"--after", "SEQ", "only events whose seq is greater than SEQ"},
-          {"--type", "T", "only events of type T (batch.created, batch.status_changed, batch.updated, batch.removed)"},
+          {"--type", "T", "only events of type T (batch.created, batch.status_changed, batch.updated or batch.removed)"},
+          {"--batch", "ID", "only events of batch ID"},
+          {"--limit", "N", "at most N events (not with --follow)"},
           {"--follow", "", "keep waiting for new events"}},
          0,
          0,
@@ -105,11 +115,13 @@ const std::vector<CommandSpec>& command_specs() {
          0,
          "extractctl sync --full"},
         {"deliveries",
-         "deliveries [--state S] [--target T]",
+         "deliveries [--state S] [--target T] [--all]",
          "Show the webhook and trigger delivery log, newest first.",
-         "",
-         {{"--state", "S", "only deliveries in state S (pending, delivered, failed, disabled)"},
-          {"--target", "T", "only deliveries to T (webhook.NAME or trigger.NAME)"}},
+         "Without --all, the newest 100 (it says so when there are more); --all follows\n"
+         "every page.",
+         {{"--state", "S", "only deliveries in state S (pending, delivered, failed or disabled)"},
+          {"--target", "T", "only deliveries to T (webhook.NAME or trigger.NAME)"},
+          {"--all", "", "every delivery on every page"}},
          0,
          0,
          "extractctl deliveries --state failed"},
@@ -121,6 +133,39 @@ const std::vector<CommandSpec>& command_specs() {
          0,
          1,
          "extractctl redeliver --failed --target webhook.billing"},
+        {"export",
+         "export batches|transitions|events [--format jsonl|csv] [--since ISO] [-o FILE]",
+         "Write every row of a table, page by page, for a spreadsheet or another database.",
+         "jsonl: one JSON object a line, as the API answers it. csv: a header row, then one row\n"
+         "each (RFC 4180 quoting; metadata, options and event data as JSON text). Batches\n"
+         "include removed ones. Memory stays constant whatever the size; on a terminal,\n"
+         "progress goes to stderr. -o writes FILE whole or not at all.",
+         {{"--format", "F", "jsonl (default) or csv"},
+          {"--since", "ISO", "only batches created, transitions observed or events created after this time"},
+          {"-o", "FILE", "write to FILE (a temporary file renamed at the end) instead of stdout"}},
+         1,
+         1,
+         "extractctl export batches --format csv --since 2026-11-01 -o november.csv"},
+        {"report",
+         "report [--since DUR|ISO] [--by day|engine|status|metadata.KEY]",
+         "Count batches per day, engine, status or metadata value, with how long they took.",
+         "Per group: batches, how many ended in each status, items, failed items, and the\n"
+         "median (p50) and p95 time from created_at to completed_at. Batches created after\n"
+         "--since count, removed ones too.",
+         {{"--since", "DUR|ISO", "a duration back from now (7d, 12h) or a time (default 7d)"},
+          {"--by", "G", "day (default), engine, status or metadata.KEY"}},
+         0,
+         0,
+         "extractctl report --since 30d --by metadata.project"},
+        {"backup",
+         "backup FILE",
+         "Write a consistent snapshot of the mirror (a SQLite file) to FILE.",
+         "The daemon keeps syncing meanwhile. FILE is written whole or not at all (a\n"
+         "temporary file beside it is renamed at the end).",
+         {},
+         1,
+         1,
+         "extractctl backup /var/backups/extract-sync/mirror-$(date +%F).db"},
         {"help",
          "help [COMMAND]",
          "Show help for extractctl or one of its commands.",
@@ -141,7 +186,8 @@ const CommandSpec* find_spec(std::string_view name) {
 
 // A command's own arguments, checked against its spec but not yet typed.
 struct RawArguments {
-    std::map<std::string, std::string, std::less<>> values;  // switches map to ""
+    std::map<std::string, std::string, std::less<>> values;  // switches map to ""; the last of a repeatable
+    std::map<std::string, std::vector<std::string>, std::less<>> repeated;  // every value of a repeatable
     std::vector<std::string> positionals;
 
     bool has(std::string_view flag) const { return values.find(flag) != values.end(); }
@@ -170,7 +216,7 @@ std::variant<RawArguments, UsageError> split_arguments(const CommandSpec& spec, 
         const auto option =
             std::find_if(spec.options.begin(), spec.options.end(), [&](const OptionSpec& o) { return o.name == name; });
         if (option == spec.options.end()) return UsageError{"unknown option " + name + " for " + command, command};
-        if (raw.has(name)) return UsageError{name + " given more than once", command};
+        if (raw.has(name) && !option->repeatable) return UsageError{name + " given more than once", command};
         if (option->value_name.empty()) {
             if (eq != std::string::npos) return UsageError{name + " takes no value", command};
             raw.values[name] = "";
@@ -184,6 +230,7 @@ std::variant<RawArguments, UsageError> split_arguments(const CommandSpec& spec, 
         if (!option->value_name.empty() && raw.values[name].empty()) {
             return UsageError{name + " needs a non-empty value", command};
         }
+        if (option->repeatable) raw.repeated[name].push_back(raw.values[name]);
     }
     if (raw.positionals.size() > spec.max_positionals) {
         return UsageError{"unexpected argument '" + raw.positionals[spec.max_positionals] + "'", command};
@@ -202,16 +249,49 @@ std::optional<std::int64_t> parse_integer(const std::string& text) {
 // Typing of each command's arguments. A UsageError names the flag and what it accepts.
 using Built = std::variant<Command, UsageError>;
 
+// A closed-set flag (SPEC §6): absent, or one of `allowed`; anything else is a usage error
+// that lists the allowed values (the daemon would answer 422 with the same list).
+template <std::size_t N>
+std::optional<UsageError> check_closed_set(const RawArguments& raw, std::string_view flag,
+                                           const std::array<std::string_view, N>& allowed, std::string_view command) {
+    const auto value = raw.get(flag);
+    if (!value || in_closed_set(allowed, *value)) return std::nullopt;
+    return UsageError{std::string(flag) + " must be " + allowed_values(allowed) + ", not '" + *value + "'",
+                      std::string(command)};
+}
+
+// An ISO-8601 flag, normalised to UTC: absent, the time, or the usage error naming it.
+std::variant<std::optional<std::string>, UsageError> time_flag(const RawArguments& raw, std::string_view flag,
+                                                               std::string_view command) {
+    const auto text = raw.get(flag);
+    if (!text) return std::optional<std::string>();
+    const auto at = parse_timestamp(*text);
+    if (!at) {
+        return UsageError{std::string(flag) + " needs an ISO-8601 time such as 2026-11-30T03:04:05Z, not '" + *text + "'",
+                          std::string(command)};
+    }
+    return std::optional<std::string>(format_timestamp(*at));
+}
+
 Built build_ls(const RawArguments& raw) {
     ListBatches ls;
     ls.status = raw.get("--status");
+    ls.engine = raw.get("--engine");
+    ls.removed = raw.has("--removed");
     ls.all = raw.has("--all");
-    if (const auto since = raw.get("--since")) {
-        const auto at = parse_timestamp(*since);
-        if (!at)
-            return UsageError{"--since needs an ISO-8601 time such as 2026-11-30T03:04:05Z, not '" + *since + "'",
-                              "ls"};
-        ls.created_after = format_timestamp(*at);
+    for (const auto& [flag, into] : {std::pair{"--since", &ls.created_after}, std::pair{"--until", &ls.created_before}}) {
+        auto at = time_flag(raw, flag, "ls");
+        if (auto* error = std::get_if<UsageError>(&at)) return *error;
+        *into = std::get<std::optional<std::string>>(std::move(at));
+    }
+    if (const auto it = raw.repeated.find("--metadata"); it != raw.repeated.end()) {
+        for (const auto& pair : it->second) {
+            const auto eq = pair.find('=');
+            if (eq == std::string::npos || eq == 0) {
+                return UsageError{"--metadata needs KEY=VALUE (e.g. project=atlas), not '" + pair + "'", "ls"};
+            }
+            ls.metadata.emplace_back(pair.substr(0, eq), pair.substr(eq + 1));
+        }
     }
     if (const auto limit = raw.get("--limit")) {
         const auto n = parse_integer(*limit);
@@ -247,15 +327,70 @@ Built build_sync(const RawArguments& raw) {
 }
 
 Built build_events(const RawArguments& raw) {
+    if (auto error = check_closed_set(raw, "--type", kEventTypes, "events")) return *error;
     ListEvents events;
     events.type = raw.get("--type");
+    events.batch_id = raw.get("--batch");
     events.follow = raw.has("--follow");
+    if (const auto limit = raw.get("--limit")) {
+        events.limit = parse_integer(*limit);
+        if (!events.limit || *events.limit < 1)
+            return UsageError{"--limit needs a number of events (1 or more), not '" + *limit + "'", "events"};
+        if (events.follow) return UsageError{"--limit does not go with --follow", "events"};
+    }
     if (const auto after = raw.get("--after")) {
         events.after = parse_integer(*after);
         if (!events.after || *events.after < 0)
             return UsageError{"--after needs an event seq (0 or more), not '" + *after + "'", "events"};
     }
     return events;
+}
+
+Built build_deliveries(const RawArguments& raw) {
+    if (auto error = check_closed_set(raw, "--state", kDeliveryStates, "deliveries")) return *error;
+    return ListDeliveries{raw.get("--state"), raw.get("--target"), raw.has("--all")};
+}
+
+constexpr std::array<std::string_view, 3> kExportTables{"batches", "transitions", "events"};  // as ExportTable
+constexpr std::array<std::string_view, 2> kExportFormats{"jsonl", "csv"};
+
+Built build_export(const RawArguments& raw) {
+    const std::string& table = raw.positionals[0];
+    if (!in_closed_set(kExportTables, table)) {
+        return UsageError{"export needs " + allowed_values(kExportTables) + ", not '" + table + "'", "export"};
+    }
+    if (auto error = check_closed_set(raw, "--format", kExportFormats, "export")) return *error;
+    ExportRows rows;
+    rows.table = static_cast<ExportTable>(std::find(kExportTables.begin(), kExportTables.end(), table) -
+                                          kExportTables.begin());
+    rows.format = raw.get("--format") == "csv" ? ExportFormat::csv : ExportFormat::jsonl;
+    auto since = time_flag(raw, "--since", "export");
+    if (auto* error = std::get_if<UsageError>(&since)) return *error;
+    rows.since = std::get<std::optional<std::string>>(std::move(since));
+    rows.output = raw.get("-o");
+    return rows;
+}
+
+Built build_report(const RawArguments& raw) {
+    ShowReport report;
+    if (const auto since = raw.get("--since")) {
+        if (parse_duration(*since)) {
+            report.since = *since;
+        } else if (const auto at = parse_timestamp(*since)) {
+            report.since = format_timestamp(*at);
+        } else {
+            return UsageError{"--since needs a duration such as 7d or 12h, or an ISO-8601 time, not '" + *since + "'",
+                              "report"};
+        }
+    }
+    if (const auto by = raw.get("--by")) {
+        if (!is_report_grouping(*by)) {
+            return UsageError{"--by must be " + allowed_values(kReportGroupingSpellings) + ", not '" + *by + "'",
+                              "report"};
+        }
+        report.by = *by;
+    }
+    return report;
 }
 
 Built build_redeliver(const RawArguments& raw) {
@@ -283,8 +418,11 @@ Built build_command(const CommandSpec& spec, const RawArguments& raw) {
     if (name == "stats") return ShowStats{};
     if (name == "health") return ShowHealth{};
     if (name == "sync") return build_sync(raw);
-    if (name == "deliveries") return ListDeliveries{raw.get("--state"), raw.get("--target")};
+    if (name == "deliveries") return build_deliveries(raw);
     if (name == "redeliver") return build_redeliver(raw);
+    if (name == "export") return build_export(raw);
+    if (name == "report") return build_report(raw);
+    if (name == "backup") return TakeBackup{raw.positionals[0]};
     // help
     if (raw.positionals.empty()) return ShowHelp{};
     if (!find_spec(raw.positionals[0])) return UsageError{"unknown command '" + raw.positionals[0] + "'", std::nullopt};

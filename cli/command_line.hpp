@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -29,9 +30,13 @@ inline constexpr int kMaxListLimit = 200;
 
 struct ListBatches {
     std::optional<std::string> status;
-    std::optional<std::string> created_after;  // --since, normalised to UTC ISO-8601
-    int limit = kDefaultListLimit;             // with --all: the page size
-    bool all = false;                          // every page, removed batches included
+    std::optional<std::string> engine;
+    std::optional<std::string> created_after;   // --since, normalised to UTC ISO-8601
+    std::optional<std::string> created_before;  // --until, likewise
+    std::vector<std::pair<std::string, std::string>> metadata;  // --metadata KEY=VALUE, all must hold
+    bool removed = false;                       // include batches the upstream has forgotten
+    int limit = kDefaultListLimit;              // with --all: the page size
+    bool all = false;                           // every page, removed batches included
 };
 struct ShowBatch {
     std::string id;
@@ -43,6 +48,8 @@ struct WaitForBatch {
 struct ListEvents {
     std::optional<std::int64_t> after;  // none: from the oldest kept (or, with --follow, from now)
     std::optional<std::string> type;
+    std::optional<std::string> batch_id;
+    std::optional<std::int64_t> limit;  // at most this many (not with --follow)
     bool follow = false;
 };
 struct ShowStats {};
@@ -54,10 +61,29 @@ struct RunSync {
 struct ListDeliveries {
     std::optional<std::string> state;
     std::optional<std::string> target;
+    bool all = false;  // every page, not only the newest
 };
 struct Redeliver {
     std::optional<std::int64_t> delivery_id;  // set: that one delivery; else every failed one
     std::optional<std::string> target;        // only with --failed
+};
+// export batches|transitions|events (issue 17): every row, page by page.
+enum class ExportTable { batches, transitions, events };  // in the order of their names in command_line.cpp
+enum class ExportFormat { jsonl, csv };
+struct ExportRows {
+    ExportTable table = ExportTable::batches;
+    ExportFormat format = ExportFormat::jsonl;
+    std::optional<std::string> since;   // UTC ISO-8601: batches created, transitions observed, events created after
+    std::optional<std::string> output;  // -o FILE; none: stdout
+};
+// report [--since DUR|ISO] [--by G]
+struct ShowReport {
+    std::string since = "7d";  // as the API takes it: a duration or an ISO-8601 time
+    std::string by = "day";
+};
+// backup FILE
+struct TakeBackup {
+    std::string file;
 };
 struct ShowVersion {};
 // `extractctl help [CMD]`, `extractctl CMD --help`, `extractctl --help`.
@@ -66,7 +92,7 @@ struct ShowHelp {
 };
 
 using Command = std::variant<ListBatches, ShowBatch, WaitForBatch, ListEvents, ShowStats, ShowHealth, RunSync,
-                             ListDeliveries, Redeliver, ShowVersion, ShowHelp>;
+                             ListDeliveries, Redeliver, ExportRows, ShowReport, TakeBackup, ShowVersion, ShowHelp>;
 
 struct Invocation {
     std::string socket_path;

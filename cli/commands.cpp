@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include <variant>
 
 #include "cli/unix_http_client.hpp"
+#include "cli/history.hpp"
 #include "cli/views.hpp"
 #include "core/duration.hpp"
 
@@ -28,6 +30,8 @@ constexpr Millis kRefreshWait{25'000};
 constexpr Millis kSyncWait{30 * 60'000};
 // Page size for reading the whole event log (the API's maximum).
 constexpr int kEventPage = 1000;
+// Page size for deliveries --all (the API's maximum).
+constexpr const char* kDeliveryPage = "1000";
 // An `after` beyond any seq: the answer has no events, only the feed's current last_seq.
 const std::string kBeyondAnySeq = std::to_string(std::numeric_limits<std::int64_t>::max());
 
@@ -61,55 +65,64 @@ void print_answer(const CommandEnvironment& env, const nlohmann::json& body, Vie
     }
 }
 
-// nullopt when `answer` is a usable JSON answer; otherwise the failure is reported on stderr
-// and its exit code returned: 2 when the daemon rejected what the user typed (422), else 1.
-// `not_found` is the message for a 404 (none: the daemon's own detail).
-std::optional<int> rejected(const CommandEnvironment& env, const ApiAnswer& answer, std::string_view what,
-                            std::string_view not_found = {}) {
-    if (answer.status == 404 && !not_found.empty()) {
-        env.err << "extractctl: " << not_found << "\n";
-        return kExitNegative;
-    }
-    if (!answer.ok()) {
-        env.err << "extractctl: " << what << ": " << error_detail(answer) << "\n";
-        return answer.status == 422 ? kExitUsage : kExitNegative;
-    }
-    if (answer.body.is_null()) {  // another program on the socket?
-        env.err << "extractctl: " << what << ": the answer from " << env.api.socket_path()
-                << " is not the daemon's JSON (HTTP " << answer.status << ")\n";
-        return kExitNegative;
-    }
-    return std::nullopt;
-}
-
 std::string no_batch(const std::string& id) { return "no batch '" + id + "' in the mirror"; }
 
-int list_batches(const ListBatches& ls, const CommandEnvironment& env) {
+// The rows of a cursor-paged list: one page, or with `all` every page joined.
+struct PagedRows {
     nlohmann::json rows = nlohmann::json::array();
-    std::optional<std::string> cursor;
     nlohmann::json last_page;
-    do {
-        const auto answer = env.api.get(request_target(
-            "/v1/batches", {{"status", ls.status},
-                            {"created_after", ls.created_after},
-                            {"limit", std::to_string(ls.limit)},
-                            {"include_removed", ls.all ? std::optional<std::string>("true") : std::nullopt},
-                            {"cursor", cursor}}));
-        if (const auto code = rejected(env, answer, "cannot list batches")) return *code;
-        for (const auto& batch : list_rows(answer.body)) rows.push_back(batch);
-        const auto next = text_of(answer.body, "next_cursor");
-        cursor = next.empty() ? std::nullopt : std::optional<std::string>(next);
-        last_page = answer.body;
-    } while (ls.all && cursor);
+    std::optional<std::string> next_cursor;  // set when pages were left unread
+};
 
+std::variant<PagedRows, int> read_pages(const CommandEnvironment& env, bool all, std::string_view what,
+                                        const std::function<std::string(const std::optional<std::string>&)>& target) {
+    PagedRows paged;
+    do {
+        const auto answer = env.api.get(target(paged.next_cursor));
+        if (const auto code = rejected(env, answer, what)) return *code;
+        for (const auto& row : list_rows(answer.body)) paged.rows.push_back(row);
+        const auto next = text_of(answer.body, "next_cursor");
+        paged.next_cursor = next.empty() ? std::nullopt : std::optional<std::string>(next);
+        paged.last_page = answer.body;
+    } while (all && paged.next_cursor);
+    return paged;
+}
+
+// A cursor-paged list shown: the API's JSON (one page as answered, or with `all` every
+// page joined), or the table `render` makes, with `more` on stderr when pages were left.
+int show_pages(const CommandEnvironment& env, bool all, std::string_view what,
+               const std::function<std::string(const std::optional<std::string>&)>& target,
+               const std::function<std::string(const nlohmann::json&)>& render,
+               const std::function<std::string(std::size_t shown)>& more) {
+    const auto read = read_pages(env, all, what, target);
+    if (const auto* code = std::get_if<int>(&read)) return *code;
+    const auto& paged = std::get<PagedRows>(read);
     if (env.json) {
-        print_json(env,
-                   ls.all ? nlohmann::json{{"object", "list"}, {"data", rows}, {"next_cursor", nullptr}} : last_page);
+        print_json(env, all ? nlohmann::json{{"object", "list"}, {"data", paged.rows}, {"next_cursor", nullptr}}
+                            : paged.last_page);
         return kExitSuccess;
     }
-    env.out << render_batch_list(rows, env.style);
-    if (cursor) env.err << "(more batches than shown: --all lists every one)\n";
+    env.out << render(paged.rows);
+    if (paged.next_cursor) env.err << more(paged.rows.size()) << "\n";
     return kExitSuccess;
+}
+
+int list_batches(const ListBatches& ls, const CommandEnvironment& env) {
+    return show_pages(
+        env, ls.all, "cannot list batches",
+        [&](const std::optional<std::string>& cursor) {
+            QueryParams params{{"status", ls.status},
+                               {"engine", ls.engine},
+                               {"created_after", ls.created_after},
+                               {"created_before", ls.created_before},
+                               {"limit", std::to_string(ls.limit)},
+                               {"include_removed", ls.all || ls.removed ? std::optional<std::string>("true") : std::nullopt},
+                               {"cursor", cursor}};
+            for (const auto& [key, value] : ls.metadata) params.emplace_back("metadata." + key, value);
+            return request_target("/v1/batches", params);
+        },
+        [&](const nlohmann::json& rows) { return render_batch_list(rows, env.style); },
+        [](std::size_t) { return std::string("(more batches than shown: --all lists every one)"); });
 }
 
 int show_batch(const ShowBatch& show, const CommandEnvironment& env) {
@@ -285,10 +298,12 @@ void warn_truncated(const CommandEnvironment& env) {
 
 int list_events(const ListEvents& events, const CommandEnvironment& env) {
     std::int64_t after = events.after.value_or(0);
+    const std::int64_t page_size = std::min<std::int64_t>(kEventPage, events.limit.value_or(kEventPage));
     const auto page_target = [&](std::optional<Millis> wait) {
         return request_target("/v1/events", {{"after", std::to_string(after)},
                                              {"type", events.type},
-                                             {"limit", std::to_string(kEventPage)},
+                                             {"batch_id", events.batch_id},
+                                             {"limit", std::to_string(page_size)},
                                              {"wait", wait ? std::optional(format_duration(*wait)) : std::nullopt}});
     };
 
@@ -303,7 +318,13 @@ int list_events(const ListEvents& events, const CommandEnvironment& env) {
             const auto page = list_rows(answer.body);
             for (const auto& event : page) rows.push_back(event);
             last_page = answer.body;
-            if (page.size() < static_cast<std::size_t>(kEventPage)) break;
+            if (events.limit && static_cast<std::int64_t>(rows.size()) >= *events.limit) {
+                // The last page may hold more than asked for: keep N, and let last_seq say where they end.
+                rows.erase(rows.begin() + *events.limit, rows.end());
+                last_page["last_seq"] = int_of(rows.back(), "seq", after);
+                break;
+            }
+            if (page.size() < static_cast<std::size_t>(page_size)) break;
             after = int_of(page.back(), "seq", after);
         }
         if (truncated) warn_truncated(env);
@@ -378,10 +399,19 @@ int run_sync(const RunSync& sync, const CommandEnvironment& env) {
 }
 
 int list_deliveries(const ListDeliveries& list, const CommandEnvironment& env) {
-    return show_answer(request_target("/v1/deliveries", {{"state", list.state}, {"target", list.target}}),
-                       "cannot list deliveries", env, [](const nlohmann::json& body, const OutputStyle& style) {
-                           return render_deliveries(list_rows(body), style);
-                       });
+    return show_pages(
+        env, list.all, "cannot list deliveries",
+        [&](const std::optional<std::string>& cursor) {
+            return request_target("/v1/deliveries",
+                                  {{"state", list.state},
+                                   {"target", list.target},
+                                   {"limit", list.all ? std::optional<std::string>(kDeliveryPage) : std::nullopt},
+                                   {"cursor", cursor}});
+        },
+        [&](const nlohmann::json& rows) { return render_deliveries(rows, env.style); },
+        [](std::size_t shown) {
+            return "(only the newest " + std::to_string(shown) + " deliveries shown: --all lists every one)";
+        });
 }
 
 int redeliver(const Redeliver& request, const CommandEnvironment& env) {
@@ -396,6 +426,24 @@ int redeliver(const Redeliver& request, const CommandEnvironment& env) {
 }
 
 }  // namespace
+
+std::optional<int> rejected(const CommandEnvironment& env, const ApiAnswer& answer, std::string_view what,
+                            std::string_view not_found) {
+    if (answer.status == 404 && !not_found.empty()) {
+        env.err << "extractctl: " << not_found << "\n";
+        return kExitNegative;
+    }
+    if (!answer.ok()) {
+        env.err << "extractctl: " << what << ": " << error_detail(answer) << "\n";
+        return answer.status == 422 ? kExitUsage : kExitNegative;
+    }
+    if (answer.body.is_null()) {  // another program on the socket?
+        env.err << "extractctl: " << what << ": the answer from " << env.api.socket_path()
+                << " is not the daemon's JSON (HTTP " << answer.status << ")\n";
+        return kExitNegative;
+    }
+    return std::nullopt;
+}
 
 bool is_terminal_status(std::string_view status) {
     return std::find(kTerminalStatuses.begin(), kTerminalStatuses.end(), status) != kTerminalStatuses.end();
@@ -420,6 +468,9 @@ int run_command(const Command& command, const CommandEnvironment& env) {
         int operator()(const RunSync& c) const { return run_sync(c, env); }
         int operator()(const ListDeliveries& c) const { return list_deliveries(c, env); }
         int operator()(const Redeliver& c) const { return redeliver(c, env); }
+        int operator()(const ExportRows& c) const { return export_rows(c, env); }
+        int operator()(const ShowReport& c) const { return show_report(c, env); }
+        int operator()(const TakeBackup& c) const { return take_backup(c, env); }
         int operator()(const ShowVersion&) const {
             env.out << "extractctl " << EXTRACT_VERSION << "\n";
             return kExitSuccess;

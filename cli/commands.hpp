@@ -21,8 +21,15 @@ struct CommandEnvironment {
     std::ostream& err;
     OutputStyle style;
     bool json = false;
-    bool progress = false;  // stderr is a terminal: `wait` keeps a progress line there
+    bool progress = false;  // stderr is a terminal: `wait` and long commands (export) show progress there
+    bool utf8 = false;      // stdout is a UTF-8 terminal: report bars may use block characters
 };
+
+// nullopt when `answer` is a usable JSON answer; otherwise the failure is reported on stderr
+// and its exit code returned: 2 when the daemon rejected what the user typed (422), else 1.
+// `not_found` is the message for a 404 (none: the daemon's own detail).
+std::optional<int> rejected(const CommandEnvironment& env, const ApiAnswer& answer, std::string_view what,
+                            std::string_view not_found = {});
 
 // The statuses after which a batch never changes again, as the daemon's default
 // [sync] terminal_statuses (the API does not expose the configured list).

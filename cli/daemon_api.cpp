@@ -14,6 +14,14 @@ std::string percent_encode(std::string_view text) {
     return encoded;
 }
 
+ApiAnswer answer_of(const HttpReply& reply) {
+    ApiAnswer answer;
+    answer.status = reply.status;
+    answer.body = nlohmann::json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
+    if (answer.body.is_discarded()) answer.body = nullptr;
+    return answer;
+}
+
 }  // namespace
 
 std::string error_detail(const ApiAnswer& answer) {
@@ -61,14 +69,14 @@ ApiAnswer DaemonApi::get(const std::string& target, Millis long_poll) const { re
 
 ApiAnswer DaemonApi::post(const std::string& target, Millis long_poll) const { return send("POST", target, long_poll); }
 
+ApiAnswer DaemonApi::download(const std::string& target, std::ostream& sink, Millis extra) const {
+    UnixHttpClient client(socket_path_, timeout_ + extra);
+    return answer_of(client.download(target, sink));
+}
+
 ApiAnswer DaemonApi::send(const std::string& method, const std::string& target, Millis long_poll) const {
     UnixHttpClient client(socket_path_, timeout_ + long_poll);
-    const HttpReply reply = client.request(method, target);
-    ApiAnswer answer;
-    answer.status = reply.status;
-    answer.body = nlohmann::json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
-    if (answer.body.is_discarded()) answer.body = nullptr;
-    return answer;
+    return answer_of(client.request(method, target));
 }
 
 }  // namespace extract::cli

@@ -4,6 +4,7 @@
 // error detail.
 
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,6 +43,9 @@ public:
     // to the timeout so the wait itself is never taken for a dead daemon.
     ApiAnswer get(const std::string& target, Millis long_poll = Millis{0}) const;
     ApiAnswer post(const std::string& target, Millis long_poll = Millis{0}) const;
+    // GET whose 200 body goes to `sink` as it arrives (body null in the answer); any other
+    // status is an answer as from get(). `extra` is added to the timeout of each wait.
+    ApiAnswer download(const std::string& target, std::ostream& sink, Millis extra = Millis{0}) const;
 
     const std::string& socket_path() const { return socket_path_; }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -54,6 +55,19 @@ std::string connect_advice(int error_code, const std::string& socket_path) {
            "or run as root";
 }
 
+// Whether stdout is a terminal that takes UTF-8: the locale variables, as the C library reads
+// them (LC_ALL, then LC_CTYPE, then LANG), name a UTF-8 charset.
+bool utf8_terminal() {
+    if (isatty(STDOUT_FILENO) != 1) return false;
+    auto locale = environment_variable("LC_ALL");
+    if (!locale) locale = environment_variable("LC_CTYPE");
+    if (!locale) locale = environment_variable("LANG");
+    if (!locale) return false;
+    std::string lower = *locale;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    return lower.find("utf-8") != std::string::npos || lower.find("utf8") != std::string::npos;
+}
+
 }  // namespace
 
 int run_extractctl(int argc, char** argv) {
@@ -66,8 +80,9 @@ int run_extractctl(int argc, char** argv) {
     const auto& invocation = std::get<Invocation>(parsed);
     const DaemonApi api(invocation.socket_path);
     const SystemClock clock;
-    const CommandEnvironment env{api, clock, std::cout, std::cerr, output_style(), invocation.json,
-                                 isatty(STDERR_FILENO) == 1};
+    CommandEnvironment env{api, clock, std::cout, std::cerr, output_style(), invocation.json};
+    env.progress = isatty(STDERR_FILENO) == 1;
+    env.utf8 = utf8_terminal();
     try {
         return run_command(invocation.command, env);
     } catch (const ConnectError& e) {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <istream>
 #include <ostream>
@@ -29,6 +30,15 @@ UnixHttpClient::UnixHttpClient(std::string socket_path, Millis timeout)
     : socket_path_(std::move(socket_path)), timeout_(timeout) {}
 
 HttpReply UnixHttpClient::request(const std::string& method, const std::string& target, const std::string& body) {
+    return exchange(method, target, body, nullptr);
+}
+
+HttpReply UnixHttpClient::download(const std::string& target, std::ostream& sink) {
+    return exchange("GET", target, {}, &sink);
+}
+
+HttpReply UnixHttpClient::exchange(const std::string& method, const std::string& target, const std::string& body,
+                                   std::ostream* sink) {
     // Poco 1.11 cannot open a Unix socket from HTTPClientSession itself (STYLE.md): connect
     // the socket here and give the session this one connection.
     Poco::Net::StreamSocket socket;
@@ -65,9 +75,21 @@ HttpReply UnixHttpClient::request(const std::string& method, const std::string& 
         HttpReply reply;
         reply.status = static_cast<int>(response.getStatus());
         for (const auto& [name, value] : response) reply.headers.emplace_back(name, value);
+        const auto broke_off = [&] {
+            return ConnectError("the reply from " + socket_path_ + " to " + method + " " + target + " broke off");
+        };
+        if (sink != nullptr && reply.status == 200) {
+            const auto copied = Poco::StreamCopier::copyStream64(in, *sink, 1 << 16);
+            // A fixed-length body that ends early just ends: only its length tells.
+            if (in.bad() || (response.hasContentLength() &&
+                             static_cast<std::int64_t>(copied) != response.getContentLength64())) {
+                throw broke_off();
+            }
+            return reply;
+        }
         Poco::StreamCopier::copyToString(in, reply.body);
         // An istream turns a failed read into badbit instead of passing the exception on.
-        if (in.bad()) throw ConnectError("the reply from " + socket_path_ + " to " + method + " " + target + " broke off");
+        if (in.bad()) throw broke_off();
         return reply;
     } catch (const Poco::TimeoutException&) {
         throw ConnectError(socket_path_ + " did not answer " + method + " " + target + " within " +

@@ -2,6 +2,7 @@
 // One HTTP/1.1 request per call over the daemon's Unix socket: the transport of extractctl
 // (and of any test that talks to the local API).
 
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -33,10 +34,17 @@ public:
 
     // Any HTTP status is a reply, not an error; a non-empty body is sent as JSON.
     HttpReply request(const std::string& method, const std::string& target, const std::string& body = {});
+    // GET whose 200 body is copied to `sink` as it arrives (a file of any size), not kept in
+    // the reply; any other status keeps its (small) body in the reply. A 200 body shorter
+    // than its Content-Length throws ConnectError.
+    HttpReply download(const std::string& target, std::ostream& sink);
 
     const std::string& socket_path() const { return socket_path_; }
 
 private:
+    HttpReply exchange(const std::string& method, const std::string& target, const std::string& body,
+                       std::ostream* sink);
+
     std::string socket_path_;
     Millis timeout_;
 };

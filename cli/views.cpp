@@ -88,6 +88,7 @@ std::string render_batch_list(const nlohmann::json& batches, const OutputStyle& 
     const bool any_removed = std::any_of(batches.begin(), batches.end(), is_removed);
     Table table{{{"ID"},
                  {"STATUS", Align::left, true},
+                 {"ENGINE"},
                  {"TOTAL", Align::right},
                  {"SUCCEEDED", Align::right},
                  {"FAILED", Align::right},
@@ -98,6 +99,7 @@ std::string render_batch_list(const nlohmann::json& batches, const OutputStyle& 
         const auto& counts = member(batch, "counts");
         std::vector<std::string> row{cell_text(member(batch, "id")),
                                      cell_text(member(batch, "status")),
+                                     cell_text(member(batch, "engine")),
                                      cell_text(member(batch, "total_items")),
                                      count_text(counts, "succeeded"),
                                      count_text(counts, "failed"),

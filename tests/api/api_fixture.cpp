@@ -26,30 +26,45 @@ nlohmann::json MirrorFile::insert_batch(const BatchRow& row) {
     nlohmann::json raw{{"object", "batch"},
                        {"id", row.id},
                        {"status", row.status},
-                       {"counts", {{"pending", 1}, {"running", 0}, {"succeeded", 0}, {"failed", 0}, {"cancelled", 0}}},
-                       {"total_items", 1},
+                       {"counts",
+                        {{"pending", row.total_items - row.succeeded - row.failed},
+                         {"running", 0},
+                         {"succeeded", row.succeeded},
+                         {"failed", row.failed},
+                         {"cancelled", 0}}},
+                       {"total_items", row.total_items},
                        {"engine", row.engine ? nlohmann::json(*row.engine) : nlohmann::json(nullptr)},
                        {"options", nlohmann::json::object()},
-                       {"metadata", nullptr},
+                       {"metadata", row.metadata},
                        {"created_at", row.created_at},
                        {"started_at", nullptr},
-                       {"completed_at", nullptr},
+                       {"completed_at", row.completed_at ? nlohmann::json(*row.completed_at) : nlohmann::json(nullptr)},
                        {"expires_at", "2026-12-03T03:00:00.000Z"},
                        {"extra", "kept"}};
     SQLite::Statement insert(db_, R"sql(
         INSERT INTO batches (id, status, total_items, count_pending, count_running, count_succeeded, count_failed,
                              count_cancelled, engine, options, metadata, created_at, started_at, completed_at,
                              expires_at, raw, first_seen_at, last_seen_at, last_changed_at, removed_at)
-        VALUES (?, ?, 1, 1, 0, 0, 0, 0, ?, '{}', NULL, ?, NULL, NULL, '2026-12-03T03:00:00.000Z', ?, ?, ?, ?, ?))sql");
-    insert.bind(1, row.id);
-    insert.bind(2, row.status);
-    if (row.engine) insert.bind(3, *row.engine);
-    insert.bind(4, row.created_at);
-    insert.bind(5, raw.dump());
-    insert.bind(6, row.seen_at);
-    insert.bind(7, row.seen_at);
-    insert.bind(8, row.seen_at);
-    if (row.removed_at) insert.bind(9, *row.removed_at);
+        VALUES (?, ?, ?, ?, 0, ?, ?, 0, ?, '{}', ?, ?, NULL, ?, '2026-12-03T03:00:00.000Z', ?, ?, ?, ?, ?))sql");
+    int at = 0;
+    insert.bind(++at, row.id);
+    insert.bind(++at, row.status);
+    insert.bind(++at, row.total_items);
+    insert.bind(++at, row.total_items - row.succeeded - row.failed);
+    insert.bind(++at, row.succeeded);
+    insert.bind(++at, row.failed);
+    if (row.engine) insert.bind(at + 1, *row.engine);
+    ++at;
+    if (!row.metadata.is_null()) insert.bind(at + 1, row.metadata.dump());
+    ++at;
+    insert.bind(++at, row.created_at);
+    if (row.completed_at) insert.bind(at + 1, *row.completed_at);
+    ++at;
+    insert.bind(++at, raw.dump());
+    insert.bind(++at, row.seen_at);
+    insert.bind(++at, row.seen_at);
+    insert.bind(++at, row.seen_at);
+    if (row.removed_at) insert.bind(at + 1, *row.removed_at);
     insert.exec();
     return raw;
 }

@@ -35,6 +35,11 @@ public:
         std::optional<std::string> engine = "standard";
         std::optional<std::string> removed_at{};
         std::string seen_at = "2026-11-30T03:00:01.000Z";
+        nlohmann::json metadata = nullptr;  // the upstream's object or null
+        std::optional<std::string> completed_at{};
+        std::int64_t total_items = 1;
+        std::int64_t succeeded = 0;
+        std::int64_t failed = 0;
     };
     // Inserts a batch whose raw object holds its fields plus {"extra": "kept"}; returns raw.
     nlohmann::json insert_batch(const BatchRow& row);

@@ -105,6 +105,9 @@ TEST_F(ApiOpenApi, EveryOperationAnswersWithItsDocumentedFields) {
         {{"get", "/v1/batches/{batch_id}"}, "/v1/batches/b1"},
         {{"post", "/v1/batches/{batch_id}/refresh"}, "/v1/batches/b1/refresh"},
         {{"get", "/v1/batches/{batch_id}/transitions"}, "/v1/batches/b1/transitions"},
+        {{"get", "/v1/transitions"}, "/v1/transitions"},
+        {{"get", "/v1/report"}, "/v1/report?since=2026-11-01T00:00:00Z"},
+        {{"get", "/v1/backup"}, "/v1/backup"},
         {{"get", "/v1/events"}, "/v1/events?after=0"},
         {{"get", "/v1/stats"}, "/v1/stats"},
         {{"get", "/v1/health"}, "/v1/health"},
@@ -130,6 +133,8 @@ TEST_F(ApiOpenApi, EveryOperationAnswersWithItsDocumentedFields) {
                 if (body.contains("data")) {
                     EXPECT_FALSE(body["data"].empty()) << "an empty list checks nothing";
                 }
+            } else if (content.contains("application/vnd.sqlite3")) {
+                EXPECT_EQ(reply.body.substr(0, 16), std::string("SQLite format 3\0", 16));
             } else {
                 EXPECT_TRUE(content.contains("text/plain"));
                 EXPECT_FALSE(reply.body.empty());

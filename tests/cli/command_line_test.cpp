@@ -131,13 +131,28 @@ TEST(CliCommandLine, HelpInEveryForm) {
 
 TEST(CliCommandLine, EveryCommandHasHelpWithAnExample) {
     for (const char* name :
-         {"ls", "show", "wait", "events", "stats", "health", "sync", "deliveries", "redeliver", "help"}) {
+         {"ls", "show", "wait", "events", "stats", "health", "sync", "deliveries", "redeliver", "export", "report",
+          "backup", "help"}) {
         const std::string text = help_text(std::string(name));
         EXPECT_NE(text.find(std::string("Usage: extractctl [--socket PATH] [--json] ") + name), std::string::npos)
             << name;
         EXPECT_NE(text.find("Example:\n  $ extractctl "), std::string::npos) << name;
     }
     EXPECT_NE(help_text(std::nullopt).find("Exit codes:"), std::string::npos);
+}
+
+TEST(CliCommandLine, LsTakesEveryFilterAndRepeatsMetadata) {
+    const auto ls = command_of<ListBatches>({"ls", "--engine", "fast", "--until", "2026-11-30T05:00:00+02:00",
+                                             "--metadata", "project=atlas", "--metadata=team=a=b", "--removed"});
+    EXPECT_EQ(ls.engine, "fast");
+    EXPECT_EQ(ls.created_before, "2026-11-30T03:00:00.000Z");
+    EXPECT_EQ(ls.metadata, (std::vector<std::pair<std::string, std::string>>{{"project", "atlas"}, {"team", "a=b"}}));
+    EXPECT_TRUE(ls.removed);
+    EXPECT_FALSE(ls.all);
+    const auto events = command_of<ListEvents>({"events", "--batch", "bat_1", "--limit", "7"});
+    EXPECT_EQ(events.batch_id, "bat_1");
+    EXPECT_EQ(events.limit, 7);
+    EXPECT_TRUE(command_of<ListDeliveries>({"deliveries", "--all"}).all);
 }
 
 TEST(CliCommandLine, UsageErrorsNameTheProblem) {
@@ -166,6 +181,13 @@ TEST(CliCommandLine, UsageErrorsNameTheProblem) {
     EXPECT_EQ(usage_error({"redeliver", "3", "--failed"}), "give either a delivery ID or --failed");
     EXPECT_EQ(usage_error({"redeliver", "3", "--target", "webhook.a"}), "--target only goes with --failed");
     EXPECT_NE(usage_error({"redeliver", "abc"}).find("a delivery ID is a number"), std::string::npos);
+    EXPECT_EQ(usage_error({"events", "--type", "bogus"}),
+              "--type must be batch.created, batch.status_changed, batch.updated or batch.removed, not 'bogus'");
+    EXPECT_EQ(usage_error({"deliveries", "--state", "bogus"}),
+              "--state must be pending, delivered, failed or disabled, not 'bogus'");
+    EXPECT_NE(usage_error({"ls", "--metadata", "=x"}).find("--metadata needs KEY=VALUE"), std::string::npos);
+    EXPECT_NE(usage_error({"ls", "--until", "soon"}).find("--until needs an ISO-8601 time"), std::string::npos);
+    EXPECT_EQ(usage_error({"events", "--limit", "5", "--follow"}), "--limit does not go with --follow");
     EXPECT_EQ(usage_error({"--socket"}), "--socket needs a value (PATH)");
     EXPECT_EQ(usage_error({"--socket=", "ls"}), "--socket needs a non-empty PATH");
 }

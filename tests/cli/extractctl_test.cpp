@@ -108,9 +108,9 @@ TEST_F(CliExtractctl, LsPrintsATableAndSendsTheFilters) {
 
     EXPECT_EQ(result.code, 0) << result.err;
     EXPECT_EQ(result.out,
-              "ID     STATUS     TOTAL  SUCCEEDED  FAILED  CREATED_AT\n"
-              "bat_1  running        5          4       0  2026-11-30T03:04:05.123456Z\n"
-              "bat_2  completed      5          4       0  2026-11-30T03:04:05.123456Z\n");
+              "ID     STATUS     ENGINE    TOTAL  SUCCEEDED  FAILED  CREATED_AT\n"
+              "bat_1  running    standard      5          4       0  2026-11-30T03:04:05.123456Z\n"
+              "bat_2  completed  standard      5          4       0  2026-11-30T03:04:05.123456Z\n");
     EXPECT_EQ(result.err, "");
     const auto request = api_.requests().at(0);
     EXPECT_EQ(request.query.at("status"), "running");

@@ -24,9 +24,9 @@ json batch(const std::string& id, const std::string& status) {
 TEST(CliViews, BatchList) {
     const json batches = json::array({batch("bat_1", "completed"), batch("bat_22", "running")});
     EXPECT_EQ(render_batch_list(batches, kPlain),
-              "ID      STATUS     TOTAL  SUCCEEDED  FAILED  CREATED_AT\n"
-              "bat_1   completed     10          8       1  2026-11-30T03:04:05.123456Z\n"
-              "bat_22  running       10          8       1  2026-11-30T03:04:05.123456Z\n");
+              "ID      STATUS     ENGINE  TOTAL  SUCCEEDED  FAILED  CREATED_AT\n"
+              "bat_1   completed  -          10          8       1  2026-11-30T03:04:05.123456Z\n"
+              "bat_22  running    -          10          8       1  2026-11-30T03:04:05.123456Z\n");
     EXPECT_EQ(render_batch_list(json::array(), kPlain), "no batches\n");
 }
 
