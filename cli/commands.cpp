@@ -11,6 +11,7 @@
 
 #include "cli/views.hpp"
 #include "core/duration.hpp"
+#include "core/untrusted_text.hpp"
 
 namespace extract::cli {
 namespace {
@@ -65,7 +66,7 @@ std::optional<int> rejected(const CommandEnvironment& env, const ApiAnswer& answ
         return kExitNegative;
     }
     if (!answer.ok()) {
-        env.err << "extractctl: " << what << ": " << error_detail(answer) << "\n";
+        env.err << "extractctl: " << what << ": " << escape_untrusted(error_detail(answer), 2000) << "\n";
         return answer.status == 422 ? kExitUsage : kExitNegative;
     }
     if (answer.body.is_null()) {  // another program on the socket?
@@ -143,7 +144,7 @@ int wait_for_batch(const WaitForBatch& wait, const CommandEnvironment& env) {
     while (!wait_exit_code(status)) {
         if (removed) {
             env.err << "extractctl: batch " << wait.id << " was removed upstream before it finished (last status "
-                    << status << ")\n";
+                    << escape_untrusted(status) << ")\n";
             return kExitNegative;
         }
         Millis chunk = kLongPollChunk;

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/untrusted_text.hpp"
+
 namespace extract::cli {
 namespace {
 
@@ -68,7 +70,10 @@ const nlohmann::json& member(const nlohmann::json& object, std::string_view key)
 
 std::string cell_text(const nlohmann::json& value) {
     if (value.is_null()) return "-";
-    if (value.is_string()) return value.get<std::string>();
+    // Upstream strings (ids, statuses, metadata) reach the terminal: control bytes and escape
+    // sequences are shown escaped, never interpreted. Backslashes stay: a set-aside id comes
+    // escaped already, and --json is there for the exact text.
+    if (value.is_string()) return escape_untrusted(value.get_ref<const std::string&>(), std::string::npos, false);
     if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
     return value.dump();
 }
@@ -176,9 +181,21 @@ std::string render_stats(const nlohmann::json& stats, const OutputStyle& style) 
 }
 
 std::string render_health(const nlohmann::json& health, const OutputStyle& style) {
-    return render_fields(object_fields(health, {"status", "version", "synced", "last_sync_at", "last_full_sync_at",
-                                                "last_error", "consecutive_failures"}),
-                         style, {"status"});
+    Fields fields = object_fields(health, {"status", "version", "synced", "last_sync_at", "last_full_sync_at",
+                                           "last_error", "consecutive_failures"},
+                                  {"set_aside"});
+    const auto& set_aside = member(health, "set_aside");
+    if (set_aside.is_object()) fields.emplace_back("set_aside", cell_text(member(set_aside, "count")));
+    std::string out = render_fields(fields, style, {"status"});
+
+    // The batches the mirror could not store (issue 15): what an operator has to look at.
+    Table batches{{{"SET ASIDE BATCH"}, {"REASON"}, {"SINCE"}}, {}};
+    for (const auto& b : list_rows(member(set_aside, "batches"))) {
+        batches.rows.push_back({cell_text(member(b, "batch_id")), cell_text(member(b, "reason")),
+                                cell_text(member(b, "first_seen_at"))});
+    }
+    if (!batches.rows.empty()) out += "\n" + render_table(batches, style);
+    return out;
 }
 
 std::string render_sync_run(const nlohmann::json& run, const OutputStyle& style) {
@@ -233,7 +250,8 @@ std::string render_redelivered(const nlohmann::json& answer, const OutputStyle& 
 }
 
 std::string render_wait_outcome(const std::string& batch_id, const std::string& status, const OutputStyle& style) {
-    return batch_id + " " + colorize(status, style) + "\n";
+    return escape_untrusted(batch_id, std::string::npos, false) + " " +
+           colorize(escape_untrusted(status, std::string::npos, false), style) + "\n";
 }
 
 }  // namespace extract::cli

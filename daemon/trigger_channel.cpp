@@ -1,9 +1,16 @@
 #include "daemon/trigger_channel.hpp"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/untrusted_text.hpp"
 
 namespace extract::daemon {
 namespace {
+
+// The longest value put in a trigger's environment (docs/webhooks.md). Far above any id or
+// status, far below what execve() accepts in all.
+constexpr std::size_t kMaxTriggerValueBytes = 4096;
 
 // A string member of a JSON object, or "" when absent or not a string.
 std::string text_of(const nlohmann::json& object, const char* key) {
@@ -30,7 +37,7 @@ std::vector<std::pair<std::string, std::string>> trigger_environment(const Outbo
     const nlohmann::json data =
         payload.is_object() ? payload.value("data", nlohmann::json::object()) : nlohmann::json();
     const nlohmann::json batch = data.is_object() ? data.value("batch", nlohmann::json::object()) : nlohmann::json();
-    return {
+    std::vector<std::pair<std::string, std::string>> environment{
         {"EXTRACT_EVENT_ID", delivery.event_id},
         {"EXTRACT_EVENT_TYPE", delivery.event_type},
         {"EXTRACT_BATCH_ID", delivery.batch_id},
@@ -38,6 +45,22 @@ std::vector<std::pair<std::string, std::string>> trigger_environment(const Outbo
         {"EXTRACT_PREVIOUS_STATUS", text_of(data, "previous_status")},
         {"EXTRACT_SOCKET", socket_path},
     };
+    // A value the environment cannot carry whole is left out, never cut: a NUL would end it early
+    // (EXTRACT_BATCH_ID=bat for "bat\0x"), and a huge one fails every exec with E2BIG, holding
+    // the deliveries behind it. The event on stdin has every value whole.
+    std::erase_if(environment, [&](const auto& variable) {
+        const auto& [name, value] = variable;
+        const bool passable = value.find('\0') == std::string::npos && value.size() <= kMaxTriggerValueBytes;
+        if (!passable) {
+            spdlog::warn("event {}: {} is left out of the trigger's environment ({}); the event on stdin holds it",
+                         escape_untrusted(delivery.event_id), name,
+                         value.size() > kMaxTriggerValueBytes
+                             ? std::to_string(value.size()) + " bytes, more than " + std::to_string(kMaxTriggerValueBytes)
+                             : std::string("it contains a NUL byte"));
+        }
+        return !passable;
+    });
+    return environment;
 }
 
 ProcessRequest TriggerChannel::request_for(const OutboxDelivery& delivery) const {

@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "core/sigpipe_blocked.hpp"
+#include "core/untrusted_text.hpp"
 
 extern char** environ;
 
@@ -75,7 +76,8 @@ private:
     void emit() {
         if (!line_.empty() && line_.back() == '\r') line_.pop_back();
         if (!line_.empty()) {
-            spdlog::info("{}{}", prefix_, line_);
+            // The command may echo anything (an id, a payload): escaped, it cannot forge log lines.
+            spdlog::info("{}{}", prefix_, escape_untrusted(line_, line_.size()));
             last_ = line_;
         }
         line_.clear();
