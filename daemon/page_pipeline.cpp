@@ -1,7 +1,6 @@
 #include "daemon/page_pipeline.hpp"
 
 #include <algorithm>
-
 #include <future>
 #include <unordered_set>
 

@@ -55,6 +55,12 @@ std::size_t occurrences(const std::string& text, const std::string& needle) {
     return n;
 }
 
+// The answer after a hostile one: the whole body with its length.
+void send_whole(Poco::Net::HTTPServerResponse& response, const std::string& body) {
+    response.setContentLength(static_cast<std::streamsize>(body.size()));
+    response.send() << body;
+}
+
 const std::string kNulId("bat_x\0y", 7);
 const std::string kLongId(300, 'L');
 
@@ -121,11 +127,7 @@ TEST(SyncdHostileUpstream, ABodyTrickledPastRequestTimeoutIsCutOffAndTheRetryRec
     std::atomic<int> calls{0};
     const std::string good = page({batch("bat_a").dump()});
     upstream.set_handler([&](Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse& response) {
-        if (calls++ > 0) {
-            response.setContentLength(static_cast<std::streamsize>(good.size()));
-            response.send() << good;
-            return;
-        }
+        if (calls++ > 0) return send_whole(response, good);
         // The first answer: a byte every 100 ms, 60 s for the whole body.
         response.setContentLength(600);
         std::ostream& out = response.send();
@@ -151,11 +153,7 @@ TEST(SyncdHostileUpstream, AnAnswerOverMaxResponseSizeIsCutOffAndTheRetryRecover
     std::atomic<std::int64_t> sent{0};
     const std::string good = page({batch("bat_a").dump()});
     upstream.set_handler([&](Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse& response) {
-        if (calls++ > 0) {
-            response.setContentLength(static_cast<std::streamsize>(good.size()));
-            response.send() << good;
-            return;
-        }
+        if (calls++ > 0) return send_whole(response, good);
         // The first answer: chunked, without end (up to 1 GiB); the daemon's cap is 1 MiB.
         response.setChunkedTransferEncoding(true);
         std::ostream& out = response.send();
