@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
+
 #include "core/untrusted_text.hpp"
 
 namespace extract::daemon {
@@ -11,6 +14,9 @@ namespace {
 // The longest value put in a trigger's environment (docs/webhooks.md). Far above any id or
 // status, far below what execve() accepts in all.
 constexpr std::size_t kMaxTriggerValueBytes = 4096;
+constexpr std::array<const char*, 6> kTriggerVariables{"EXTRACT_EVENT_ID",       "EXTRACT_EVENT_TYPE",
+                                                       "EXTRACT_BATCH_ID",       "EXTRACT_BATCH_STATUS",
+                                                       "EXTRACT_PREVIOUS_STATUS", "EXTRACT_SOCKET"};
 
 // A string member of a JSON object, or "" when absent or not a string.
 std::string text_of(const nlohmann::json& object, const char* key) {
@@ -67,6 +73,12 @@ ProcessRequest TriggerChannel::request_for(const OutboxDelivery& delivery) const
     ProcessRequest request;
     request.argv = argv_;
     request.environment = trigger_environment(delivery, socket_path_);
+    // A variable left out must not come from the daemon's own environment instead.
+    for (const char* name : kTriggerVariables) {
+        const bool set = std::any_of(request.environment.begin(), request.environment.end(),
+                                     [name](const auto& variable) { return variable.first == name; });
+        if (!set) request.withheld.emplace_back(name);
+    }
     request.input = delivery.payload;
     request.timeout = timeout_;
     request.log_name = name_;

@@ -120,7 +120,10 @@ TEST_F(DeliveryTriggerTest, ValuesTheEnvironmentCannotCarryAreLeftOutAndStdinSta
     delivery.batch_id = std::string("bat\0x", 5);
     testing::LogCapture log;
 
+    // Nor does the daemon's own environment fill the gap.
+    ::setenv("EXTRACT_BATCH_ID", "inherited", 1);
     const auto result = channel.deliver(delivery);
+    ::unsetenv("EXTRACT_BATCH_ID");
     std::string logged;
     for (const auto& line : log.lines()) logged += line + "\n";
     EXPECT_EQ(result.verdict, AttemptResult::Verdict::delivered) << result.error;
