@@ -93,7 +93,7 @@ bool ConnectionLoop::reply_directly(DirectWrite& direct, ConnectionId id, const 
     std::lock_guard lock(direct.mutex);  // the loop closes the fd only under it
     if (!direct.allowed || direct.fd < 0) return false;
     direct.allowed = false;
-    std::string out = serialize_reply(reply, true);
+    std::string out = serialize_reply(reply, true, direct.head_only);
     std::size_t sent = 0;
     while (sent < out.size()) {
         const ssize_t n = ::send(direct.fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
@@ -313,6 +313,7 @@ void ConnectionLoop::dispatch(Connection& c, std::optional<SteadyTime> long_poll
     if (c.direct_dispatch) {
         std::lock_guard lock(c.direct->mutex);
         c.direct->allowed = true;
+        c.direct->head_only = c.request.method == "HEAD";
         c.deadline = clock_.steady_now() + limits_.idle_timeout;
     }
     dispatch_(c.id, c.request, long_poll_deadline);
@@ -320,7 +321,7 @@ void ConnectionLoop::dispatch(Connection& c, std::optional<SteadyTime> long_poll
 
 void ConnectionLoop::send_reply(Connection& c, const HttpReply& reply) {
     const bool keep_alive = c.request.keep_alive && !reply.close && !c.peer_closed && !stopping_;
-    c.out = serialize_reply(reply, keep_alive);
+    c.out = serialize_reply(reply, keep_alive, c.request.method == "HEAD");
     c.out_sent = 0;
     c.file = reply.file;
     c.file_read = 0;

@@ -74,6 +74,7 @@ private:
         std::mutex mutex;
         int fd = -1;           // -1 once the loop has closed the connection
         bool allowed = false;  // the request in flight may be answered here, kept alive
+        bool head_only = false;  // the request in flight is a HEAD: no body in its answer
     };
     // What a worker that wrote a reply itself tells the loop.
     struct RepliedDirectly {

@@ -130,7 +130,7 @@ FileBody::~FileBody() {
     if (fd >= 0) ::close(fd);
 }
 
-std::string serialize_reply(const HttpReply& reply, bool keep_alive) {
+std::string serialize_reply(const HttpReply& reply, bool keep_alive, bool head_only) {
     std::string out;
     out.reserve(reply.body.size() + 160);
     out += "HTTP/1.1 ";
@@ -150,7 +150,7 @@ std::string serialize_reply(const HttpReply& reply, bool keep_alive) {
     }
     if (!keep_alive || reply.close) out += "Connection: close\r\n";
     out += "\r\n";
-    out += reply.body;
+    if (!head_only) out += reply.body;
     return out;
 }
 
@@ -179,6 +179,18 @@ std::string percent_decode(std::string_view text, bool plus_is_space) {
     return out;
 }
 
+namespace {
+
+// A '\n' at or after `from` that no '\r' precedes.
+bool has_bare_lf(std::string_view buffer, std::size_t from) {
+    for (auto at = buffer.find('\n', from); at != std::string_view::npos; at = buffer.find('\n', at + 1)) {
+        if (at == 0 || buffer[at - 1] != '\r') return true;
+    }
+    return false;
+}
+
+}  // namespace
+
 RequestParser::Result RequestParser::parse(std::string_view buffer) {
     if (!buffer.empty() && !is_token_char(buffer.front())) return malformed("this is not an HTTP request");
     // Judge the request line as soon as it is complete: a client speaking something else
@@ -186,6 +198,7 @@ RequestParser::Result RequestParser::parse(std::string_view buffer) {
     if (!line_checked_) {
         const auto eol = buffer.find("\r\n", scanned_ > 0 ? scanned_ - 1 : 0);
         if (eol == std::string_view::npos) {
+            if (has_bare_lf(buffer, scanned_)) return malformed("a line ends with a bare LF; HTTP lines end with CRLF");
             scanned_ = buffer.size();
             if (buffer.size() > limits_.max_head_bytes) return head_too_large();
             return NeedMore{};
@@ -199,6 +212,8 @@ RequestParser::Result RequestParser::parse(std::string_view buffer) {
     const std::size_t from = scanned_ > 3 ? scanned_ - 3 : 0;
     const auto head_end = buffer.find("\r\n\r\n", from);
     if (head_end == std::string_view::npos) {
+        // Said at once, not after the request timeout: a head of bare-LF lines never ends.
+        if (has_bare_lf(buffer, from)) return malformed("a line ends with a bare LF; HTTP lines end with CRLF");
         scanned_ = buffer.size();
         if (buffer.size() > limits_.max_head_bytes) return head_too_large();
         return NeedMore{};
@@ -225,6 +240,14 @@ RequestParser::Result RequestParser::parse(std::string_view buffer) {
         }
         std::string name = lower(line.substr(0, colon));
         const std::string_view value = trim(line.substr(colon + 1));
+        // RFC 9110 field values: visible characters, spaces and tabs. A NUL or another control
+        // byte is an attack on whatever reads the value next, not a value.
+        if (std::any_of(value.begin(), value.end(), [](char c) {
+                const auto byte = static_cast<unsigned char>(c);
+                return (byte < 0x20 && byte != '\t') || byte == 0x7f;
+            })) {
+            return malformed("a control byte in the value of header " + name);
+        }
         if (name == "content-length") {
             std::size_t n = 0;
             const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);

@@ -53,8 +53,9 @@ HttpReply json_reply(int status, const nlohmann::json& body);
 // FastAPI's shape for every error but a validation error: {"detail": "message"}.
 HttpReply detail_reply(int status, std::string_view message);
 
-// The bytes of `reply` on the wire; `keep_alive` false adds `Connection: close`.
-std::string serialize_reply(const HttpReply& reply, bool keep_alive);
+// The bytes of `reply` on the wire; `keep_alive` false adds `Connection: close`. `head_only`
+// (the answer to a HEAD): the same head, Content-Length included, and no body.
+std::string serialize_reply(const HttpReply& reply, bool keep_alive, bool head_only = false);
 
 std::string_view reason_phrase(int status);
 

@@ -318,6 +318,7 @@ MirrorStats MirrorReader::stats() {
         }
     }
     stats.events = single_integer("SELECT COUNT(*) FROM events");
+    stats.set_aside = single_integer("SELECT COUNT(*) FROM set_aside_batches");
     {
         auto& statement = statements_.get("SELECT state, COUNT(*) FROM deliveries GROUP BY state");
         StatementDone done(statement);
@@ -326,6 +327,22 @@ MirrorStats MirrorReader::stats() {
         }
     }
     return stats;
+}
+
+SetAsideSummary MirrorReader::set_aside(int limit) {
+    SQLite::Transaction snapshot(db_);
+    SetAsideSummary summary;
+    summary.count = single_integer("SELECT COUNT(*) FROM set_aside_batches");
+    auto& statement = statements_.get(
+        "SELECT batch_id, reason, first_seen_at, last_seen_at FROM set_aside_batches "
+        "ORDER BY first_seen_at, batch_id LIMIT ?");
+    StatementDone done(statement);
+    statement.bind(1, limit);
+    while (statement.executeStep()) {
+        summary.batches.push_back({statement.getColumn(0).getString(), statement.getColumn(1).getString(),
+                                   statement.getColumn(2).getString(), statement.getColumn(3).getString()});
+    }
+    return summary;
 }
 
 DeliveryPage MirrorReader::deliveries(const DeliveryQuery& query) {

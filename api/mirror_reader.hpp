@@ -73,6 +73,19 @@ struct MirrorStats {
     std::int64_t batches_removed = 0;
     std::int64_t events = 0;
     std::map<std::string, std::int64_t> deliveries_by_state;
+    std::int64_t set_aside = 0;  // rows of set_aside_batches
+};
+
+// The batches the mirror set aside (issue 15, table set_aside_batches), oldest first.
+struct SetAsideBatch {
+    std::string batch_id;  // escaped as stored: control bytes as \xNN
+    std::string reason;
+    std::string first_seen_at;
+    std::string last_seen_at;
+};
+struct SetAsideSummary {
+    std::int64_t count = 0;
+    std::vector<SetAsideBatch> batches;  // at most the limit asked for
 };
 
 struct DeliveryQuery {
@@ -129,6 +142,7 @@ public:
     std::optional<std::vector<TransitionRow>> transitions(const std::string& batch_id);
     EventPage events(const EventQuery& query);
     MirrorStats stats();
+    SetAsideSummary set_aside(int limit);
     DeliveryPage deliveries(const DeliveryQuery& query);
     std::optional<SyncRunRow> sync_run(std::int64_t id);
 

@@ -19,6 +19,7 @@ constexpr std::int64_t kMaxEventsPerPage = 1000;
 constexpr std::int64_t kMaxDeliveriesPerPage = 1000;
 // metadata.KEY filters in one request: bounds the statement shapes a worker keeps prepared.
 constexpr std::size_t kMaxMetadataFilters = 8;
+constexpr int kSetAsideShown = 20;  // set-aside batches listed in /v1/health
 
 // The path parameter `name` as a delivery id, or the 422 naming it.
 std::variant<std::int64_t, HttpReply> path_integer(std::string_view name, const std::string& text) {
@@ -111,7 +112,8 @@ std::vector<std::pair<std::string, std::string>> ApiRoutes::route_table() const 
 
 RouteOutcome ApiRoutes::handle(const HttpRequest& request, MirrorConnections& mirror,
                                std::optional<SteadyTime> long_poll_deadline) {
-    auto matched = router_.match(request.method, request.path);
+    // HEAD is GET without the body (RFC 9110): the connection leaves the body out.
+    auto matched = router_.match(request.method == "HEAD" ? std::string_view("GET") : request.method, request.path);
     const std::string* pattern = nullptr;
     RouteOutcome outcome;
     if (auto* reply = std::get_if<HttpReply>(&matched)) {
@@ -288,6 +290,7 @@ RouteOutcome ApiRoutes::stats(const Call& call) {
                               {"by_status", s.live_by_status},
                               {"removed", s.batches_removed}}},
                             {"events", s.events},
+                            {"set_aside", s.set_aside},
                             {"deliveries",
                              {{"pending", deliveries("pending")},
                               {"failed", deliveries("failed")},
@@ -308,18 +311,33 @@ nlohmann::json progress_json(const std::optional<SyncProgress>& p) {
 
 }  // namespace
 
-RouteOutcome ApiRoutes::health(const Call&) {
+RouteOutcome ApiRoutes::health(const Call& call) {
     const HealthSnapshot h = link_.health();
     auto or_null = [](const std::optional<std::string>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-    return json_reply(h.status == "ok" ? 200 : 503, {{"status", h.status},
-                                                     {"version", options_.version},
-                                                     {"synced", h.synced},
-                                                     {"last_sync_at", or_null(h.last_sync_at)},
-                                                     {"last_full_sync_at", or_null(h.last_full_sync_at)},
-                                                     {"last_error", or_null(h.last_error)},
-                                                     {"consecutive_failures", h.consecutive_failures},
-                                                     {"disabled_targets", h.disabled_targets},
-                                                     {"progress", progress_json(h.progress)}});
+    nlohmann::json body{{"status", h.status},
+                        {"version", options_.version},
+                        {"synced", h.synced},
+                        {"last_sync_at", or_null(h.last_sync_at)},
+                        {"last_full_sync_at", or_null(h.last_full_sync_at)},
+                        {"last_error", or_null(h.last_error)},
+                        {"consecutive_failures", h.consecutive_failures},
+                        {"disabled_targets", h.disabled_targets},
+                        {"progress", progress_json(h.progress)}};
+    // Batches set aside do not make the daemon unhealthy (everything else syncs), but an operator
+    // looking at health must see them. The first few are listed; the table holds them all.
+    // Health answers even when the mirror cannot be read; `set_aside` is then left out.
+    try {
+        const SetAsideSummary set_aside = call.mirror.reader().set_aside(kSetAsideShown);
+        nlohmann::json listed = nlohmann::json::array();
+        for (const SetAsideBatch& b : set_aside.batches) {
+            listed.push_back({{"batch_id", b.batch_id}, {"reason", b.reason}, {"first_seen_at", b.first_seen_at},
+                              {"last_seen_at", b.last_seen_at}});
+        }
+        body["set_aside"] = {{"count", set_aside.count}, {"batches", std::move(listed)}};
+    } catch (const std::exception&) {
+        // The mirror is missing or unreadable: the rest of the report still stands.
+    }
+    return json_reply(h.status == "ok" ? 200 : 503, body);
 }
 
 RouteOutcome ApiRoutes::sync(const Call& call) {

@@ -45,8 +45,8 @@ std::string octal(mode_t mode) {
 }
 
 // The socket's directory must exist and be one that others cannot write to: in a directory
-// anyone may write to (without the sticky bit), another user could replace the socket file and
-// answer the daemon's clients. A missing directory (its parent existing) is created 0755: the
+// its group or anyone may write to (without the sticky bit), or that another user owns, another
+// user could replace the socket file and answer the daemon's clients. A missing directory (its parent existing) is created 0755: the
 // socket file's own mode then decides who connects.
 void check_directory(const std::string& path) {
     const auto slash = path.rfind('/');
@@ -59,10 +59,17 @@ void check_directory(const std::string& path) {
         }
     }
     if (!S_ISDIR(st.st_mode)) fail(path, dir + " is not a directory", 0);
-    if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
-        fail(path, "its directory " + dir + " is writable by every user (mode " + octal(st.st_mode) +
-                       ", no sticky bit), so anyone could replace the socket; use a directory only the daemon's user "
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+        const std::string who = (st.st_mode & S_IWOTH) != 0 ? "every user" : "its group";
+        fail(path, "its directory " + dir + " is writable by " + who + " (mode " + octal(st.st_mode) +
+                       ", no sticky bit), so they could replace the socket; use a directory only the daemon's user "
                        "can write to, such as /run/extract-sync",
+             0);
+    }
+    // Its owner can always replace the socket, whatever the mode: root or the daemon's user only.
+    if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+        fail(path, "its directory " + dir + " belongs to another user (uid " + std::to_string(st.st_uid) +
+                       "), who could replace the socket; use a directory owned by the daemon's user or root",
              0);
     }
 }

@@ -2,6 +2,7 @@
 
 #include <SQLiteCpp/Transaction.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <exception>
@@ -11,6 +12,7 @@
 
 #include "cache/schema.hpp"
 #include "core/timefmt.hpp"
+#include "core/untrusted_text.hpp"
 
 namespace extract::cache {
 namespace {
@@ -171,6 +173,35 @@ nlohmann::json json_or_null(const std::optional<std::string>& value) {
     return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
+// A value a CHECK, NOT NULL or UNIQUE constraint refused: the batch's fault, not the file's. A
+// trigger's RAISE or a foreign key is not the batch's doing, and fails the page as any error does.
+bool is_constraint_failure(const SQLite::Exception& e) {
+    switch (e.getExtendedErrorCode()) {
+        case SQLITE_CONSTRAINT_CHECK:
+        case SQLITE_CONSTRAINT_NOTNULL:
+        case SQLITE_CONSTRAINT_UNIQUE:
+        case SQLITE_CONSTRAINT_PRIMARYKEY:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// How a set-aside batch is keyed and logged: its bytes may be what made it unstorable.
+std::string set_aside_key(std::string_view id) { return escape_untrusted(id, kMaxBatchIdBytes); }
+
+void add_result(ApplyResult& total, const ApplyResult& part) {
+    total.inserted += part.inserted;
+    total.updated += part.updated;
+    total.restored += part.restored;
+    total.unchanged += part.unchanged;
+    total.transitions += part.transitions;
+    total.events += part.events;
+    for (const auto& [status, n] : part.transitions_to) total.transitions_to[status] += n;
+    for (const auto& [type, n] : part.events_by_type) total.events_by_type[type] += n;
+    total.last_event_seq = std::max(total.last_event_seq, part.last_event_seq);
+}
+
 }  // namespace
 
 FirstSightingEvents first_sighting_events(bool bootstrap_pending, bool emit_on_bootstrap) {
@@ -203,7 +234,16 @@ Mirror::Mirror(const std::string& path, const Clock& clock)
                        "VALUES (?1, ?2, 'pending', 0, ?3)"),
       find_unseen_(db_, "SELECT id FROM batches WHERE removed_at IS NULL AND seen_in_run IS NOT ?1"),
       find_live_batch_(db_, "SELECT status, raw FROM batches WHERE id = ?1 AND removed_at IS NULL"),
-      set_removed_(db_, "UPDATE batches SET removed_at = ?2 WHERE id = ?1") {}
+      set_removed_(db_, "UPDATE batches SET removed_at = ?2 WHERE id = ?1"),
+      find_set_aside_(db_, "SELECT reason FROM set_aside_batches WHERE batch_id = ?1"),
+      upsert_set_aside_(db_,
+                        "INSERT INTO set_aside_batches (batch_id, reason, first_seen_at, last_seen_at, seen_in_run) "
+                        "VALUES (?1, ?2, ?3, ?3, ?4) ON CONFLICT (batch_id) DO UPDATE SET "
+                        "first_seen_at = CASE WHEN reason = excluded.reason THEN first_seen_at ELSE excluded.first_seen_at END, "
+                        "reason = excluded.reason, last_seen_at = excluded.last_seen_at, "
+                        "seen_in_run = coalesce(excluded.seen_in_run, seen_in_run)"),
+      mark_listed_(db_, "UPDATE batches SET seen_in_run = ?2 WHERE id = ?1 AND seen_in_run IS NOT ?2"),
+      clear_set_aside_(db_, "DELETE FROM set_aside_batches WHERE batch_id IN (SELECT value FROM json_each(?1))") {}
 
 SQLite::Statement& Mirror::update_batch(unsigned indexed_columns) {
     auto& statement = update_batch_.at(indexed_columns);
@@ -228,11 +268,8 @@ Mirror::Moment Mirror::moment() const {
     return Moment{now, format_timestamp(now)};
 }
 
-ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOptions& options) {
-    ApplyResult result;
-    result.received = static_cast<int>(page.size());
-    if (page.empty()) return result;
-    const Moment at = moment();
+void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& options, const Moment& at,
+                           ApplyResult& result) {
 
     // Each id once, pointing at its first occurrence (a page should not repeat an id, but a
     // repeat must not record anything twice either).
@@ -241,8 +278,10 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
     std::vector<std::string_view> ids;
     ids.reserve(page.size());
     for (const Batch& batch : page) {
+        if (batch.set_aside) continue;
         if (first_by_id.emplace(batch.id, &batch).second) ids.push_back(batch.id);
     }
+    if (ids.empty()) return;
 
     // What the mirror holds for this page. Read inside the transaction that writes, so a crash
     // before commit leaves nothing and the retry detects the same changes again.
@@ -257,7 +296,6 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
     std::unordered_map<std::string_view, Known> known;
     known.reserve(page.size());
 
-    SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
     auto& lookup = fresh(find_page_rows_);
     lookup.bind(1, json_array(ids));
     while (lookup.executeStep()) {
@@ -274,6 +312,7 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
 
     std::vector<std::int64_t> unchanged_rows;
     for (const Batch& batch : page) {
+        if (batch.set_aside) continue;
         // An event about this batch as the page has it, counted for the result.
         const auto emit = [&](EventType type, std::optional<std::string_view> previous_status) {
             result.last_event_seq =
@@ -325,7 +364,7 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
         ++result.updated;
         if (row.removed) {
             spdlog::warn("batch {} is listed upstream again after it was marked removed; clearing removed_at",
-                         batch.id);
+                         escape_untrusted(batch.id, kMaxBatchIdBytes));
             row.removed = false;
             ++result.restored;
         }
@@ -348,12 +387,114 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
         touch.bind(3, json_integer_array(unchanged_rows));
         touch.exec();
     }
-    transaction.commit();
+}
 
-    spdlog::debug("applied a page of {}: {} new, {} changed, {} unchanged, {} events", result.received,
-                  result.inserted, result.updated, result.unchanged, result.events);
+ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOptions& options) {
+    ApplyResult result;
+    result.received = static_cast<int>(page.size());
+    if (page.empty()) return result;
+    const Moment at = moment();
+
+    // Why each batch not stored was set aside, in page order; logged once the commit stands.
+    SetAsideList set_aside;
+    std::vector<std::pair<std::string, std::string>> newly_set_aside;  // escaped id, reason
+    auto record_all = [&] {
+        for (const auto& [batch, reason] : set_aside) {
+            if (record_set_aside(*batch, reason, options, at)) newly_set_aside.emplace_back(set_aside_key(batch->id), reason);
+        }
+    };
+    for (const Batch& batch : page) {
+        if (batch.set_aside) set_aside.emplace_back(&batch, *batch.set_aside);
+    }
+    try {
+        SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
+        store_batches(page, options, at, result);
+        record_all();
+        clear_set_aside(page, set_aside);
+        transaction.commit();
+    } catch (const SQLite::Exception& e) {
+        if (!is_constraint_failure(e)) throw;
+        // A value of one batch broke a constraint, and the whole page rolled back. Again, each
+        // batch under its own savepoint: the ones refused are set aside, the others stored, still
+        // in one transaction.
+        result = ApplyResult{};
+        result.received = static_cast<int>(page.size());
+        newly_set_aside.clear();
+        SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
+        for (const Batch& batch : page) {
+            if (batch.set_aside) continue;
+            // By hand: SQLiteCpp's Savepoint differs between versions in what rollback() leaves open.
+            // Any other error leaves the savepoint to the transaction's rollback.
+            db_.exec("SAVEPOINT batch");
+            ApplyResult one;
+            try {
+                store_batches(std::span<const Batch>(&batch, 1), options, at, one);
+                db_.exec("RELEASE batch");
+                add_result(result, one);
+            } catch (const SQLite::Exception& refused) {
+                if (!is_constraint_failure(refused)) throw;
+                db_.exec("ROLLBACK TO batch");
+                db_.exec("RELEASE batch");
+                set_aside.emplace_back(&batch, "the mirror refused a value: " + escape_untrusted(refused.what()));
+            }
+        }
+        record_all();
+        clear_set_aside(page, set_aside);
+        transaction.commit();
+    }
+    result.set_aside = static_cast<int>(set_aside.size());
+
+    for (const auto& [id, reason] : newly_set_aside) {
+        spdlog::warn("batch {} set aside: {}; the other batches are synced, and this one is tried again on every "
+                     "pass (see set_aside in GET /v1/health, docs/reliability.md)", id, reason);
+    }
+    spdlog::debug("applied a page of {}: {} new, {} changed, {} unchanged, {} set aside, {} events", result.received,
+                  result.inserted, result.updated, result.unchanged, result.set_aside, result.events);
     if (result.events > 0) notify(result.last_event_seq);
     return result;
+}
+
+bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, const ApplyOptions& options,
+                              const Moment& at) {
+    const std::string key = set_aside_key(batch.id);
+    auto& find = fresh(find_set_aside_);
+    find.bind(1, key);
+    const bool known_with_reason = find.executeStep() && find.getColumn(0).getString() == reason;
+    find.tryReset();
+
+    auto& upsert = fresh(upsert_set_aside_);
+    upsert.bind(1, key);
+    upsert.bind(2, reason);
+    upsert.bind(3, at.text);
+    bind_optional(upsert, 4, options.full_pass_run_id);
+    upsert.exec();
+    may_have_set_aside_ = true;
+
+    // A mirrored batch that upstream still lists, only no longer storable, is not removed by this pass.
+    if (options.full_pass_run_id && !batch_id_problem(batch.id)) {
+        auto& listed = fresh(mark_listed_);
+        listed.bind(1, batch.id);
+        listed.bind(2, *options.full_pass_run_id);
+        listed.exec();
+    }
+    return !known_with_reason;
+}
+
+void Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set_aside) {
+    if (!may_have_set_aside_) return;
+    std::vector<std::string> stored;
+    for (const Batch& batch : page) {
+        const bool aside = std::any_of(set_aside.begin(), set_aside.end(), [&](const auto& b) { return b.first == &batch; });
+        if (!aside) stored.push_back(set_aside_key(batch.id));
+    }
+    if (!stored.empty()) {
+        auto& clear = fresh(clear_set_aside_);
+        clear.bind(1, json_array(stored));
+        if (const int cleared = clear.exec(); cleared > 0) {
+            spdlog::info("{} batch{} set aside before stored now", cleared, cleared == 1 ? "" : "es");
+        }
+    }
+    may_have_set_aside_ = db_.execAndGet("SELECT EXISTS (SELECT 1 FROM set_aside_batches)").getInt() != 0;
 }
 
 void Mirror::record_transition(const std::string& batch_id, const std::string* from_status,
@@ -419,6 +560,10 @@ int Mirror::remove_unseen(std::int64_t full_pass_run_id, const std::vector<Deliv
     while (query.executeStep()) unseen.push_back(query.getColumn(0).getString());
     std::int64_t last_seq = 0;
     for (const std::string& id : unseen) last_seq = remove_batch(id, routes, at).value_or(last_seq);
+    // Upstream no longer lists them: nothing is left to try again.
+    SQLite::Statement forget(db_, "DELETE FROM set_aside_batches WHERE seen_in_run IS NOT ?1");
+    forget.bind(1, full_pass_run_id);
+    forget.exec();
     transaction.commit();
 
     if (!unseen.empty()) {

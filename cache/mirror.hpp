@@ -12,9 +12,11 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cache/event.hpp"
@@ -69,7 +71,9 @@ struct ApplyResult {
     std::map<std::string, int, std::less<>> transitions_to;  // by the status entered (metrics)
     std::map<std::string, int, std::less<>> events_by_type;  // by event type (metrics)
     std::int64_t last_event_seq = 0;  // the highest seq this page wrote; 0 when it wrote none
+    int set_aside = 0;  // batches not stored (Batch::set_aside, or a value the schema refused)
 };
+
 
 struct SyncRunCounts {
     std::int64_t requests = 0, pages = 0, upserted = 0, changed = 0, removed = 0;
@@ -96,7 +100,10 @@ public:
 
     // One transaction: inserts new batches, updates changed ones, and for each first sighting or
     // status change writes a transition and an event; another changed field gives batch.updated.
-    // Each batch's `raw` must be JSON object text (else SQLite::Exception, nothing written).
+    // A batch that cannot be stored as it is (Batch::set_aside, or a value a constraint refuses,
+    // such as a `raw` that is not JSON) is set aside: recorded in `set_aside_batches` and logged
+    // once at warn, while the rest of the page is applied. A full pass still counts it as listed,
+    // so a mirrored batch that upstream turned unstorable is not removed.
     ApplyResult apply_page(const std::vector<Batch>& page, const ApplyOptions& options);
 
     // Inserts a sync_runs row started now and returns its id. `kind` is "full" or "fast".
@@ -172,6 +179,19 @@ private:
                                              const Moment& at);
     // After a commit that wrote events.
     void notify(std::int64_t last_seq);
+    // A page's batches that were not stored, each with why.
+    using SetAsideList = std::vector<std::pair<const Batch*, std::string>>;
+    // The stored part of a page, inside the caller's transaction: batches with a set_aside reason
+    // are skipped. Throws SQLite::Exception when a value breaks a constraint.
+    void store_batches(std::span<const Batch> page, const ApplyOptions& options, const Moment& at,
+                       ApplyResult& result);
+    // Records one set-aside batch inside the caller's transaction; true when it is new or its
+    // reason changed (then it is logged, once, after the commit).
+    bool record_set_aside(const Batch& batch, const std::string& reason, const ApplyOptions& options,
+                          const Moment& at);
+    // Forgets the set-aside records of the page's batches that were stored, i.e. not in
+    // `set_aside` (inside the caller's transaction).
+    void clear_set_aside(std::span<const Batch> page, const SetAsideList& set_aside);
 
     const Clock& clock_;
     SQLite::Database db_;
@@ -189,6 +209,13 @@ private:
     SQLite::Statement find_unseen_;
     SQLite::Statement find_live_batch_;
     SQLite::Statement set_removed_;
+    SQLite::Statement find_set_aside_;
+    SQLite::Statement upsert_set_aside_;
+    SQLite::Statement mark_listed_;
+    SQLite::Statement clear_set_aside_;
+    // False only while set_aside_batches is known to be empty: storing a page then costs no
+    // statement to clear records.
+    bool may_have_set_aside_ = true;
 };
 
 }  // namespace extract::cache

@@ -15,6 +15,7 @@
 #include "cli/history.hpp"
 #include "cli/views.hpp"
 #include "core/duration.hpp"
+#include "core/untrusted_text.hpp"
 
 namespace extract::cli {
 namespace {
@@ -250,7 +251,7 @@ int wait_for_batch(const WaitForBatch& wait, const CommandEnvironment& env) {
         if (!batch.is_null() && is_removed(batch)) {
             clear_progress();
             env.err << "extractctl: batch " << wait.id << " was removed upstream before it finished (last status "
-                    << status() << ")\n";
+                    << escape_untrusted(status()) << ")\n";
             return kExitNegative;
         }
         if (progress && !batch.is_null()) env.err << "\r\x1b[K" << render_wait_progress(batch, env.style) << std::flush;
@@ -434,7 +435,7 @@ std::optional<int> rejected(const CommandEnvironment& env, const ApiAnswer& answ
         return kExitNegative;
     }
     if (!answer.ok()) {
-        env.err << "extractctl: " << what << ": " << error_detail(answer) << "\n";
+        env.err << "extractctl: " << what << ": " << escape_untrusted(error_detail(answer), 2000) << "\n";
         return answer.status == 422 ? kExitUsage : kExitNegative;
     }
     if (answer.body.is_null()) {  // another program on the socket?

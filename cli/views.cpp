@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/duration.hpp"
+#include "core/untrusted_text.hpp"
 
 namespace extract::cli {
 namespace {
@@ -71,7 +72,10 @@ const nlohmann::json& member(const nlohmann::json& object, std::string_view key)
 
 std::string cell_text(const nlohmann::json& value) {
     if (value.is_null()) return "-";
-    if (value.is_string()) return value.get<std::string>();
+    // Upstream strings (ids, statuses, metadata) reach the terminal: control bytes and escape
+    // sequences are shown escaped, never interpreted. Backslashes stay: a set-aside id comes
+    // escaped already, and --json is there for the exact text.
+    if (value.is_string()) return escape_untrusted(value.get_ref<const std::string&>(), std::string::npos, false);
     if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
     return value.dump();
 }
@@ -196,7 +200,7 @@ std::string progress_text(const nlohmann::json& progress) {
 std::string render_health(const nlohmann::json& health, const OutputStyle& style) {
     Fields fields = object_fields(health, {"status", "version", "synced", "last_sync_at", "last_full_sync_at",
                                            "last_error", "consecutive_failures", "disabled_targets"},
-                                  {"progress"});
+                                  {"progress", "set_aside"});
     // Disabled targets one per comma, not as JSON; progress as one line, only while a full pass runs.
     for (auto& [key, value] : fields) {
         if (key != "disabled_targets") continue;
@@ -210,7 +214,18 @@ std::string render_health(const nlohmann::json& health, const OutputStyle& style
     if (const auto& progress = member(health, "progress"); progress.is_object()) {
         fields.emplace_back("progress", progress_text(progress));
     }
-    return render_fields(fields, style, {"status"});
+    const auto& set_aside = member(health, "set_aside");
+    if (set_aside.is_object()) fields.emplace_back("set_aside", cell_text(member(set_aside, "count")));
+    std::string out = render_fields(fields, style, {"status"});
+
+    // The batches the mirror could not store: what an operator has to look at.
+    Table batches{{{"SET ASIDE BATCH"}, {"REASON"}, {"SINCE"}}, {}};
+    for (const auto& b : list_rows(member(set_aside, "batches"))) {
+        batches.rows.push_back({cell_text(member(b, "batch_id")), cell_text(member(b, "reason")),
+                                cell_text(member(b, "first_seen_at"))});
+    }
+    if (!batches.rows.empty()) out += "\n" + render_table(batches, style);
+    return out;
 }
 
 std::string render_sync_run(const nlohmann::json& run, const OutputStyle& style) {
@@ -278,7 +293,8 @@ std::string render_wait_progress(const nlohmann::json& batch, const OutputStyle&
 }
 
 std::string render_wait_outcome(const std::string& batch_id, const std::string& status, const OutputStyle& style) {
-    return batch_id + " " + colorize(status, style) + "\n";
+    return escape_untrusted(batch_id, std::string::npos, false) + " " +
+           colorize(escape_untrusted(status, std::string::npos, false), style) + "\n";
 }
 
 }  // namespace extract::cli

@@ -2,11 +2,23 @@
 // One batch as the mirror stores it: the typed fields of the upstream BatchResource plus
 // its whole object as canonical JSON text (`raw`), so unknown fields survive.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace extract {
+
+// What the mirror stores as it is (docs/reliability.md, "Batches set aside"). A batch beyond
+// these limits is set aside with its reason instead of stopping the page it came in.
+// Levels of arrays and objects in one batch object, the batch itself being level 1. SQLite's
+// JSON functions refuse more than 1000, and every recursive walk (a dump, a copy) must stay far
+// below what a thread's stack holds.
+inline constexpr int kMaxBatchNesting = 64;
+// Bytes of a batch id: it is a primary key, an environment variable of every trigger and a
+// path segment of the upstream's URL.
+inline constexpr std::size_t kMaxBatchIdBytes = 256;
 
 struct BatchCounts {
     std::int64_t pending = 0;
@@ -30,7 +42,13 @@ struct Batch {
     std::optional<std::string> completed_at;
     std::string expires_at;
     std::string raw;  // the whole upstream object, canonical JSON (keys sorted)
+    // Why the mirror cannot store this batch as it is (nesting, id); nullopt for a storable
+    // batch. Only `id` is meaningful then: the other fields may be empty.
+    std::optional<std::string> set_aside;
     bool operator==(const Batch&) const = default;
 };
+
+// Why `id` cannot be a mirrored batch id (control bytes, too long), or nullopt when it can.
+std::optional<std::string> batch_id_problem(std::string_view id);
 
 }  // namespace extract

@@ -91,7 +91,10 @@ struct FileContent {
 // A descriptor of `path` when it is a regular file no larger than `max_bytes`; otherwise -1,
 // with `out` saying why.
 int open_regular_file(const std::string& path, std::size_t max_bytes, FileContent& out) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would block until a writer came (start-up and
+    // --check-config hung, deaf to SIGTERM); with it the open returns and fstat refuses it. It
+    // changes nothing for a regular file.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         out.missing = errno == ENOENT;
         out.problem = errno_text(errno);
@@ -206,6 +209,36 @@ Problem read_bool(std::string_view text, bool& out) {
     const bool is_false = lower == "false" || lower == "no" || lower == "off" || lower == "0";
     if (!is_true && !is_false) return "must be true or false (also yes/no, on/off, 1/0), got " + quoted(text);
     out = is_true;
+    return {};
+}
+
+// A size in bytes: a whole number with an optional unit B, KiB, MiB or GiB ("64MiB", "512 KiB").
+Problem read_size(std::string_view text, std::size_t lowest, std::size_t highest, std::size_t& out) {
+    static constexpr std::array<std::pair<std::string_view, std::size_t>, 4> kUnits{
+        {{"GiB", std::size_t{1} << 30}, {"MiB", std::size_t{1} << 20}, {"KiB", std::size_t{1} << 10}, {"B", 1}}};
+    std::string_view number = text;
+    std::size_t unit = 1;
+    for (const auto& [suffix, factor] : kUnits) {
+        if (number.ends_with(suffix)) {
+            number.remove_suffix(suffix.size());
+            unit = factor;
+            break;
+        }
+    }
+    while (!number.empty() && number.back() == ' ') number.remove_suffix(1);
+    std::size_t value = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+    const auto range = [&] {
+        return "must be between " + std::to_string(lowest >> 10) + " KiB and " + std::to_string(highest >> 20) +
+               " MiB, got " + std::string(text);
+    };
+    if (number.empty() || end != number.data() + number.size() || ec == std::errc::invalid_argument) {
+        return "must be a size such as 64MiB (units B, KiB, MiB, GiB), got " + quoted(text);
+    }
+    if (ec == std::errc::result_out_of_range || value > highest / unit) return range();
+    value *= unit;
+    if (value < lowest || value > highest) return range();
+    out = value;
     return {};
 }
 
@@ -540,11 +573,14 @@ void apply_section(const IniSection& section, const std::array<KeyRule<Target>, 
     }
 }
 
-const std::array<KeyRule<UpstreamConfig>, 7> kUpstreamKeys{{
+const std::array<KeyRule<UpstreamConfig>, 8> kUpstreamKeys{{
     {"base_url", [](UpstreamConfig& c, std::string_view v) { return read_base_url(v, c.base_url); }},
     {"api_key_file", [](UpstreamConfig& c, std::string_view v) { return read_optional_path(v, c.api_key_file); }},
     {"page_size", [](UpstreamConfig& c, std::string_view v) { return read_int(v, 1, 200, c.page_size); }},
     {"request_timeout", [](UpstreamConfig& c, std::string_view v) { return read_duration(v, c.request_timeout); }},
+    // 64 KiB: far below any real page; 1 GiB: what one answer may cost in memory, at most.
+    {"max_response_size",
+     [](UpstreamConfig& c, std::string_view v) { return read_size(v, 64 * 1024, 1024 * 1024 * 1024, c.max_response_size); }},
     {"max_requests_per_second",
      [](UpstreamConfig& c, std::string_view v) { return read_rate(v, c.max_requests_per_second); }},
     {"verify_tls", [](UpstreamConfig& c, std::string_view v) { return read_bool(v, c.verify_tls); }},

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <optional>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,8 @@ struct UpstreamConfig {
     std::string base_url = "https://api.extract.page";  // http(s)://host[:port][/path], no trailing '/'
     std::string api_key_file;                           // empty: $EXTRACT_API_KEY, then $CREDENTIALS_DIRECTORY/api_key
     int page_size = 200;
-    Millis request_timeout{30000};
+    Millis request_timeout{30000};       // the whole request: connect, headers and body
+    std::size_t max_response_size = 64 * 1024 * 1024;  // bytes of one answer's body
     double max_requests_per_second = 5;  // 0: no client-side limit
     bool verify_tls = true;
     std::string ca_file;  // empty: the system's trust store

@@ -3,12 +3,14 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 
@@ -76,6 +78,20 @@ Millis failure_delay(int consecutive_failures, Millis full_sync_interval) {
 
 // An id or status from a user or the upstream, safe in a log line.
 std::string loggable(std::string_view text) { return upstream::printable_snippet(text, 128); }
+// A mirror created before the daemon set its umask (or chmod-ed since) may be readable by
+// anyone: said once at start, not changed, since an operator may mean it (a group that reads
+// the file with sqlite3 or Datasette).
+void warn_if_readable_by_others(const std::string& path) {
+    for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+        struct stat st {};
+        if (::stat(file.c_str(), &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0) continue;
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        spdlog::warn("{} is readable by other users (mode {}): it holds every batch. If that is not meant, "
+                     "`chmod 600 {}*` (the daemon creates new files 0600)",
+                     file, mode, path);
+    }
+}
 
 }  // namespace
 
@@ -88,6 +104,7 @@ Daemon::Daemon(Config config, ApiKey key) : config_(std::move(config)), key_(std
     upstream::TransportOptions transport;
     transport.base_url = config_.upstream.base_url;
     transport.request_timeout = config_.upstream.request_timeout;
+    transport.max_response_bytes = config_.upstream.max_response_size;
     transport.verify_tls = config_.upstream.verify_tls;
     transport.ca_file = config_.upstream.ca_file;
     transport.user_agent = upstream::default_user_agent();
@@ -95,6 +112,7 @@ Daemon::Daemon(Config config, ApiKey key) : config_(std::move(config)), key_(std
     liveness_transport_ = std::make_unique<LivenessTransport>(*transport_, liveness_);
     client_ = std::make_unique<upstream::UpstreamClient>(*liveness_transport_, clock_, liveness_sleeper_,
                                                          client_options());
+    warn_if_readable_by_others(config_.cache.path);
     mirror_ = std::make_unique<cache::Mirror>(config_.cache.path, clock_);
     const int interrupted = mirror_->close_interrupted_runs();
     if (interrupted > 0) spdlog::warn("{} sync run(s) were interrupted by the last shutdown or crash", interrupted);

@@ -2,6 +2,7 @@
 
 #include <unordered_set>
 
+#include "core/untrusted_text.hpp"
 #include "daemon/page_pipeline.hpp"
 
 namespace extract::daemon {
@@ -44,13 +45,16 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
         // Ids any listing showed in this poll. A batch that moved from one listed status to
         // another while both were paged may be in neither list: the refresh below catches it.
         std::unordered_set<std::string> listed;
+        // Bounded by what the mirror knows to be non-terminal, not by a count of the whole history.
+        const std::int64_t max_pages =
+            listing_page_bound(static_cast<std::int64_t>(nonterminal.size()), client_.page_size());
         for (const std::string& status : statuses) {
             const ListingOutcome listing = page_listing(client_, status, stop_, [&](const upstream::BatchPage& page) {
                 count_applied(outcome, mirror_.apply_page(page.batches, apply));
                 ++outcome.counts.pages;
                 for (const Batch& batch : page.batches) listed.insert(batch.id);
                 progress();
-            });
+            }, max_pages);
             if (listing.status != upstream::FetchStatus::ok) {
                 return fail(listing.status, "listing status " + status + ": " + listing.message);
             }
@@ -66,7 +70,8 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
                 outcome.counts.removed += refreshed.removed;
                 if (refreshed.removed > 0) outcome.events_by_type["batch.removed"] += refreshed.removed;
             } else {
-                return fail(refreshed.status, "refreshing batch " + mirrored.id + ": " + refreshed.message);
+                return fail(refreshed.status, "refreshing batch " + escape_untrusted(mirrored.id, kMaxBatchIdBytes) + ": " +
+                                                  refreshed.message);
             }
             progress();
         }

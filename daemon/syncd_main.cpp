@@ -1,4 +1,5 @@
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <csignal>
 #include <cstdio>
@@ -113,6 +114,10 @@ int run_syncd(int argc, char** argv) {
     Flags flags;
     if (auto code = parse_flags(argc, argv, flags)) return *code;
 
+    // Private by default: the mirror (and its -wal/-shm, which SQLite creates with the file's
+    // mode) holds every batch. Started by hand with a login shell's 0022 it was 0644, readable
+    // by users that [api] allowed_uids keeps off the socket. Triggers inherit this umask.
+    ::umask(0077);
     // Before any thread exists, so that only the signal thread ever receives these.
     block_handled_signals();
     // A peer that hangs up (a webhook receiver, an API client) must cost one request, not the

@@ -1,9 +1,22 @@
 #include "daemon/trigger_channel.hpp"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+
+#include "core/untrusted_text.hpp"
 
 namespace extract::daemon {
 namespace {
+
+// The longest value put in a trigger's environment (docs/webhooks.md). Far above any id or
+// status, far below what execve() accepts in all.
+constexpr std::size_t kMaxTriggerValueBytes = 4096;
+constexpr std::array<const char*, 6> kTriggerVariables{"EXTRACT_EVENT_ID",       "EXTRACT_EVENT_TYPE",
+                                                       "EXTRACT_BATCH_ID",       "EXTRACT_BATCH_STATUS",
+                                                       "EXTRACT_PREVIOUS_STATUS", "EXTRACT_SOCKET"};
 
 // A string member of a JSON object, or "" when absent or not a string.
 std::string text_of(const nlohmann::json& object, const char* key) {
@@ -30,7 +43,7 @@ std::vector<std::pair<std::string, std::string>> trigger_environment(const Outbo
     const nlohmann::json data =
         payload.is_object() ? payload.value("data", nlohmann::json::object()) : nlohmann::json();
     const nlohmann::json batch = data.is_object() ? data.value("batch", nlohmann::json::object()) : nlohmann::json();
-    return {
+    std::vector<std::pair<std::string, std::string>> environment{
         {"EXTRACT_EVENT_ID", delivery.event_id},
         {"EXTRACT_EVENT_TYPE", delivery.event_type},
         {"EXTRACT_BATCH_ID", delivery.batch_id},
@@ -38,12 +51,34 @@ std::vector<std::pair<std::string, std::string>> trigger_environment(const Outbo
         {"EXTRACT_PREVIOUS_STATUS", text_of(data, "previous_status")},
         {"EXTRACT_SOCKET", socket_path},
     };
+    // A value the environment cannot carry whole is left out, never cut: a NUL would end it early
+    // (EXTRACT_BATCH_ID=bat for "bat\0x"), and a huge one fails every exec with E2BIG, holding
+    // the deliveries behind it. The event on stdin has every value whole.
+    std::erase_if(environment, [&](const auto& variable) {
+        const auto& [name, value] = variable;
+        const bool passable = value.find('\0') == std::string::npos && value.size() <= kMaxTriggerValueBytes;
+        if (!passable) {
+            spdlog::warn("event {}: {} is left out of the trigger's environment ({}); the event on stdin holds it",
+                         escape_untrusted(delivery.event_id), name,
+                         value.size() > kMaxTriggerValueBytes
+                             ? std::to_string(value.size()) + " bytes, more than " + std::to_string(kMaxTriggerValueBytes)
+                             : std::string("it contains a NUL byte"));
+        }
+        return !passable;
+    });
+    return environment;
 }
 
 ProcessRequest TriggerChannel::request_for(const OutboxDelivery& delivery) const {
     ProcessRequest request;
     request.argv = argv_;
     request.environment = trigger_environment(delivery, socket_path_);
+    // A variable left out must not come from the daemon's own environment instead.
+    for (const char* name : kTriggerVariables) {
+        const bool set = std::any_of(request.environment.begin(), request.environment.end(),
+                                     [name](const auto& variable) { return variable.first == name; });
+        if (!set) request.withheld.emplace_back(name);
+    }
     request.input = delivery.payload;
     request.timeout = timeout_;
     request.log_name = name_;

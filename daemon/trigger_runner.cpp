@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "core/sigpipe_blocked.hpp"
+#include "core/untrusted_text.hpp"
 
 extern char** environ;
 
@@ -75,7 +76,8 @@ private:
     void emit() {
         if (!line_.empty() && line_.back() == '\r') line_.pop_back();
         if (!line_.empty()) {
-            spdlog::info("{}{}", prefix_, line_);
+            // The command may echo anything (an id, a payload): escaped, it cannot forge log lines.
+            spdlog::info("{}{}", prefix_, escape_untrusted(line_, line_.size()));
             last_ = line_;
         }
         line_.clear();
@@ -102,8 +104,10 @@ void read_available(Descriptor& fd, OutputLines& lines) {
 }
 
 // The daemon's environment minus where its credentials are (a trigger is the user's command:
-// it must not receive the API key, nor the directory of every webhook secret), plus `additions`.
-std::vector<std::string> merged_environment(const std::vector<std::pair<std::string, std::string>>& additions) {
+// it must not receive the API key, nor the directory of every webhook secret) and minus
+// `withheld`, plus `additions`.
+std::vector<std::string> merged_environment(const std::vector<std::pair<std::string, std::string>>& additions,
+                                            const std::vector<std::string>& withheld_too) {
     constexpr std::array<std::string_view, 2> kWithheld{"EXTRACT_API_KEY", "CREDENTIALS_DIRECTORY"};
     std::vector<std::string> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -111,7 +115,8 @@ std::vector<std::string> merged_environment(const std::vector<std::pair<std::str
         const std::string_view name = entry.substr(0, entry.find('='));
         const bool replaced =
             std::any_of(additions.begin(), additions.end(), [&](const auto& added) { return added.first == name; });
-        const bool withheld = std::find(kWithheld.begin(), kWithheld.end(), name) != kWithheld.end();
+        const bool withheld = std::find(kWithheld.begin(), kWithheld.end(), name) != kWithheld.end() ||
+                              std::find(withheld_too.begin(), withheld_too.end(), name) != withheld_too.end();
         if (!replaced && !withheld) env.emplace_back(entry);
     }
     for (const auto& [name, value] : additions) env.push_back(name + "=" + value);
@@ -165,7 +170,7 @@ ProcessOutcome PosixProcessRunner::run(const ProcessRequest& request) {
     }
     if (request.argv.empty()) return failed_to_start("the command is empty");
 
-    std::vector<std::string> env_strings = merged_environment(request.environment);
+    std::vector<std::string> env_strings = merged_environment(request.environment, request.withheld);
     std::vector<std::string> arg_strings = request.argv;
     std::vector<char*> envp = pointers(env_strings);
     std::vector<char*> argv = pointers(arg_strings);

@@ -1,5 +1,6 @@
 #include "upstream/batch_json.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -148,12 +149,47 @@ private:
     std::optional<ParseError> error_;
 };
 
+// Which batch objects of a body nest deeper than kMaxBatchNesting. Their too-deep values are
+// dropped while parsing, so no recursive walk (dump, copy, comparison) ever meets them; the
+// batch itself is then set aside, never stored cut.
+struct DepthReport {
+    bool root_too_deep = false;                // parse_batch_detail: the body's batch
+    std::vector<std::size_t> elements_too_deep;  // parse_batch_page: indexes into "data"
+
+    bool element_too_deep(std::size_t index) const {
+        return std::find(elements_too_deep.begin(), elements_too_deep.end(), index) != elements_too_deep.end();
+    }
+};
+
+enum class BodyShape { page, batch };
+
 // Parses a whole body; nlohmann's message says where it broke (truncation shows as
-// "unexpected end of input").
-std::variant<json, ParseError> parse_json(std::string_view body) {
+// "unexpected end of input"). nlohmann's parser is iterative: the callback sees every
+// container open with its depth (the root's is 0) before any of it is built.
+std::variant<json, ParseError> parse_json(std::string_view body, BodyShape shape, DepthReport& depth) {
     if (body.empty()) return ParseError{"body: empty"};
+    // Batch objects open at depth 2 in a page ({"data":[{...}]}) and at 0 in a batch body.
+    const int batch_depth = shape == BodyShape::page ? 2 : 0;
+    bool in_data = false;  // page: the current top-level key is "data"
+    std::size_t element = 0;   // page: the number of "data" elements opened so far
+    auto callback = [&](int at, json::parse_event_t event, json& parsed) {
+        const bool opens = event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
+        if (shape == BodyShape::page) {
+            if (at == 1 && event == json::parse_event_t::key) in_data = parsed.is_string() && parsed == "data";
+            if (at == 2 && in_data && (opens || event == json::parse_event_t::value)) ++element;
+        }
+        if (!opens || at - batch_depth + 1 <= kMaxBatchNesting) return true;
+        if (shape == BodyShape::batch) {
+            depth.root_too_deep = true;
+        } else if (in_data && at > batch_depth) {
+            if (depth.elements_too_deep.empty() || depth.elements_too_deep.back() != element - 1) {
+                depth.elements_too_deep.push_back(element - 1);
+            }
+        }
+        return false;  // dropped, with everything inside it; the rest of the page was not read by anyone
+    };
     try {
-        return json::parse(body.begin(), body.end());
+        return json::parse(body.begin(), body.end(), callback);
     } catch (const json::parse_error& e) {
         std::string what = e.what();
         if (const auto bracket = what.find("] "); what.starts_with("[json.exception") && bracket != std::string::npos) {
@@ -162,6 +198,26 @@ std::variant<json, ParseError> parse_json(std::string_view body) {
         return ParseError{"body is not JSON (" + std::to_string(body.size()) +
                           " bytes): " + printable_snippet(what, 300)};
     }
+}
+
+// A batch object that nests too deep: only its id is read (its other fields may be the ones that
+// were dropped), and it is set aside.
+std::variant<Batch, ParseError> too_deep_batch(const json& object, std::string_view where) {
+    const std::string label = where.empty() ? "id" : std::string(where) + ".id";
+    if (!object.is_object()) return ParseError{std::string(where.empty() ? "batch" : where) + ": expected an object"};
+    const auto id = object.find("id");
+    if (id == object.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+        return ParseError{label + ": missing or not a non-empty string"};
+    }
+    Batch batch;
+    batch.id = id->get<std::string>();
+    batch.set_aside = "it nests deeper than " + std::to_string(kMaxBatchNesting) + " levels";
+    return batch;
+}
+
+// A parsed batch whose id the mirror cannot key is set aside; every other batch is kept as is.
+void check_id(Batch& batch) {
+    if (auto problem = batch_id_problem(batch.id)) batch.set_aside = std::move(problem);
 }
 
 }  // namespace
@@ -201,7 +257,8 @@ std::variant<Batch, ParseError> parse_batch(const nlohmann::json& object, std::s
 }
 
 std::variant<BatchPage, ParseError> parse_batch_page(std::string_view body) {
-    auto parsed = parse_json(body);
+    DepthReport depth;
+    auto parsed = parse_json(body, BodyShape::page, depth);
     if (auto* error = std::get_if<ParseError>(&parsed)) return std::move(*error);
     const json& doc = std::get<json>(parsed);
     if (!doc.is_object()) return ParseError{"body: expected an object, got " + describe_value(doc)};
@@ -213,8 +270,10 @@ std::variant<BatchPage, ParseError> parse_batch_page(std::string_view body) {
     BatchPage page;
     page.batches.reserve(data->size());
     for (std::size_t i = 0; i < data->size(); ++i) {
-        auto batch = parse_batch((*data)[i], "data[" + std::to_string(i) + "]");
+        const std::string where = "data[" + std::to_string(i) + "]";
+        auto batch = depth.element_too_deep(i) ? too_deep_batch((*data)[i], where) : parse_batch((*data)[i], where);
         if (auto* error = std::get_if<ParseError>(&batch)) return std::move(*error);
+        check_id(std::get<Batch>(batch));
         page.batches.push_back(std::move(std::get<Batch>(batch)));
     }
 
@@ -232,14 +291,18 @@ std::variant<BatchPage, ParseError> parse_batch_page(std::string_view body) {
 }
 
 std::variant<Batch, ParseError> parse_batch_detail(std::string_view body) {
-    auto parsed = parse_json(body);
+    DepthReport depth;
+    auto parsed = parse_json(body, BodyShape::batch, depth);
     if (auto* error = std::get_if<ParseError>(&parsed)) return std::move(*error);
     json& doc = std::get<json>(parsed);
+    if (depth.root_too_deep) return too_deep_batch(doc, "");
     if (doc.is_object()) {
         doc.erase("items");
         doc.erase("next_cursor");
     }
-    return parse_batch(doc, "");
+    auto batch = parse_batch(doc, "");
+    if (auto* parsed_batch = std::get_if<Batch>(&batch)) check_id(*parsed_batch);
+    return batch;
 }
 
 }  // namespace extract::upstream

@@ -151,7 +151,18 @@ Fetched<BatchPage> UpstreamClient::list_batches(const std::optional<std::string>
     if (status) target += "status=" + url_encode(*status) + "&";
     if (cursor) target += "cursor=" + url_encode(*cursor) + "&";
     target += "limit=" + std::to_string(page_size_);
-    return fetch<BatchPage>(target, false, parse_batch_page, {});
+    // More batches than asked for is a contract error like a malformed body: an upstream that
+    // ignores `limit` must not make one page hold the whole account in memory.
+    const auto limit = static_cast<std::size_t>(page_size_);
+    const auto parse_limited = [limit](std::string_view body) -> std::variant<BatchPage, ParseError> {
+        auto parsed = parse_batch_page(body);
+        if (const auto* page = std::get_if<BatchPage>(&parsed); page && page->batches.size() > limit) {
+            return ParseError{"data: " + std::to_string(page->batches.size()) + " batches, more than the limit=" +
+                              std::to_string(limit) + " asked for"};
+        }
+        return parsed;
+    };
+    return fetch<BatchPage>(target, false, parse_limited, {});
 }
 
 Fetched<Batch> UpstreamClient::get_batch(const std::string& id, const FetchBounds& bounds) {
@@ -282,6 +293,8 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
                 unresolved = true;
                 return finish(FetchStatus::unavailable, cause + " (not retried: check [upstream] base_url and DNS)");
             }
+            // Too large is the body's fault, like a malformed one: retried, then bad_response.
+            if (result.error == TransportError::too_large) give_up_as = FetchStatus::bad_response;
         } else if (code >= 200 && code < 300) {
             auto parsed = parse(response.body);
             if (auto* value = std::get_if<T>(&parsed)) {

@@ -70,6 +70,7 @@ public:
     UpstreamClient(HttpTransport& transport, const Clock& clock, Sleeper& sleeper, ClientOptions options,
                    std::function<double()> jitter = {});
 
+    int page_size() const { return page_size_; }
     // GET /v1/batches?status=&cursor=&limit=page_size
     Fetched<BatchPage> list_batches(const std::optional<std::string>& status, const std::optional<std::string>& cursor);
     // GET /v1/batches/{id}?limit=1 ; 404 -> not_found. With `bounds`, out of attempts or time

@@ -15,7 +15,6 @@
 #include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
-#include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 #include <spdlog/spdlog.h>
 
@@ -24,9 +23,11 @@
 #include <cctype>
 #include <chrono>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "core/sigpipe_blocked.hpp"
 
@@ -50,6 +51,8 @@ Poco::Timespan to_timespan(Millis d) { return Poco::Timespan(std::chrono::micros
 constexpr auto kMaxIdleReuse = std::chrono::seconds(60);
 // How often a connect in progress looks at the abort flag.
 constexpr auto kConnectPollSlice = std::chrono::milliseconds(50);
+// The body is read in pieces of this size, so its cap is checked while it arrives.
+constexpr std::size_t kBodyReadChunk = 64 * 1024;
 
 }  // namespace
 
@@ -69,6 +72,7 @@ std::string_view describe(TransportError error) {
         case TransportError::connection_reset: return "connection reset";
         case TransportError::tls: return "TLS error";
         case TransportError::aborted: return "aborted";
+        case TransportError::too_large: return "answer too large";
     }
     return "unknown transport error";
 }
@@ -120,8 +124,11 @@ struct PocoHttpTransport::Impl {
         TransportResult result;
         bool nothing_received = false;  // failed before a status line arrived
     };
-    Exchange exchange(const std::string& target, const HeaderList& headers);
-    std::unique_ptr<Connection> open_connection();
+    Exchange exchange(const std::string& target, const HeaderList& headers,
+                      std::chrono::steady_clock::time_point deadline_at);
+    Exchange exchange_within_deadline(const std::string& target, const HeaderList& headers,
+                                      std::chrono::steady_clock::time_point deadline_at);
+    std::unique_ptr<Connection> open_connection(std::chrono::steady_clock::time_point deadline_at);
     // Leaves a connect in progress; failure() reports any exception as `aborted` once the flag is set.
     void throw_if_aborted() const {
         if (aborted.load(std::memory_order_acquire)) throw Poco::IOException("aborted");
@@ -143,6 +150,19 @@ struct PocoHttpTransport::Impl {
     std::atomic<bool> aborted{false};
     std::mutex fd_mutex;  // guards active_fd against a concurrent abort()
     int active_fd = -1;
+
+    // request_timeout bounds the whole request. Socket timeouts bound only each wait, and a server
+    // trickling a byte a second never trips them: the watchdog shuts the socket down at the
+    // deadline instead, as abort() does, and the request reports a timeout.
+    void watch_deadline();
+    void arm_deadline(std::chrono::steady_clock::time_point at);
+    bool disarm_deadline();  // true when the deadline struck
+    std::mutex deadline_mutex;
+    std::condition_variable deadline_changed;
+    std::optional<std::chrono::steady_clock::time_point> deadline;  // guarded by deadline_mutex
+    bool deadline_struck = false;                                   // guarded by deadline_mutex
+    bool stopping = false;                                          // guarded by deadline_mutex
+    std::thread watchdog;
 };
 
 PocoHttpTransport::Connection::Connection(Impl& impl, Poco::Net::StreamSocket plain)
@@ -205,9 +225,48 @@ PocoHttpTransport::Impl::Impl(TransportOptions opts) : options(std::move(opts)) 
                          authority());
         }
     }
+    watchdog = std::thread([this] { watch_deadline(); });
+}
+
+void PocoHttpTransport::Impl::watch_deadline() {
+    std::unique_lock lock(deadline_mutex);
+    while (!stopping) {
+        if (!deadline) {
+            deadline_changed.wait(lock);
+            continue;
+        }
+        const auto at = *deadline;
+        if (deadline_changed.wait_until(lock, at) == std::cv_status::timeout && deadline == at) {
+            deadline_struck = true;
+            deadline.reset();
+            std::lock_guard fd_lock(fd_mutex);
+            if (active_fd >= 0) ::shutdown(active_fd, SHUT_RDWR);
+        }
+    }
+}
+
+void PocoHttpTransport::Impl::arm_deadline(std::chrono::steady_clock::time_point at) {
+    {
+        std::lock_guard lock(deadline_mutex);
+        deadline = at;
+        deadline_struck = false;
+    }
+    deadline_changed.notify_all();
+}
+
+bool PocoHttpTransport::Impl::disarm_deadline() {
+    std::lock_guard lock(deadline_mutex);
+    deadline.reset();
+    return deadline_struck;
 }
 
 PocoHttpTransport::Impl::~Impl() {
+    {
+        std::lock_guard lock(deadline_mutex);
+        stopping = true;
+    }
+    deadline_changed.notify_all();
+    if (watchdog.joinable()) watchdog.join();
     connection.reset();
     tls_context.reset();
     if (https) Poco::Net::uninitializeSSL();
@@ -221,18 +280,18 @@ void PocoHttpTransport::Impl::abort() {
     if (active_fd >= 0) ::shutdown(active_fd, SHUT_RDWR);
 }
 
-std::unique_ptr<PocoHttpTransport::Connection> PocoHttpTransport::Impl::open_connection() {
+std::unique_ptr<PocoHttpTransport::Connection> PocoHttpTransport::Impl::open_connection(
+    std::chrono::steady_clock::time_point deadline_at) {
     const Poco::Net::SocketAddress address(host, port);  // name resolution: not abortable
     auto conn = std::make_unique<Connection>(*this, Poco::Net::StreamSocket(address.family()));
     auto& socket = conn->socket;
 
     // Connect without blocking so that abort() and request_timeout both cut it short.
     socket.connectNB(address);
-    const auto deadline = std::chrono::steady_clock::now() + options.request_timeout;
     while (!socket.poll(to_timespan(kConnectPollSlice), Poco::Net::Socket::SELECT_WRITE |
                                                               Poco::Net::Socket::SELECT_ERROR)) {
         throw_if_aborted();
-        if (std::chrono::steady_clock::now() >= deadline) {
+        if (std::chrono::steady_clock::now() >= deadline_at) {
             throw Poco::TimeoutException("no connection within " + std::to_string(options.request_timeout.count()) +
                                          " ms");
         }
@@ -294,14 +353,31 @@ TransportResult PocoHttpTransport::Impl::failure(const Poco::Exception& e, std::
     return result;
 }
 
+PocoHttpTransport::Impl::Exchange PocoHttpTransport::Impl::exchange_within_deadline(
+    const std::string& target, const HeaderList& headers, std::chrono::steady_clock::time_point deadline_at) {
+    arm_deadline(deadline_at);
+    Exchange out = exchange(target, headers, deadline_at);
+    if (disarm_deadline()) {
+        // Whatever the cut-off exchange looked like (an error, or a body cut short that seemed
+        // complete), it is a timeout; the socket is shut down, so the connection goes.
+        connection.reset();
+        out.result = TransportResult{TransportError::timeout,
+                                     "GET " + path_prefix + target + ": no complete answer within request_timeout (" +
+                                         std::to_string(options.request_timeout.count()) + " ms)",
+                                     {}};
+    }
+    return out;
+}
+
 PocoHttpTransport::Impl::Exchange PocoHttpTransport::Impl::exchange(const std::string& target,
-                                                                    const HeaderList& headers) {
+                                                                    const HeaderList& headers,
+                                                                    std::chrono::steady_clock::time_point deadline_at) {
     const std::string request_line = "GET " + path_prefix + target;
     bool got_status = false;
     try {
         if (!connection) {
             try {
-                connection = open_connection();
+                connection = open_connection(deadline_at);
             } catch (const Poco::Exception& e) {
                 connection.reset();
                 return {failure(e, "connecting to " + authority()), true};
@@ -324,7 +400,26 @@ PocoHttpTransport::Impl::Exchange PocoHttpTransport::Impl::exchange(const std::s
         HttpResponse& r = out.result.response;
         r.status = static_cast<int>(response.getStatus());
         for (const auto& [name, value] : response) r.headers.emplace_back(name, value);
-        Poco::StreamCopier::copyToString(body_stream, r.body);
+        const std::size_t cap = options.max_response_bytes;
+        auto too_large = [&](const std::string& how_much) {
+            connection.reset();  // the rest of the body is never read: the connection cannot be reused
+            out.result = TransportResult{TransportError::too_large,
+                                         request_line + ": answer of " + how_much + ", more than max_response_size (" +
+                                             std::to_string(cap) + " bytes)",
+                                         {}};
+            return out;
+        };
+        if (response.hasContentLength() && response.getContentLength64() > static_cast<Poco::Int64>(cap)) {
+            return too_large(std::to_string(response.getContentLength64()) + " bytes (Content-Length)");
+        }
+        // In pieces, so that a body without a length (chunked, or up to the close) is cut at the
+        // cap instead of filling memory first.
+        std::string chunk(kBodyReadChunk, '\0');
+        while (body_stream) {
+            body_stream.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+            r.body.append(chunk.data(), static_cast<std::size_t>(body_stream.gcount()));
+            if (r.body.size() > cap) return too_large("more than " + std::to_string(cap) + " bytes");
+        }
         // Poco's body streams swallow socket errors into the stream state; the session keeps them.
         if (const Poco::Exception* network_error = session.networkException()) network_error->rethrow();
         if (response.hasContentLength() && r.body.size() < static_cast<std::size_t>(response.getContentLength64())) {
@@ -359,13 +454,15 @@ TransportResult PocoHttpTransport::Impl::get(const std::string& target, const He
     }
     if (connection && !reusable(*connection)) connection.reset();
     const bool reusing = connection != nullptr;
-    Exchange first = exchange(target, headers);
+    // One deadline for the request, a send again on a new connection included.
+    const auto deadline_at = std::chrono::steady_clock::now() + options.request_timeout;
+    Exchange first = exchange_within_deadline(target, headers, deadline_at);
     if (reusing && first.nothing_received && first.result.error != TransportError::none &&
         first.result.error != TransportError::aborted && first.result.error != TransportError::timeout) {
         // The server dropped the kept-alive connection between requests: not a failure of the request.
         spdlog::debug("upstream {} closed a kept-alive connection ({}); sending again on a new one", authority(),
                       first.result.message);
-        return exchange(target, headers).result;
+        return exchange_within_deadline(target, headers, deadline_at).result;
     }
     return first.result;
 }

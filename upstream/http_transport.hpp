@@ -2,6 +2,7 @@
 // The seam where the network enters: one HTTP GET to the extract API, its outcome as a
 // value. UpstreamClient decides what an outcome means; a transport only carries bytes.
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,8 +25,9 @@ struct HttpResponse {
 };
 
 // connect_failed: refused, unreachable, or no connection within request_timeout;
-// unknown_host: the name does not resolve (NXDOMAIN), which retrying in seconds does not change.
-enum class TransportError { none, timeout, connect_failed, unknown_host, connection_reset, tls, aborted };
+// unknown_host: the name does not resolve (NXDOMAIN), which retrying in seconds does not change;
+// too_large: the answer was longer than TransportOptions::max_response_bytes (its reading stopped there).
+enum class TransportError { none, timeout, connect_failed, unknown_host, connection_reset, tls, aborted, too_large };
 
 // "timeout", "connect failed", ... for messages.
 std::string_view describe(TransportError error);
@@ -50,7 +52,8 @@ std::string default_user_agent();
 
 struct TransportOptions {
     std::string base_url;             // http://host[:port][/prefix] or https://...
-    Millis request_timeout{30000};    // for connecting, and for each wait on the socket
+    Millis request_timeout{30000};    // the whole request: connect, request, headers and body
+    std::size_t max_response_bytes = 64 * 1024 * 1024;  // one answer's body, checked while reading
     bool verify_tls = true;
     std::string ca_file;              // empty: the system's trust store
     std::string user_agent;           // empty: default_user_agent()

@@ -96,6 +96,17 @@ protected:
     void require_root() {
         if (::geteuid() != 0) GTEST_SKIP() << "connecting as another user needs root (setresuid); not running as root";
     }
+    // Why the server refused to start on options.socket_path; "" (and a failure) when it started.
+    std::string start_refusal() {
+        server = std::make_unique<api::ApiServer>(options, link, notifier, metrics);
+        try {
+            server->start();
+        } catch (const std::runtime_error& e) {
+            return e.what();
+        }
+        ADD_FAILURE() << "served from " << options.socket_path;
+        return {};
+    }
 };
 
 TEST_F(ApiAccess, TheSocketIsCreated0660ByDefault) {
@@ -133,6 +144,29 @@ TEST_F(ApiAccess, RefusesADirectoryEveryoneMayWriteToWithoutTheStickyBit) {
     ASSERT_EQ(::chmod(open_dir.c_str(), 01777), 0);
     start_server();
     EXPECT_EQ(cli::UnixHttpClient(options.socket_path, 5s).request("GET", "/v1/health").status, 200);
+}
+
+// Issue 15: a group-writable directory, or one another user owns, lets someone else replace the socket.
+TEST_F(ApiAccess, RefusesAGroupWritableDirectoryWithoutTheStickyBit) {
+    const auto group_dir = dir / "group";
+    std::filesystem::create_directory(group_dir);
+    ASSERT_EQ(::chmod(group_dir.c_str(), 0775), 0);
+    options.socket_path = (group_dir / "api.sock").string();
+    const std::string refusal = start_refusal();
+    EXPECT_NE(refusal.find("writable by its group (mode 0775"), std::string::npos) << refusal;
+    EXPECT_FALSE(std::filesystem::exists(options.socket_path));
+}
+
+TEST_F(ApiAccess, RefusesADirectoryAnotherUserOwns) {
+    require_root();
+    const auto their_dir = dir / "theirs";
+    std::filesystem::create_directory(their_dir);
+    ASSERT_EQ(::chmod(their_dir.c_str(), 0755), 0);
+    ASSERT_EQ(::chown(their_dir.c_str(), 65534, 65534), 0);
+    options.socket_path = (their_dir / "api.sock").string();
+    const std::string refusal = start_refusal();
+    EXPECT_NE(refusal.find("belongs to another user (uid 65534)"), std::string::npos) << refusal;
+    EXPECT_FALSE(std::filesystem::exists(options.socket_path));
 }
 
 TEST_F(ApiAccess, TheSocketModeKeepsOtherUsersOut) {

@@ -68,6 +68,19 @@ TEST(ApiRequestParser, RejectsWhatItCannotServe) {
     EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nX: " + std::string(70000, 'a') + "\r\n\r\n"), 431);
 }
 
+// Issue 15: a NUL or control byte in a header value is a 400; so is a bare LF, at once (not a
+// 408 after the request timeout).
+TEST(ApiRequestParser, RejectsControlBytesInHeaderValuesAndBareLineFeedsAtOnce) {
+    EXPECT_EQ(rejected_status(std::string("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 28)), 400);
+    EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nX-A: a\x1b[2Jb\r\n\r\n"), 400);
+    EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n"), 400);
+    EXPECT_EQ(rejected_status("GET / HTTP/1.1\n"), 400);                           // the request line
+    EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nHost: x\nX-A: b\n"), 400);       // a header line, head not ended
+    RequestParser parser;
+    EXPECT_TRUE(std::holds_alternative<RequestParser::Complete>(
+        parser.parse("GET / HTTP/1.1\r\nX-A: tab\there\r\n\r\n")));  // a tab is a value's own
+}
+
 TEST(ApiPercentDecode, DecodesEscapesAndKeepsBrokenOnes) {
     EXPECT_EQ(percent_decode("a%20b+c", true), "a b c");
     EXPECT_EQ(percent_decode("a%20b+c", false), "a b+c");

@@ -7,9 +7,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tests/api/api_fixture.hpp"
 #include "tests/support/eventually.hpp"
@@ -44,6 +46,30 @@ TEST_F(ApiProtocol, UnknownRoutesAre404AndWrongMethods405WithAllow) {
     reply = get("/v1/deliveries/retry");
     EXPECT_EQ(reply.status, 405);
     EXPECT_EQ(header_value(reply, "Allow"), "POST");
+}
+
+// Issue 15: HEAD is answered like GET, without the body; the connection goes on.
+TEST_F(ApiProtocol, HeadIsAnsweredLikeGetWithoutTheBody) {
+    start_server();
+    const auto got = get("/v1/stats");
+    ASSERT_EQ(got.status, 200);
+    RawConnection c(socket_path);
+    // Pipelined: were a body sent after the HEAD's head, it would come before the second reply.
+    ASSERT_TRUE(c.send("HEAD /v1/stats HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/stats HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string wire;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(5s);
+    char buf[4096];
+    while (std::count(wire.begin(), wire.end(), '{') < 1 && std::chrono::steady_clock::now() < deadline) {
+        const ssize_t n = ::recv(c.fd(), buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) wire.append(buf, static_cast<std::size_t>(n));
+        else std::this_thread::sleep_for(10ms);
+    }
+    const auto first_end = wire.find("\r\n\r\n");
+    ASSERT_NE(first_end, std::string::npos) << wire;
+    const std::string first_head = wire.substr(0, first_end);
+    EXPECT_EQ(first_head.rfind("HTTP/1.1 200 ", 0), 0u) << wire;
+    EXPECT_NE(first_head.find("Content-Length: " + std::to_string(got.body.size())), std::string::npos) << wire;
+    EXPECT_EQ(wire.compare(first_end + 4, 13, "HTTP/1.1 200 "), 0) << "a body followed the HEAD's head: " << wire;
 }
 
 TEST_F(ApiProtocol, BodiesOverOneMebibyteAre413) {

@@ -341,6 +341,7 @@ TEST_F(ApiRoutes, SummarisesTheMirror) {
     EXPECT_EQ(get_json("/v1/stats"),
               (json{{"batches", {{"total", 4}, {"by_status", {{"completed", 2}, {"running", 1}}}, {"removed", 1}}},
                     {"events", 1},
+                    {"set_aside", 0},
                     {"deliveries", {{"pending", 1}, {"failed", 2}, {"delivered", 0}}}}));
 }
 
@@ -354,7 +355,8 @@ TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
                                             {"last_error", nullptr},
                                             {"consecutive_failures", 0},
                                             {"disabled_targets", json::array()},
-                                            {"progress", nullptr}}));
+                                            {"progress", nullptr},
+                                            {"set_aside", {{"count", 0}, {"batches", json::array()}}}}));
     api::HealthSnapshot degraded;
     degraded.status = "degraded";
     degraded.last_error = "401 from the extract API (key from api_key_file)";

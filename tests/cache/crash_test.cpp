@@ -77,15 +77,22 @@ TEST_F(CrashTest, AnErrorHalfWayThroughAPageLeavesNothingOfIt) {
     expect_retry_recorded_once();
 }
 
-TEST_F(CrashTest, ABatchThatIsNotJsonFailsThePageAndTheMirrorGoesOn) {
+TEST_F(CrashTest, ABatchThatIsNotJsonIsSetAsideAndTheRestOfItsPageIsStored) {
     mirror->apply_page(page_of(3, "pending"), routed());
     std::vector<Batch> page = big_page();
     page[120].raw = "{not json";
-    EXPECT_THROW(mirror->apply_page(page, routed()), SQLite::Exception);
-    expect_only_the_seed();
+    const ApplyResult applied = mirror->apply_page(page, routed());
+    EXPECT_EQ(applied.set_aside, 1);
+    EXPECT_EQ(applied.inserted, 199);
+    EXPECT_EQ(applied.updated, 3);
+    EXPECT_EQ(count("batches"), 202);
+    EXPECT_EQ(rows("SELECT batch_id, reason LIKE '%CHECK constraint failed%' FROM set_aside_batches"),
+              (Rows{{"batch_120", "1"}}));
 
+    // Upstream sends it whole again: stored, its record gone, every transition recorded once.
     mirror->apply_page(big_page(), routed());
     expect_retry_recorded_once();
+    EXPECT_EQ(count("set_aside_batches"), 0);
 }
 
 TEST_F(CrashTest, TheProcessDyingWhileItWritesTheCommitLeavesNothingOfThePage) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace extract::cli {
 namespace {
 
@@ -28,6 +30,17 @@ TEST(CliViews, BatchList) {
               "bat_1   completed  -          10          8       1  2026-11-30T03:04:05.123456Z\n"
               "bat_22  running    -          10          8       1  2026-11-30T03:04:05.123456Z\n");
     EXPECT_EQ(render_batch_list(json::array(), kPlain), "no batches\n");
+}
+
+// Issue 15: upstream strings cannot move the cursor, clear the screen or fake a row.
+TEST(CliViews, ControlBytesInUpstreamStringsAreEscaped) {
+    const std::string text =
+        render_batch_list(json::array({batch("bat_\x1b[2J\nbat_fake", "running\r"), batch("bat_2", "done")}), kPlain);
+    EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+    EXPECT_EQ(text.find('\r'), std::string::npos) << text;
+    EXPECT_NE(text.find("bat_\\x1b[2J\\nbat_fake  running\\r"), std::string::npos) << text;
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);  // the head and two rows
+    EXPECT_EQ(render_wait_outcome("bat_\x1b]0;title\x07", "completed", kPlain), "bat_\\x1b]0;title\\x07 completed\n");
 }
 
 TEST(CliViews, BatchListShowsRemovalWhenTheAnswerHasIt) {
@@ -162,6 +175,24 @@ TEST(CliViews, StatsHealthAndSyncRun) {
     EXPECT_EQ(render_sync_run(run, kPlain),
               "id           4\nkind         full\nstarted_at   a\nfinished_at  b\nrequests     3\npages        3\n"
               "upserted     500\nchanged      2\nremoved      0\nerror        -\n");
+}
+
+TEST(CliViews, HealthListsTheBatchesSetAside) {
+    const json health = {{"status", "ok"},
+                         {"synced", true},
+                         {"set_aside",
+                          {{"count", 1},
+                           {"batches", json::array({{{"batch_id", "bat_x\\x00y"},
+                                                     {"reason", "its id contains a NUL or control byte"},
+                                                     {"first_seen_at", "2026-12-07T10:00:00.000Z"},
+                                                     {"last_seen_at", "2026-12-07T11:00:00.000Z"}}})}}}};
+    EXPECT_EQ(render_health(health, kPlain),
+              "status     ok\n"
+              "synced     yes\n"
+              "set_aside  1\n"
+              "\n"
+              "SET ASIDE BATCH  REASON                                 SINCE\n"
+              "bat_x\\x00y       its id contains a NUL or control byte  2026-12-07T10:00:00.000Z\n");
 }
 
 TEST(CliViews, DeliveriesAndRedelivery) {

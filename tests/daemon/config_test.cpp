@@ -221,6 +221,7 @@ TEST(Config, ReadsValuesOfEveryKind) {
 base_url = http://127.0.0.1:8080/
 page_size = 50
 request_timeout = 250ms
+max_response_size = 8 MiB
 max_requests_per_second = 0.5
 verify_tls = Off
 [sync]
@@ -236,6 +237,7 @@ level = debug
     EXPECT_EQ(c.upstream.base_url, "http://127.0.0.1:8080");
     EXPECT_EQ(c.upstream.page_size, 50);
     EXPECT_EQ(c.upstream.request_timeout, Millis{250});
+    EXPECT_EQ(c.upstream.max_response_size, 8u << 20);
     EXPECT_EQ(c.upstream.max_requests_per_second, 0.5);
     EXPECT_FALSE(c.upstream.verify_tls);
     EXPECT_THAT(c.sync.terminal_statuses, ElementsAre("done", "gone"));
@@ -310,6 +312,15 @@ TEST(ConfigErrors, BadDuration) {
     expect_one_error("[cache]\nevent_retention = 99999d\n", 2, "[cache] event_retention", "at most 36500d");
     expect_one_error("[trigger.t]\ncommand = x\nretry_schedule = 10s, soon\n", 3, "[trigger.t] retry_schedule",
                      "item 2: must be a duration");
+}
+
+TEST(ConfigErrors, BadSize) {
+    expect_one_error("[upstream]\nmax_response_size = 64 megabytes\n", 2, "[upstream] max_response_size",
+                     "must be a size such as 64MiB (units B, KiB, MiB, GiB), got \"64 megabytes\"");
+    expect_one_error("[upstream]\nmax_response_size = 1KiB\n", 2, "[upstream] max_response_size",
+                     "must be between 64 KiB and 1024 MiB, got 1KiB");
+    expect_one_error("[upstream]\nmax_response_size = 99999999999GiB\n", 2, "[upstream] max_response_size",
+                     "must be between 64 KiB and 1024 MiB");
 }
 
 TEST(ConfigErrors, BadBool) {
@@ -448,6 +459,14 @@ TEST(ApiKey, MissingNamesTheKeyAndTheThreePlaces) {
     testing::TempDir dir;
     expect_one_error("", 0, "[upstream] api_key_file", (dir / "api_key").string() + " does not exist",
                      env_of({{"CREDENTIALS_DIRECTORY", dir.path().string()}}));
+}
+
+// Issue 15: a FIFO (or a device) is refused without waiting for a writer.
+TEST(ApiKey, AFifoAsKeyFileIsRefusedWithoutBlocking) {
+    testing::TempDir dir;
+    const auto fifo = (dir / "api_key").string();
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    expect_one_error("[upstream]\napi_key_file = " + fifo + "\n", 2, "[upstream] api_key_file", "not a regular file");
 }
 
 TEST(ApiKey, UnreadableKeyFileNamesThePath) {

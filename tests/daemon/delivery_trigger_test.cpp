@@ -105,6 +105,38 @@ TEST_F(DeliveryTriggerTest, TheCommandGetsTheEventOnStdinAndItsEnvironment) {
     EXPECT_TRUE(log.contains("trigger.notify stderr: a warning"));
 }
 
+// Issue 15: what the environment cannot carry whole is left out, never cut; the command's output
+// cannot forge log lines.
+TEST_F(DeliveryTriggerTest, ValuesTheEnvironmentCannotCarryAreLeftOutAndStdinStaysWhole) {
+    const auto hook = script(dir, "hook.sh",
+                             "cat > \"$1/stdin.json\"\n"
+                             "env | grep -E '^EXTRACT_(BATCH|EVENT_TYPE)' | sort > \"$1/env.txt\"\n"
+                             "printf 'forged\\n[info] line \\033[2J\\n'\n");
+    TriggerChannel channel(testing::trigger_config("notify", {hook.string(), dir.path().string()}), "",
+                           std::make_unique<PosixProcessRunner>());
+    const std::string long_status(5000, 's');
+    const auto event = outbox.add_event("bat_1", long_status, "running", {});
+    OutboxDelivery delivery = delivery_for(event, "batch.status_changed");
+    delivery.batch_id = std::string("bat\0x", 5);
+    testing::LogCapture log;
+
+    // Nor does the daemon's own environment fill the gap.
+    ::setenv("EXTRACT_BATCH_ID", "inherited", 1);
+    const auto result = channel.deliver(delivery);
+    ::unsetenv("EXTRACT_BATCH_ID");
+    std::string logged;
+    for (const auto& line : log.lines()) logged += line + "\n";
+    EXPECT_EQ(result.verdict, AttemptResult::Verdict::delivered) << result.error;
+    EXPECT_EQ(read_file(dir / "env.txt"), "EXTRACT_EVENT_TYPE=batch.status_changed\n");  // neither cut nor empty: absent
+    EXPECT_EQ(read_file(dir / "stdin.json"), event.payload);
+    EXPECT_TRUE(log.contains("EXTRACT_BATCH_ID is left out of the trigger's environment (it contains a NUL byte)"))
+        << logged;
+    EXPECT_TRUE(log.contains("EXTRACT_BATCH_STATUS is left out of the trigger's environment (5000 bytes, more than 4096)"))
+        << logged;
+    EXPECT_TRUE(log.contains("trigger.notify: [info] line \\x1b[2J")) << logged;
+    EXPECT_EQ(logged.find('\x1b'), std::string::npos) << "a raw ESC reached the log";
+}
+
 TEST_F(DeliveryTriggerTest, PreviousStatusIsEmptyForACreatedBatch) {
     const auto hook = script(
         dir, "hook.sh", "printf '%s|%s' \"${EXTRACT_PREVIOUS_STATUS-unset}\" \"$EXTRACT_EVENT_TYPE\" > \"$1/prev\"\n");

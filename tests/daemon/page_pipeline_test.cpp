@@ -103,3 +103,35 @@ TEST_F(PagePipelineTest, AnUnauthorizedFirstPageAppliesNothing) {
 }
 
 }  // namespace
+
+// Issue 15: a listing whose cursors loop or never end stops, saying `cursor`.
+TEST_F(PagePipelineTest, ARepeatedCursorStopsTheListingAfterApplyingWhatItGot) {
+    transport.respond(200, page_json({batch_json("a")}, "A"))
+        .respond(200, page_json({batch_json("b")}, "B"))
+        .respond(200, page_json({batch_json("c")}, "A"));
+    std::vector<std::string> applied;
+    const ListingOutcome outcome = page_listing(client, std::nullopt, stop, [&](const upstream::BatchPage& page) {
+        applied.push_back(page.batches.at(0).id);
+    });
+    EXPECT_EQ(outcome.status, upstream::FetchStatus::bad_response);
+    EXPECT_EQ(outcome.message,
+              "upstream repeated next_cursor \"A\" after 3 pages: a loop of cursors that would never end; the pass "
+              "stops and is tried again after the usual backoff");
+    EXPECT_EQ(applied, (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(transport.requests().size(), 3u);  // "A" is not fetched again
+}
+
+TEST_F(PagePipelineTest, AListingLongerThanItsBoundStops) {
+    for (int i = 0; i < 5; ++i) transport.respond(200, page_json({batch_json("p" + std::to_string(i))}, "c" + std::to_string(i)));
+    const ListingOutcome outcome = page_listing(client, std::nullopt, stop, [](const upstream::BatchPage&) {}, 3);
+    EXPECT_EQ(outcome.status, upstream::FetchStatus::bad_response);
+    EXPECT_EQ(outcome.pages, 3);
+    EXPECT_NE(outcome.message.find("a cursor that never ends"), std::string::npos) << outcome.message;
+    EXPECT_EQ(transport.requests().size(), 3u);
+}
+
+TEST(ListingPageBound, TwiceTheMirrorsPagesPlusRoomToGrow) {
+    EXPECT_EQ(listing_page_bound(0, 200), 10000);
+    EXPECT_EQ(listing_page_bound(1'000'000, 200), 20000);
+    EXPECT_EQ(listing_page_bound(201, 200), 10004);
+}

@@ -4,9 +4,14 @@
 
 #include <SQLiteCpp/Database.h>
 
+#include <chrono>
+#include <exception>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+
+#include "cli/unix_http_client.hpp"
 
 #include "tests/support/child_process.hpp"
 #include "tests/support/sim_process.hpp"
@@ -57,6 +62,17 @@ struct SyncdEnv {
         return db.execAndGet(sql).getInt64();
     }
 };
+
+// GET /v1/health from the daemon on `socket_path`, or nullopt while it does not answer.
+inline std::optional<nlohmann::json> read_health(const std::string& socket_path) {
+    try {
+        const auto reply = cli::UnixHttpClient(socket_path, std::chrono::seconds(5)).request("GET", "/v1/health");
+        if (reply.status == 0) return std::nullopt;
+        return nlohmann::json::parse(reply.body);
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+}
 
 inline std::map<std::string, std::string> canonical_by_id(const nlohmann::json& batches) {
     std::map<std::string, std::string> out;

@@ -311,3 +311,103 @@ TEST(BatchJson, DetailErrorsNameTheFieldWithoutPrefix) {
     EXPECT_EQ(std::get<ParseError>(list).message, "batch: expected an object, got array");
     EXPECT_TRUE(std::holds_alternative<ParseError>(parse_batch_detail(R"({"id":"b")")));
 }
+
+// Issue 15: what the mirror cannot store as it is comes out set aside, never a crash or a page
+// that fails every pass.
+namespace {
+
+// `depth` levels of arrays: "[[[…]]]".
+std::string nested_arrays(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+// valid_batch(id) as text, with the member `field` replaced by the raw JSON text `value`.
+std::string batch_text_with(const std::string& id, const std::string& field, const std::string& value) {
+    json batch = valid_batch(id);
+    batch[field] = "@@";
+    std::string text = batch.dump();
+    text.replace(text.find("\"@@\""), 4, value);
+    return text;
+}
+
+std::string page_of_texts(const std::vector<std::string>& batches) {
+    std::string body = R"({"object":"list","data":[)";
+    for (std::size_t i = 0; i < batches.size(); ++i) body += (i ? "," : "") + batches[i];
+    return body + R"(],"next_cursor":null})";
+}
+
+}  // namespace
+
+TEST(BatchSetAside, NestingFarBeyondTheLimitSetsOneBatchAsideWithoutRecursing) {
+    // 200,000 levels: a recursive dump or copy of it overflows the stack (the crash of issue 15).
+    const std::string body = page_of_texts({valid_batch("bat_0").dump(),
+                                            batch_text_with("bat_deep", "metadata", "{\"k\":" + nested_arrays(200000) + "}"),
+                                            valid_batch("bat_2").dump()});
+    const BatchPage page = parsed_page(body);
+    ASSERT_EQ(page.batches.size(), 3u);
+    EXPECT_FALSE(page.batches[0].set_aside);
+    EXPECT_EQ(page.batches[1].id, "bat_deep");
+    ASSERT_TRUE(page.batches[1].set_aside);
+    EXPECT_EQ(*page.batches[1].set_aside, "it nests deeper than 64 levels");
+    EXPECT_FALSE(page.batches[2].set_aside);
+    EXPECT_EQ(page.batches[2].raw, valid_batch("bat_2").dump());
+}
+
+TEST(BatchSetAside, TheLimitCountsTheBatchAsLevelOne) {
+    // options is level 2; objects inside it reach level 64 exactly, or 65.
+    auto options_nesting = [](int levels) {
+        std::string text;
+        for (int i = 0; i < levels; ++i) text += "{\"a\":";
+        text += "1";
+        for (int i = 0; i < levels; ++i) text += "}";
+        return text;
+    };
+    const BatchPage page = parsed_page(page_of_texts({batch_text_with("bat_64", "options", options_nesting(63)),
+                                                      batch_text_with("bat_65", "options", options_nesting(64))}));
+    ASSERT_EQ(page.batches.size(), 2u);
+    EXPECT_FALSE(page.batches[0].set_aside);
+    EXPECT_TRUE(page.batches[1].set_aside);
+    EXPECT_EQ(page.batches[1].id, "bat_65");
+}
+
+TEST(BatchSetAside, IdsWithControlBytesOrOverTheLengthLimitAreSetAside) {
+    const std::string longest(kMaxBatchIdBytes, 'x');
+    const BatchPage page =
+        parsed_page(page_body({valid_batch(std::string("bat_x\0y", 7)), valid_batch("bat_\n\x1b[2J"), valid_batch(longest),
+                               valid_batch(longest + "x"), valid_batch("bat_ok")}));
+    ASSERT_EQ(page.batches.size(), 5u);
+    EXPECT_EQ(page.batches[0].id, std::string("bat_x\0y", 7));  // kept whole, never cut at the NUL
+    EXPECT_EQ(page.batches[0].set_aside, "its id contains a NUL or control byte");
+    EXPECT_EQ(page.batches[1].set_aside, "its id contains a NUL or control byte");
+    EXPECT_FALSE(page.batches[2].set_aside);
+    EXPECT_EQ(page.batches[3].set_aside, "its id is 257 bytes long, more than 256");
+    EXPECT_FALSE(page.batches[4].set_aside);
+}
+
+TEST(BatchSetAside, ADeepUnknownTopLevelMemberOfAPageIsIgnored) {
+    const std::string body = R"({"object":"list","extra":)" + nested_arrays(100000) + R"(,"data":[)" +
+                             valid_batch("bat_1").dump() + R"(],"next_cursor":null})";
+    const BatchPage page = parsed_page(body);
+    ASSERT_EQ(page.batches.size(), 1u);
+    EXPECT_FALSE(page.batches[0].set_aside);
+}
+
+TEST(BatchSetAside, ATooDeepBatchWithoutAnIdStillFailsThePage) {
+    json no_id = valid_batch("x");
+    no_id.erase("id");
+    std::string text = no_id.dump();
+    text.insert(1, "\"deep\":" + nested_arrays(100) + ",");
+    const auto result = parse_batch_page(page_of_texts({valid_batch("bat_0").dump(), text}));
+    ASSERT_TRUE(std::holds_alternative<ParseError>(result));
+    EXPECT_EQ(std::get<ParseError>(result).message, "data[1].id: missing or not a non-empty string");
+}
+
+TEST(BatchSetAside, ADeepBatchDetailIsSetAside) {
+    std::string body = batch_text_with("bat_deep", "metadata", "{\"k\":" + nested_arrays(100000) + "}");
+    const auto result = parse_batch_detail(body);
+    ASSERT_TRUE(std::holds_alternative<Batch>(result));
+    EXPECT_EQ(std::get<Batch>(result).id, "bat_deep");
+    EXPECT_TRUE(std::get<Batch>(result).set_aside);
+
+    const auto nul = parse_batch_detail(valid_batch(std::string("a\0b", 3)).dump());
+    ASSERT_TRUE(std::holds_alternative<Batch>(nul));
+    EXPECT_TRUE(std::get<Batch>(nul).set_aside);
+}

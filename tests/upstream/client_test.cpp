@@ -373,6 +373,33 @@ TEST_F(UpstreamClientTest, MalformedBodyEveryTimeIsBadResponse) {
               "contract's JSON: data[0].counts.pending: expected an integer, got string");
 }
 
+TEST_F(UpstreamClientTest, APageWithMoreBatchesThanTheLimitIsBadResponse) {
+    json page_json = json::parse(page_body());
+    for (int i = 2; i <= 3; ++i) page_json["data"].push_back(batch_object("bat_" + std::to_string(i)));
+    transport.respond_always(200, page_json.dump());
+    ClientOptions o = options();
+    o.page_size = 2;
+    o.max_attempts = 2;
+    auto client = make_client(o);
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::bad_response);
+    EXPECT_EQ(page.message,
+              "gave up after 2 attempts; last: GET /v1/batches?limit=2: HTTP 200 with a body that is not the "
+              "contract's JSON: data: 3 batches, more than the limit=2 asked for");
+}
+
+TEST_F(UpstreamClientTest, AnAnswerTooLargeIsRetriedThenBadResponse) {
+    transport.fail(TransportError::too_large, "GET /v1/batches?limit=200: answer of more than 65536 bytes")
+        .fail(TransportError::too_large, "GET /v1/batches?limit=200: answer of more than 65536 bytes");
+    ClientOptions o = options();
+    o.max_attempts = 2;
+    auto client = make_client(o);
+    const auto page = client.list_batches(std::nullopt, std::nullopt);
+    EXPECT_EQ(page.status, FetchStatus::bad_response);
+    EXPECT_EQ(page.attempts, 2);
+    EXPECT_NE(page.message.find("answer too large"), std::string::npos) << page.message;
+}
+
 TEST_F(UpstreamClientTest, OtherClientErrorsAreBadResponseAtOnceWithASnippet) {
     const std::string head = R"({"detail":[{"loc":["query","limit"],"msg":")";
     transport.respond(422, head + std::string(500, 'x') + "\"}]}");

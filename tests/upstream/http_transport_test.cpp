@@ -9,6 +9,7 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/StreamSocket.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -166,6 +167,16 @@ public:
     static void write(Poco::Net::StreamSocket& s, const std::string& text) {
         s.sendBytes(text.data(), static_cast<int>(text.size()));
     }
+    // Whole `text`, or false once the client has gone (no SIGPIPE, no exception).
+    static bool write_quietly(Poco::Net::StreamSocket& s, const std::string& text) {
+        std::size_t sent = 0;
+        while (sent < text.size()) {
+            const ssize_t n = ::send(s.impl()->sockfd(), text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            sent += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
 
 private:
     void serve() {
@@ -292,6 +303,61 @@ TEST(PocoHttpTransport, SlowServerIsATimeout) {
     EXPECT_EQ(result.error, TransportError::timeout) << result.message;
     EXPECT_GE(took, 190ms);
     EXPECT_LT(took, scaled(5s));
+}
+
+// Issue 15: request_timeout bounds the whole request, not each wait on the socket.
+TEST(PocoHttpTransport, ABodyTrickledByteByByteIsCutAtTheRequestsDeadline) {
+    ScriptedServer server({[](Poco::Net::StreamSocket& s) {
+        if (!ScriptedServer::read_request(s)) return;
+        ScriptedServer::write(s, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+        // A byte every 50 ms, each well within any per-read timeout; stops once the client is gone.
+        for (int i = 0; i < 200; ++i) {
+            if (!ScriptedServer::write_quietly(s, " ")) return;
+            std::this_thread::sleep_for(50ms);
+        }
+    }});
+    PocoHttpTransport transport(options_for(server.base_url(), 500ms));
+    const auto started = std::chrono::steady_clock::now();
+    const auto result = transport.get("/v1/batches", {});
+    const auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(result.error, TransportError::timeout) << result.message;
+    EXPECT_NE(result.message.find("within request_timeout (500 ms)"), std::string::npos) << result.message;
+    EXPECT_GE(took, 490ms);
+    EXPECT_LT(took, 5s);  // the server would trickle for 10 s
+}
+
+TEST(PocoHttpTransport, AnAnswerLargerThanTheCapIsAbandonedWhileItIsRead) {
+    // Chunked, so no length announces it: 64 chunks of 64 KiB (4 MiB) against a 1 MiB cap.
+    ScriptedServer server({[](Poco::Net::StreamSocket& s) {
+        if (!ScriptedServer::read_request(s)) return;
+        ScriptedServer::write(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
+        for (int i = 0; i < 64; ++i) {
+            if (!ScriptedServer::write_quietly(s, chunk)) return;
+        }
+        ScriptedServer::write_quietly(s, "0\r\n\r\n");
+    }});
+    TransportOptions options = options_for(server.base_url());
+    options.max_response_bytes = 1 << 20;
+    PocoHttpTransport transport(options);
+    const auto result = transport.get("/v1/batches", {});
+    EXPECT_EQ(result.error, TransportError::too_large) << result.message;
+    EXPECT_NE(result.message.find("more than max_response_size (1048576 bytes)"), std::string::npos) << result.message;
+    EXPECT_TRUE(result.response.body.empty());
+}
+
+TEST(PocoHttpTransport, AContentLengthAboveTheCapIsRefusedBeforeReading) {
+    ScriptedServer server({[](Poco::Net::StreamSocket& s) {
+        if (ScriptedServer::read_request(s)) {
+            ScriptedServer::write_quietly(s, "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n{");
+        }
+    }});
+    TransportOptions options = options_for(server.base_url());
+    options.max_response_bytes = 1 << 20;
+    PocoHttpTransport transport(options);
+    const auto result = transport.get("/v1/batches", {});
+    EXPECT_EQ(result.error, TransportError::too_large) << result.message;
+    EXPECT_NE(result.message.find("1073741824 bytes (Content-Length)"), std::string::npos) << result.message;
 }
 
 TEST(PocoHttpTransport, AbortFromAnotherThreadEndsABlockedRequest) {

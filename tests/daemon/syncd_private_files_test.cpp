@@ -1,0 +1,69 @@
+// Issue 15: the mirror is private by default, whatever umask the daemon was started with.
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "tests/daemon/syncd_test_env.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/scripted_upstream.hpp"
+
+using namespace extract;
+using namespace extract::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kPage =
+    R"({"object":"list","data":[{"id":"bat_a","status":"completed","counts":{},"total_items":0,"engine":null,)"
+    R"("options":{},"created_at":"2026-12-01T00:00:00Z","expires_at":"2026-12-04T00:00:00Z"}],"next_cursor":null})";
+
+unsigned mode_of(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return 07777;  // missing: fails any comparison below
+    return st.st_mode & 07777;
+}
+
+// Sets the umask for the processes this test starts, and puts it back.
+class Umask {
+public:
+    explicit Umask(mode_t mask) : previous_(::umask(mask)) {}
+    ~Umask() { ::umask(previous_); }
+
+private:
+    mode_t previous_;
+};
+
+}  // namespace
+
+TEST(SyncdPrivateFiles, MirrorAndItsWalAndShmAre0600UnderALoginShellsUmask) {
+    ScriptedUpstream upstream;
+    upstream.set_page("", kPage);
+    SyncdEnv env;
+    env.write_config(upstream.base_url());
+    std::unique_ptr<ChildProcess> daemon;
+    {
+        const Umask login_shell(022);
+        daemon = env.start_syncd({});
+    }
+    ASSERT_TRUE(eventually([&] { return read_health(env.socket_path).has_value(); }, 30s)) << daemon->stderr_text();
+    // While it runs, the WAL and the shared-memory file exist beside the mirror.
+    EXPECT_EQ(mode_of(env.db_path), 0600u);
+    EXPECT_EQ(mode_of(env.db_path + "-wal"), 0600u);
+    EXPECT_EQ(mode_of(env.db_path + "-shm"), 0600u);
+    EXPECT_EQ(daemon->stderr_text().find("readable by other users"), std::string::npos) << daemon->stderr_text();
+}
+
+TEST(SyncdPrivateFiles, AnExistingMirrorReadableByOthersIsWarnedAbout) {
+    ScriptedUpstream upstream;
+    upstream.set_page("", kPage);
+    SyncdEnv env;
+    env.write_config(upstream.base_url());
+    ASSERT_EQ(env.start_syncd({"--once"})->wait(scaled(30s)), 0);
+    ASSERT_EQ(::chmod(env.db_path.c_str(), 0644), 0);
+    auto again = env.start_syncd({"--once"});
+    ASSERT_EQ(again->wait(scaled(30s)), 0) << again->stderr_text();
+    EXPECT_NE(again->stderr_text().find(env.db_path + " is readable by other users (mode 0644)"), std::string::npos)
+        << again->stderr_text();
+}
