@@ -280,14 +280,9 @@ std::string render_redelivered(const nlohmann::json& answer, const OutputStyle& 
 }
 
 std::string render_wait_progress(const nlohmann::json& batch, const OutputStyle& style) {
-    auto printable = [](std::string text) {
-        for (char& c : text) {
-            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-        }
-        return text;
-    };
+    // cell_text escapes the upstream's control bytes: they cannot move the cursor.
     const auto& counts = member(batch, "counts");
-    return printable(cell_text(member(batch, "id"))) + " " + colorize(printable(cell_text(member(batch, "status"))), style) +
+    return cell_text(member(batch, "id")) + " " + colorize(cell_text(member(batch, "status")), style) +
            ": " + cell_text(member(counts, "succeeded")) + " succeeded, " + cell_text(member(counts, "failed")) +
            " failed of " + cell_text(member(batch, "total_items")) + " items";
 }

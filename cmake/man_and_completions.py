@@ -230,11 +230,12 @@ def completion_model(ctl):
         for term, text in options:
             parts = term.split()
             values = []
-            listed = re.search(r"\(([a-z_.]+(?:, [a-z_.]+)+)\)", text)
+            # A closed set in the help text: "(a, b, c)" or "(a, b or c)".
+            listed = re.search(r"\(([a-z_.]+(?:(?:, or |, | or )[a-z_.]+)+)\)", text)
             if parts[0] == "--status":
                 values = STATUSES
             elif listed:
-                values = [v for v in listed.group(1).split(", ")]
+                values = re.split(r", or |, | or ", listed.group(1))
             flags[parts[0]] = (len(parts) > 1, values)
         model[name] = flags
     return model

@@ -148,15 +148,20 @@ int Daemon::run_once(Millis patience) {
     FullSyncSettings settings = full_sync_settings();
     settings.routes = &routes;
 
-    // Gives up once `patience` passes without a page applied: a failing upstream ends the run in
-    // that time (for cron), a long healthy first sync does not.
+    // Gives up once `patience` passes without a new page: a failing upstream ends the run in that
+    // time (for cron), a long healthy first sync does not. A retried pass lists its first pages
+    // again, so only a page past the furthest any attempt reached counts: an upstream whose
+    // cursors loop, failing every pass after a few pages, ends the run too.
     std::mutex progress_mutex;
     std::condition_variable progress_cv;
     SteadyTime last_progress = clock_.steady_now();
+    std::int64_t furthest_page = 0;
     bool finished = false;
     bool gave_up = false;
-    settings.on_progress = [&] {
+    settings.on_full_pass_page = [&](const FullSyncSettings::PassProgress& pass) {
         std::lock_guard lock(progress_mutex);
+        if (pass.pages <= furthest_page) return;
+        furthest_page = pass.pages;
         last_progress = clock_.steady_now();
     };
     std::thread patience_watch([&] {

@@ -230,7 +230,7 @@ TEST(CliViews, WaitProgressLine) {
     // The upstream's text cannot move the cursor or clear the terminal.
     json hostile = batch;
     hostile["status"] = "run\x1b[2Jning\r";
-    EXPECT_EQ(render_wait_progress(hostile, kPlain), "bat_1 run?[2Jning?: 4 succeeded, 1 failed of 12 items");
+    EXPECT_EQ(render_wait_progress(hostile, kPlain), "bat_1 run\\x1b[2Jning\\r: 4 succeeded, 1 failed of 12 items");
     EXPECT_EQ(render_wait_progress(json{{"id", "bat_2"}, {"status", "pending"}}, kPlain),
               "bat_2 pending: - succeeded, - failed of - items");
 }
