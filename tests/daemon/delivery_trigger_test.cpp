@@ -16,6 +16,7 @@
 #include "daemon/trigger_channel.hpp"
 #include "daemon/trigger_runner.hpp"
 #include "tests/daemon/delivery_fixture_test.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace extract::daemon {
@@ -180,7 +181,7 @@ TEST_F(DeliveryTriggerTest, ATimeoutKillsTheWholeProcessGroup) {
     const auto started = Steady::now();
     const auto outcome = runner.run(request);
     EXPECT_EQ(outcome.ending, ProcessOutcome::Ending::timed_out);
-    EXPECT_LT(Steady::now() - started, seconds{2}) << "SIGTERM ends a command that does not ignore it at once";
+    EXPECT_LT(Steady::now() - started, extract::testing::scaled(seconds{2})) << "SIGTERM ends a command that does not ignore it at once";
     const pid_t child = pid_in(dir / "child.pid");
     const pid_t main = pid_in(dir / "main.pid");
     EXPECT_TRUE(testing::eventually([&] { return process_gone(main); })) << "the command itself";
@@ -201,7 +202,7 @@ TEST_F(DeliveryTriggerTest, SigkillFollowsWhenSigtermIsIgnored) {
     const auto took = Steady::now() - started;
     EXPECT_EQ(outcome.ending, ProcessOutcome::Ending::timed_out);
     EXPECT_GE(took, milliseconds{500}) << "the grace period was given";
-    EXPECT_LT(took, seconds{3});
+    EXPECT_LT(took, extract::testing::scaled(seconds{3}));
     const pid_t child = pid_in(dir / "child.pid");
     EXPECT_TRUE(testing::eventually([&] { return process_gone(child); }));
 }
@@ -228,7 +229,7 @@ TEST_F(DeliveryTriggerTest, AbortKillsARunningCommandPromptly) {
     const auto asked = Steady::now();
     runner.abort();
     ASSERT_EQ(running.wait_for(seconds{5}), std::future_status::ready);
-    EXPECT_LT(Steady::now() - asked, seconds{2});
+    EXPECT_LT(Steady::now() - asked, extract::testing::scaled(seconds{2}));
     EXPECT_EQ(running.get().ending, ProcessOutcome::Ending::aborted);
     EXPECT_TRUE(testing::eventually([&] { return process_gone(main); }));
     EXPECT_EQ(runner.run(request).ending, ProcessOutcome::Ending::aborted) << "abort is for good";
