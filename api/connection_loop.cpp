@@ -321,9 +321,14 @@ void ConnectionLoop::dispatch(Connection& c, std::optional<SteadyTime> long_poll
 
 void ConnectionLoop::send_reply(Connection& c, const HttpReply& reply) {
     const bool keep_alive = c.request.keep_alive && !reply.close && !c.peer_closed && !stopping_;
-    c.out = serialize_reply(reply, keep_alive, c.request.method == "HEAD");
+    const bool head_only = c.request.method == "HEAD";
+    c.out = serialize_reply(reply, keep_alive, head_only);
     c.out_sent = 0;
-    c.file = reply.file;
+    if (head_only) {
+        c.file.reset();  // the headers say how long the body would be; HEAD sends none
+    } else {
+        c.file = reply.file;
+    }
     c.file_read = 0;
     c.close_after_write = !keep_alive;
     c.phase = Phase::writing;

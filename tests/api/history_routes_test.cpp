@@ -4,6 +4,7 @@
 
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -357,6 +358,25 @@ TEST_F(HistoryRoutes, BackupIsTheWholeMirrorAsASqliteFileAndLeavesNothingBehind)
     for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
         EXPECT_EQ(entry.path().filename().string().find(".backup-"), std::string::npos) << entry.path();
     }
+
+    // HEAD says how long the file would be and sends none of it: the next reply on the same
+    // connection follows the head at once.
+    RawConnection c(socket_path);
+    ASSERT_TRUE(c.send("HEAD /v1/backup HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"));
+    // Read raw bytes: a reader framed by Content-Length would wait for the body HEAD must not send.
+    std::string wire;
+    const auto deadline = std::chrono::steady_clock::now() + scaled(std::chrono::seconds(10));
+    while (wire.find("{") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+        char buf[4096];
+        const ssize_t n = ::recv(c.fd(), buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) wire.append(buf, static_cast<std::size_t>(n));
+        else std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a socket: the condition itself
+    }
+    const auto first_end = wire.find("\r\n\r\n");
+    ASSERT_NE(first_end, std::string::npos) << wire.substr(0, 200);
+    EXPECT_EQ(wire.rfind("HTTP/1.1 200 ", 0), 0u) << wire.substr(0, 200);
+    EXPECT_NE(wire.substr(0, first_end).find("Content-Length: "), std::string::npos) << wire.substr(0, first_end);
+    EXPECT_EQ(wire.compare(first_end + 4, 13, "HTTP/1.1 200 "), 0) << "a body followed the HEAD's head";
 }
 
 TEST_F(HistoryRoutes, BackupDuringASyncIsConsistentAndTheWriterGoesOn) {
