@@ -280,8 +280,7 @@ TEST_F(HistoryReport, GroupsByEngineStatusAndMetadata) {
 
 TEST_F(HistoryReport, PercentilesAreNearestRank) {
     for (int i = 1; i <= 20; ++i) {
-        char completed[32];
-        std::snprintf(completed, sizeof completed, "2026-11-20T10:00:%02d.000Z", i);
+        const std::string completed = std::string("2026-11-20T10:00:") + (i < 10 ? "0" : "") + std::to_string(i) + ".000Z";
         mirror->insert_batch({.id = "p" + std::to_string(i), .status = "completed",
                               .created_at = "2026-11-20T10:00:00.000Z", .metadata = {{"project", "many"}},
                               .completed_at = completed});

@@ -204,7 +204,7 @@ protected:
         mirror->insert_batch({.id = "gone", .created_at = "2026-11-28T00:00:00.000Z",
                               .removed_at = "2026-11-30T00:00:00.000Z"});
         for (int i = 0; i < 450; ++i) {
-            char created[32];
+            char created[64];  // room for any int the format could print (GCC checks it under -O1)
             std::snprintf(created, sizeof created, "2026-11-%02dT%02d:%02d:00.000Z", 1 + i / 100, (i / 60) % 24, i % 60);
             mirror->insert_batch({.id = "b" + std::to_string(i), .created_at = created, .metadata = {{"i", i}}});
         }
