@@ -16,10 +16,10 @@
 
 #include "core/duration.hpp"
 #include "core/timefmt.hpp"
+#include "core/untrusted_text.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/sync_engine.hpp"
 #include "daemon/socket_activation.hpp"
-#include "upstream/text_snippet.hpp"
 
 namespace extract::daemon {
 namespace {
@@ -76,8 +76,6 @@ Millis failure_delay(int consecutive_failures, Millis full_sync_interval) {
     return std::min({delay, kMaxFailureDelay, full_sync_interval});
 }
 
-// An id or status from a user or the upstream, safe in a log line.
-std::string loggable(std::string_view text) { return upstream::printable_snippet(text, 128); }
 // A mirror created before the daemon set its umask (or chmod-ed since) may be readable by
 // anyone: said once at start, not changed, since an operator may mean it (a group that reads
 // the file with sqlite3 or Datasette).
@@ -406,21 +404,21 @@ api::RefreshOutcome Daemon::apply_refresh(SyncEngine& engine, PendingRefresh& re
         if (found && request.may_be_stale && mirror_->contains(id)) return {RefreshResult::refreshed, ""};
         refreshed = engine.apply_refresh(id, std::move(request.fetched), settings);
     } catch (const std::exception& e) {
-        spdlog::error("refreshing batch {}: the mirror cannot be written: {}", loggable(id), e.what());
+        spdlog::error("refreshing batch {}: the mirror cannot be written: {}", escape_untrusted(id), e.what());
         return {RefreshResult::unavailable, std::string("the mirror cannot be written: ") + e.what()};
     }
     if (!found) {
         if (refreshed.removed > 0) {
             count_changes({}, {{"batch.removed", refreshed.removed}});
             if (live_batches_) *live_batches_ -= refreshed.removed;
-            spdlog::info("batch {} marked removed: the upstream no longer knows it (refresh)", loggable(id));
+            spdlog::info("batch {} marked removed: the upstream no longer knows it (refresh)", escape_untrusted(id));
         }
         return {RefreshResult::not_found, ""};
     }
     count_changes(refreshed.applied.transitions_to, refreshed.applied.events_by_type);
     if (live_batches_) *live_batches_ += refreshed.applied.inserted + refreshed.applied.restored;
     if (refreshed.applied.inserted > 0) {
-        spdlog::info("batch {} ({}) mirrored on request (refresh)", loggable(id), loggable(refreshed.batch_status));
+        spdlog::info("batch {} ({}) mirrored on request (refresh)", escape_untrusted(id), escape_untrusted(refreshed.batch_status));
     }
     return {RefreshResult::refreshed, ""};
 }
