@@ -1,14 +1,6 @@
 #include "api/mirror_rows.hpp"
 
 namespace extract::api {
-namespace {
-
-template <class T>
-nlohmann::json or_null(const std::optional<T>& value) {
-    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
-
-}  // namespace
 
 std::optional<std::string> optional_text(const SQLite::Column& column) {
     if (column.isNull()) return std::nullopt;

@@ -15,6 +15,12 @@
 
 namespace extract::api {
 
+// A value, or JSON null when there is none.
+template <class T>
+nlohmann::json or_null(const std::optional<T>& value) {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
 struct TransitionRow {
     std::int64_t seq = 0;
     std::string batch_id;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "api/mirror_rows.hpp"
 #include "api/openapi_document.hpp"
 #include "api/query_params.hpp"
 #include "core/duration.hpp"
@@ -301,7 +302,6 @@ namespace {
 
 nlohmann::json progress_json(const std::optional<SyncProgress>& p) {
     if (!p) return nullptr;
-    auto or_null = [](const std::optional<std::int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
     return {{"pages", p->pages},
             {"batches", p->batches},
             {"batches_per_second", std::round(p->batches_per_second * 10) / 10},
@@ -313,7 +313,6 @@ nlohmann::json progress_json(const std::optional<SyncProgress>& p) {
 
 RouteOutcome ApiRoutes::health(const Call& call) {
     const HealthSnapshot h = link_.health();
-    auto or_null = [](const std::optional<std::string>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
     nlohmann::json body{{"status", h.status},
                         {"version", options_.version},
                         {"synced", h.synced},
