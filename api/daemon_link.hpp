@@ -30,6 +30,15 @@ struct HealthSnapshot {
     std::vector<std::string> disabled_targets;  // webhook.NAME disabled by a 410
     std::optional<SyncProgress> progress;        // while a full pass runs
     bool paused = false;                         // syncing paused by a 401/403 (metrics: sync_paused)
+    // Batches a complete full pass did not list but the mass-removal guard keeps live until
+    // passes agree or an operator confirms; 0 when nothing is held (then status may be ok).
+    std::int64_t held_removals = 0;
+};
+
+// What POST /v1/sync asks for.
+struct SyncRequest {
+    bool full = false;              // a full pass, not the planner's choice
+    bool confirm_removals = false;  // with full: that pass removes what it did not list, however many
 };
 
 // What POST /v1/batches/{id}/refresh got: the batch fetched and applied (read it from the
@@ -45,10 +54,10 @@ class DaemonLink {
 public:
     virtual ~DaemonLink() = default;
     virtual HealthSnapshot health() const = 0;
-    // Asks for a sync now. wait=false: returns at once (nullopt). wait=true: blocks until that
+    // Asks for a sync now (`what`). wait=false: returns at once (nullopt). wait=true: blocks until that
     // sync ends (at most max_wait) and returns its sync_runs id; nullopt when it did not end in
     // time. Called from a thread of the API's own; it must return when the daemon stops.
-    virtual std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) = 0;
+    virtual std::optional<std::int64_t> request_sync(SyncRequest what, bool wait, Millis max_wait) = 0;
     // Fetches one batch from upstream now and applies it like any sync, on the thread that
     // owns the mirror. Blocks at most about max_wait (then `unavailable`); called from a thread
     // of the API's own; it must return when the daemon stops.

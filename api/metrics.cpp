@@ -89,6 +89,8 @@ Metrics::Metrics() {
     declare("api_long_polls_waiting", Type::gauge, "GET /v1/events long polls waiting for an event.");
     declare("health_status", Type::gauge, "1 for the daemon's health status now (ok, starting, degraded), 0 for the others.");
     declare("sync_paused", Type::gauge, "1 while syncing is paused because the upstream rejected the API key (401/403).");
+    declare("held_removals", Type::gauge,
+            "Batches a held mass removal keeps live until complete passes agree or an operator confirms; 0 when none.");
     long_polls_waiting(0);
 }
 

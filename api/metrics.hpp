@@ -21,6 +21,7 @@
 //   api_long_polls_waiting                gauge      -
 //   health_status                         gauge      status (ok|starting|degraded: 1 for the current one; per scrape)
 //   sync_paused                           gauge      -       (1 while a 401/403 pauses syncing; per scrape)
+//   held_removals                         gauge      -       (batches a held mass removal keeps live; per scrape)
 
 #include <cstdint>
 #include <map>

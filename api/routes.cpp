@@ -321,6 +321,7 @@ RouteOutcome ApiRoutes::health(const Call& call) {
                         {"last_error", or_null(h.last_error)},
                         {"consecutive_failures", h.consecutive_failures},
                         {"disabled_targets", h.disabled_targets},
+                        {"held_removals", h.held_removals},
                         {"progress", progress_json(h.progress)}};
     // Batches set aside do not make the daemon unhealthy (everything else syncs), but an operator
     // looking at health must see them. The first few are listed; the table holds them all.
@@ -341,17 +342,24 @@ RouteOutcome ApiRoutes::health(const Call& call) {
 
 RouteOutcome ApiRoutes::sync(const Call& call) {
     QueryParams query(call.request.query);
-    const bool full = query.boolean("full", false);
+    SyncRequest what;
+    what.full = query.boolean("full", false);
+    what.confirm_removals = query.boolean("confirm_removals", false);
     const bool wait = query.boolean("wait", false);
     // How long to wait with wait=true (extractctl sync --timeout); at most max_sync_wait.
     const Millis max_wait = std::min(query.duration("timeout").value_or(options_.max_sync_wait), options_.max_sync_wait);
+    // Only a complete full pass removes anything, so only one can apply held removals.
+    if (what.confirm_removals && !what.full) {
+        query.reject("confirm_removals", "confirm_removals=true needs full=true: only a complete full pass removes "
+                                         "batches, so only one can apply held removals");
+    }
     if (!query.errors().empty()) return query.errors().reply();
     if (!wait) {
-        link_.request_sync(full, false, Millis{0});
+        link_.request_sync(what, false, Millis{0});
         return json_reply(202, {{"detail", "sync requested"}});
     }
-    return RunBlocking{[this, full, max_wait] {
-        const auto run_id = link_.request_sync(full, true, max_wait);
+    return RunBlocking{[this, what, max_wait] {
+        const auto run_id = link_.request_sync(what, true, max_wait);
         if (!run_id) {
             return detail_reply(504, "the sync did not finish within " + format_duration(max_wait) +
                                          "; it goes on: see GET /v1/health");
@@ -423,6 +431,7 @@ RouteOutcome ApiRoutes::metrics(const Call& call) {
     for (const char* s : {"ok", "starting", "degraded"}) status.push_back({{{"status", s}}, health.status == s ? 1.0 : 0.0});
     metrics_.replace("health_status", status);
     metrics_.replace("sync_paused", {{{}, health.paused ? 1.0 : 0.0}});
+    metrics_.replace("held_removals", {{{}, static_cast<double>(health.held_removals)}});
     HttpReply reply;
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     reply.body = metrics_.render();

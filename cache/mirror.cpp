@@ -780,4 +780,33 @@ void Mirror::notify(std::int64_t last_seq) {
     }
 }
 
+std::int64_t Mirror::count_unseen(std::int64_t full_pass_run_id) {
+    SQLite::Statement query(db_, "SELECT count(*) FROM batches WHERE removed_at IS NULL AND seen_in_run IS NOT ?1");
+    query.bind(1, full_pass_run_id);
+    query.executeStep();
+    return query.getColumn(0).getInt64();
+}
+
+std::optional<std::string> Mirror::meta_value(std::string_view key) {
+    SQLite::Statement query(db_, "SELECT value FROM meta WHERE key = ?1");
+    query.bind(1, std::string(key));
+    if (!query.executeStep()) return std::nullopt;
+    return query.getColumn(0).getString();
+}
+
+void Mirror::set_meta_value(std::string_view key, std::string_view value) {
+    SQLite::Statement upsert(db_,
+                             "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    upsert.bind(1, std::string(key));
+    upsert.bind(2, std::string(value));
+    upsert.exec();
+}
+
+void Mirror::erase_meta_value(std::string_view key) {
+    SQLite::Statement erase(db_, "DELETE FROM meta WHERE key = ?1");
+    erase.bind(1, std::string(key));
+    erase.exec();
+}
+
 }  // namespace extract::cache

@@ -120,6 +120,9 @@ public:
     // After a COMPLETE full pass: every batch not removed whose seen_in_run is not
     // `full_pass_run_id` gets removed_at now and a batch.removed event. One transaction.
     int remove_unseen(std::int64_t full_pass_run_id, const std::vector<DeliveryRoute>* routes = nullptr);
+    // How many batches remove_unseen(full_pass_run_id) would mark removed now, writing nothing
+    // (the mass-removal guard asks before removing).
+    std::int64_t count_unseen(std::int64_t full_pass_run_id);
     // The fast poll's 404: marks one batch removed (0 when unknown or already removed).
     int mark_removed(const std::string& batch_id, const std::vector<DeliveryRoute>* routes = nullptr);
 
@@ -154,6 +157,11 @@ public:
     void set_commit_listener(std::function<void(std::int64_t last_event_seq)> listener);
     // The highest event seq ever written (pruning does not lower it); 0 before the first event.
     std::int64_t last_event_seq();
+
+    // Small facts kept in the `meta` table (one row per key), each write its own transaction.
+    std::optional<std::string> meta_value(std::string_view key);
+    void set_meta_value(std::string_view key, std::string_view value);
+    void erase_meta_value(std::string_view key);
 
 private:
     // The instant a write transaction works in: one timestamp for every row it writes.

@@ -105,11 +105,14 @@ const std::vector<CommandSpec>& command_specs() {
          0,
          "extractctl health || systemctl status extract-syncd"},
         {"sync",
-         "sync [--full] [--timeout DUR]",
+         "sync [--full] [--confirm-removals] [--timeout DUR]",
          "Run a sync now, wait for it to end, and print its result.",
          "Exits 1 when the sync ended with an error, 124 when --timeout passes first (the\n"
-         "sync goes on in the daemon; extractctl health shows how it ends).",
+         "sync goes on in the daemon; extractctl health shows how it ends).\n"
+         "--confirm-removals applies a mass removal that the daemon holds (extractctl health\n"
+         "shows held_removals): that full pass marks removed every batch it does not list.",
          {{"--full", "", "a complete pass over every batch instead of a fast poll"},
+          {"--confirm-removals", "", "with --full: remove what the pass does not list, however many (a held mass removal)"},
           {"--timeout", "DUR", "stop waiting after DUR (30s, 5m); default 30m"}},
          0,
          0,
@@ -323,7 +326,11 @@ Built build_wait(const RawArguments& raw) {
 Built build_sync(const RawArguments& raw) {
     auto timeout = timeout_flag(raw, "sync");
     if (auto* error = std::get_if<UsageError>(&timeout)) return std::move(*error);
-    return RunSync{raw.has("--full"), std::get<std::optional<Millis>>(timeout)};
+    const bool confirm_removals = raw.has("--confirm-removals");
+    if (confirm_removals && !raw.has("--full")) {
+        return UsageError{"--confirm-removals needs --full: only a complete full pass removes batches", "sync"};
+    }
+    return RunSync{raw.has("--full"), std::get<std::optional<Millis>>(timeout), confirm_removals};
 }
 
 Built build_events(const RawArguments& raw) {

@@ -57,6 +57,7 @@ struct ShowHealth {};
 struct RunSync {
     bool full = false;
     std::optional<Millis> timeout;  // none: the default wait (kSyncWait)
+    bool confirm_removals = false;  // with full: apply a held mass removal
 };
 struct ListDeliveries {
     std::optional<std::string> state;

@@ -382,7 +382,9 @@ int show_health(const CommandEnvironment& env) {
 
 int run_sync(const RunSync& sync, const CommandEnvironment& env) {
     const Millis wait = sync.timeout.value_or(kSyncWait);
+    const std::optional<std::string> confirm = sync.confirm_removals ? std::optional<std::string>("true") : std::nullopt;
     const auto answer = env.api.post(request_target("/v1/sync", {{"full", sync.full ? "true" : "false"},
+                                                                 {"confirm_removals", confirm},
                                                                  {"wait", "true"},
                                                                  {"timeout", format_duration(wait)}}),
                                      wait);

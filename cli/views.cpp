@@ -199,7 +199,7 @@ std::string progress_text(const nlohmann::json& progress) {
 
 std::string render_health(const nlohmann::json& health, const OutputStyle& style) {
     Fields fields = object_fields(health, {"status", "version", "synced", "last_sync_at", "last_full_sync_at",
-                                           "last_error", "consecutive_failures", "disabled_targets"},
+                                           "last_error", "consecutive_failures", "disabled_targets", "held_removals"},
                                   {"progress", "set_aside"});
     // Disabled targets one per comma, not as JSON; progress as one line, only while a full pass runs.
     for (auto& [key, value] : fields) {

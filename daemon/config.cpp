@@ -242,6 +242,21 @@ Problem read_size(std::string_view text, std::size_t lowest, std::size_t highest
     return {};
 }
 
+// A percentage from 0% to 100%, the sign required ("50%", "12.5%").
+Problem read_percent(std::string_view text, double& out) {
+    const auto problem = [&] { return "must be a percentage from 0% to 100% such as 50%, got " + quoted(text); };
+    if (!text.ends_with('%')) return problem();
+    const std::string_view number = text.substr(0, text.size() - 1);
+    double value = 0;
+    const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+    if (number.empty() || ec != std::errc{} || end != number.data() + number.size() || !std::isfinite(value) ||
+        value < 0 || value > 100) {
+        return problem();
+    }
+    out = value;
+    return {};
+}
+
 Problem read_int(std::string_view text, int lowest, int highest, int& out) {
     int value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -587,12 +602,15 @@ const std::array<KeyRule<UpstreamConfig>, 8> kUpstreamKeys{{
     {"ca_file", [](UpstreamConfig& c, std::string_view v) { return read_readable_file(v, c.ca_file); }},
 }};
 
-const std::array<KeyRule<SyncConfig>, 5> kSyncKeys{{
+const std::array<KeyRule<SyncConfig>, 7> kSyncKeys{{
     {"poll_interval", [](SyncConfig& c, std::string_view v) { return read_duration(v, c.poll_interval); }},
     {"idle_poll_interval", [](SyncConfig& c, std::string_view v) { return read_duration(v, c.idle_poll_interval); }},
     {"full_sync_interval", [](SyncConfig& c, std::string_view v) { return read_duration(v, c.full_sync_interval); }},
     {"terminal_statuses", [](SyncConfig& c, std::string_view v) { return read_nonempty_list(v, c.terminal_statuses); }},
     {"emit_on_bootstrap", [](SyncConfig& c, std::string_view v) { return read_bool(v, c.emit_on_bootstrap); }},
+    {"mass_removal_threshold",
+     [](SyncConfig& c, std::string_view v) { return read_percent(v, c.mass_removal_threshold); }},
+    {"mass_removal_confirm", [](SyncConfig& c, std::string_view v) { return read_duration(v, c.mass_removal_confirm); }},
 }};
 
 const std::array<KeyRule<CacheConfig>, 2> kCacheKeys{{

@@ -31,6 +31,11 @@ struct SyncConfig {
     Millis full_sync_interval{900000};
     std::vector<std::string> terminal_statuses{"completed", "partially_failed", "failed", "cancelled"};
     bool emit_on_bootstrap = false;
+    // The mass-removal guard (docs/sync.md): a complete pass that would remove more than this
+    // percentage of the live batches (and more than 20) is held ...
+    double mass_removal_threshold = 50;
+    // ... until complete passes have agreed for this long.
+    Millis mass_removal_confirm{3600000};
     bool operator==(const SyncConfig&) const = default;
 };
 

@@ -49,6 +49,10 @@ std::vector<cache::DeliveryRoute> routes_of(const Config& config) {
     return routes;
 }
 
+MassRemovalSettings mass_removal_settings(const SyncConfig& sync) {
+    return {sync.mass_removal_threshold, sync.mass_removal_confirm};
+}
+
 PollPacing::Intervals intervals_of(const SyncConfig& sync) {
     return {sync.poll_interval, sync.idle_poll_interval, sync.full_sync_interval};
 }
@@ -137,6 +141,7 @@ FullSyncSettings Daemon::full_sync_settings() const {
     FullSyncSettings settings;
     settings.emit_on_bootstrap = config_.sync.emit_on_bootstrap;
     settings.terminal_statuses = config_.sync.terminal_statuses;
+    settings.mass_removal = mass_removal_settings(config_.sync);
     return settings;
 }
 
@@ -265,6 +270,15 @@ int Daemon::run() {
 
 void Daemon::sync_loop() {
     SyncEngine engine(*client_, *mirror_, clock_, stop_, config_.upstream.page_size);
+    try {
+        const auto held = load_hold(*mirror_);
+        std::lock_guard lock(mutex_);
+        held_removals_ = held;
+        health_.held_removals = held ? held->count : 0;
+        if (held) spdlog::warn("{}", describe_hold(*held, mass_removal_settings(config_.sync)));
+    } catch (const std::exception& e) {
+        spdlog::debug("cannot read a held mass removal from the mirror yet: {}", e.what());  // the first pass reads it
+    }
     PollPacing pacing;
     CycleSummary summary(clock_.steady_now());  // the log's sign of life: idle cycles log nothing else
     std::optional<SteadyTime> cycle_ended;     // nullopt: the first cycle runs at once
@@ -326,6 +340,8 @@ void Daemon::sync_loop() {
             full_pass_due = std::exchange(full_pass_requested_, false) || !full_pass_ended ||
                             std::chrono::steady_clock::now() >= *full_pass_ended + config_.sync.full_sync_interval;
             settings = full_sync_settings();
+            // For this one pass: if it does not complete, nothing is removed and the operator asks again.
+            settings.confirm_removals = std::exchange(confirm_removals_requested_, false);
             routes = routes_of(config_);
             summary_every = config_.sync.full_sync_interval;
         }
@@ -485,6 +501,7 @@ void Daemon::record(const SyncOutcome& outcome) {
     const std::string now = format_timestamp(clock_.now());
     std::lock_guard lock(mutex_);
     health_.progress.reset();
+    if (outcome.removals) held_removals_ = outcome.removals->hold;
     if (outcome.result == SyncResult::ok) {
         // At info: a cycle that changed something, and a recovery; idle cycles go to the summary.
         if (health_.consecutive_failures > 0) {
@@ -499,6 +516,7 @@ void Daemon::record(const SyncOutcome& outcome) {
         health_.last_error.reset();
         health_.consecutive_failures = 0;
         auth_paused_ = false;
+        show_held_removals();
         return;
     }
     ++health_.consecutive_failures;
@@ -513,12 +531,22 @@ void Daemon::record(const SyncOutcome& outcome) {
             spdlog::debug("still unauthorized: {}", outcome.error);
         }
         auth_paused_ = true;
+        show_held_removals();
         return;
     }
     // Once per cause: a failure that repeats itself every backoff step is at debug until it changes
     // or recovers (health and the summary line keep counting).
     spdlog::log(same_error ? spdlog::level::debug : spdlog::level::err, "{} sync failed after {} pages ({} in a row): {}",
                 outcome.kind, outcome.counts.pages, health_.consecutive_failures, outcome.error);
+    show_held_removals();
+}
+
+void Daemon::show_held_removals() {
+    health_.held_removals = held_removals_ ? held_removals_->count : 0;
+    // A failing sync's own error stays in last_error (fixing it comes first); held_removals still shows.
+    if (!held_removals_ || health_.consecutive_failures > 0) return;
+    health_.status = "degraded";
+    health_.last_error = describe_hold(*held_removals_, mass_removal_settings(config_.sync));
 }
 
 void Daemon::report_cycle(const SyncOutcome& outcome) {
@@ -540,6 +568,9 @@ void Daemon::report_cycle(const SyncOutcome& outcome) {
         } else if (health_.consecutive_failures > 0) {
             status.problem = "sync failing (" + std::to_string(health_.consecutive_failures) + " in a row): " +
                              health_.last_error.value_or("");
+        } else if (health_.held_removals > 0) {
+            status.problem = std::to_string(health_.held_removals) +
+                             " removals held (mass removal): extractctl health says how to confirm";
         }
     }
     service_.update(std::move(status));
@@ -623,9 +654,10 @@ api::HealthSnapshot Daemon::health() const {
     return snapshot;
 }
 
-std::optional<std::int64_t> Daemon::request_sync(bool full, bool wait, Millis max_wait) {
+std::optional<std::int64_t> Daemon::request_sync(api::SyncRequest what, bool wait, Millis max_wait) {
     std::unique_lock lock(mutex_);
-    if (full) full_pass_requested_ = true;  // else the planner chooses, as in any cycle
+    if (what.full) full_pass_requested_ = true;  // else the planner chooses, as in any cycle
+    if (what.full && what.confirm_removals) confirm_removals_requested_ = true;
     const std::uint64_t mine = ++requested_gen_;
     wake_.notify_all();
     if (!wait) return std::nullopt;

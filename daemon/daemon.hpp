@@ -47,7 +47,7 @@ public:
     int run_once(Millis patience);
 
     api::HealthSnapshot health() const override;
-    std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) override;
+    std::optional<std::int64_t> request_sync(api::SyncRequest what, bool wait, Millis max_wait) override;
     api::RefreshOutcome refresh_batch(const std::string& batch_id, Millis max_wait) override;
     void deliveries_changed() override;
 
@@ -72,6 +72,7 @@ private:
     void report_cycle(const SyncOutcome& outcome);  // STATUS= and liveness after each cycle
     void count_live_batches();  // live_batches_ from the mirror (a COUNT(*): once, not per cycle)
     void record(const SyncOutcome& outcome);
+    void show_held_removals();  // health_ from held_removals_, under mutex_
     std::optional<std::int64_t> expected_full_pass_pages();  // for health's progress estimate
     void record_metrics(const SyncOutcome& outcome);
     void prune_old_events();  // [cache] event_retention: events, settled deliveries, sync_runs
@@ -106,6 +107,10 @@ private:
     std::uint64_t requested_gen_ = 0;    // bumped by each request_sync
     std::uint64_t completed_gen_ = 0;    // the request generation the last finished cycle served
     bool full_pass_requested_ = false;   // POST /v1/sync?full=true: the next cycle is a full pass
+    bool confirm_removals_requested_ = false;  // ...&confirm_removals=true: it removes whatever it did not list
+    // The mass-removal guard's hold, as the latest complete full pass left it (loaded from the
+    // mirror at start); shown in health until a pass applies or clears it.
+    std::optional<HeldRemovals> held_removals_;
     std::int64_t last_run_id_ = 0;
     bool auth_paused_ = false;           // a 401/403: wait 5 minutes or a SIGHUP
     std::optional<SteadyTime> last_good_sync_;  // for systemd's STATUS= "last sync 4s ago"

@@ -4,6 +4,8 @@
 
 #include <atomic>
 
+#include "core/duration.hpp"
+#include "core/timefmt.hpp"
 #include "daemon/page_pipeline.hpp"
 
 namespace extract::daemon {
@@ -52,10 +54,48 @@ SyncOutcome FullSync::run(const FullSyncSettings& settings) {
             outcome.error = listing.message;
             return;  // an incomplete pass removes nothing
         }
-        outcome.counts.removed = mirror_.remove_unseen(outcome.run_id, settings.routes);
-        if (outcome.counts.removed > 0) outcome.events_by_type["batch.removed"] += static_cast<int>(outcome.counts.removed);
+        remove_unseen_unless_held(outcome, settings);
         if (bootstrap) mirror_.finish_bootstrap();
     });
+}
+
+void FullSync::remove_unseen_unless_held(SyncOutcome& outcome, const FullSyncSettings& settings) {
+    const std::int64_t unseen = mirror_.count_unseen(outcome.run_id);
+    // The live count (a COUNT(*) over the mirror) matters only above the floor.
+    const std::int64_t live = unseen > kMassRemovalFloor ? mirror_.batch_count() : unseen;
+    const std::optional<HeldRemovals> held_before = load_hold(mirror_);
+    const RemovalDecision decision = decide_removals(unseen, live, held_before, settings.mass_removal,
+                                                     settings.confirm_removals, clock_.now());
+    outcome.removals = decision;
+    switch (decision.verdict) {
+        case RemovalVerdict::hold_begun:
+            spdlog::warn("{}", describe_hold(*decision.hold, settings.mass_removal));
+            break;
+        case RemovalVerdict::held:
+            spdlog::debug("mass removal still held: {} of {} live batches not listed", unseen, live);
+            break;
+        case RemovalVerdict::hold_cleared:
+            spdlog::info("mass removal no longer held: this complete pass did not list {} live batches, not more "
+                         "than mass_removal_threshold; the hold since {} is dropped",
+                         unseen, format_timestamp(held_before->since));
+            break;
+        case RemovalVerdict::apply_agreed:
+            spdlog::warn("held mass removal applied: every complete pass since {} agreed for mass_removal_confirm {}; "
+                         "marking {} batches removed",
+                         format_timestamp(held_before->since), format_duration(settings.mass_removal.confirm), unseen);
+            break;
+        case RemovalVerdict::apply_confirmed:
+            if (is_mass_removal(unseen, live, settings.mass_removal.threshold_percent)) {
+                spdlog::warn("mass removal confirmed on request: marking {} of {} live batches removed", unseen, live);
+            }
+            break;
+        case RemovalVerdict::remove: break;
+    }
+    if (decision.removes()) {
+        outcome.counts.removed = mirror_.remove_unseen(outcome.run_id, settings.routes);
+        if (outcome.counts.removed > 0) outcome.events_by_type["batch.removed"] += static_cast<int>(outcome.counts.removed);
+    }
+    if (decision.hold != held_before) store_hold(mirror_, decision.hold);
 }
 
 }  // namespace extract::daemon

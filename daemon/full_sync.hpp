@@ -1,6 +1,7 @@
 #pragma once
 // One full pass: pages the whole upstream list into the mirror, then marks as removed
-// what a complete pass did not list. An incomplete pass removes nothing.
+// what a complete pass did not list, unless the mass-removal guard holds those removals
+// (mass_removal_guard.hpp). An incomplete pass removes nothing.
 
 #include "cache/mirror.hpp"
 #include "core/clock.hpp"
@@ -17,6 +18,9 @@ public:
     SyncOutcome run(const FullSyncSettings& settings);
 
 private:
+    // After a complete listing: asks the guard, then removes, or holds (kept in `meta`).
+    void remove_unseen_unless_held(SyncOutcome& outcome, const FullSyncSettings& settings);
+
     upstream::UpstreamClient& client_;
     cache::Mirror& mirror_;
     const Clock& clock_;

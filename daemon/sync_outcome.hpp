@@ -12,6 +12,7 @@
 
 #include "cache/mirror.hpp"
 #include "core/clock.hpp"
+#include "daemon/mass_removal_guard.hpp"
 #include "upstream/client.hpp"
 
 namespace extract::daemon {
@@ -37,6 +38,8 @@ struct SyncOutcome {
     std::int64_t alternative_requests = -1;  // what the plan not chosen would have cost
     std::map<std::string, int, std::less<>> transitions_to;  // for metrics
     std::map<std::string, int, std::less<>> events_by_type;
+    // A complete full pass: what the mass-removal guard decided (its hold, if any, after the pass).
+    std::optional<RemovalDecision> removals;
 };
 
 // Adds one applied page (or one refreshed batch) to the cycle's counts.
@@ -47,6 +50,10 @@ struct FullSyncSettings {
     bool emit_on_bootstrap = false;
     const std::vector<cache::DeliveryRoute>* routes = nullptr;
     std::vector<std::string> terminal_statuses{"completed", "partially_failed", "failed", "cancelled"};
+    MassRemovalSettings mass_removal;  // [sync] mass_removal_threshold / mass_removal_confirm
+    // POST /v1/sync?full=true&confirm_removals=true: this full pass removes what it did not list,
+    // however many (a held mass removal is applied).
+    bool confirm_removals = false;
     Millis progress_interval{5000};  // a progress log line at most this often during a long pass
     // Called on the syncing thread after every page applied and every single-batch refresh of
     // any cycle: a liveness signal (e.g. the systemd watchdog), so it must be quick and not throw.

@@ -133,10 +133,11 @@ void FakeDaemonLink::set_health(api::HealthSnapshot h) {
     health_ = std::move(h);
 }
 
-std::optional<std::int64_t> FakeDaemonLink::request_sync(bool full, bool wait, Millis max_wait) {
+std::optional<std::int64_t> FakeDaemonLink::request_sync(api::SyncRequest what, bool wait, Millis max_wait) {
     ++sync_requests;
     last_max_wait_ms = max_wait.count();
-    last_full = full;
+    last_full = what.full;
+    last_confirm_removals = what.confirm_removals;
     last_wait = wait;
     if (!wait) return std::nullopt;
     return run_id_to_return;

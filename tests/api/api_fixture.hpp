@@ -61,7 +61,7 @@ private:
 class FakeDaemonLink : public api::DaemonLink {
 public:
     api::HealthSnapshot health() const override;
-    std::optional<std::int64_t> request_sync(bool full, bool wait, Millis max_wait) override;
+    std::optional<std::int64_t> request_sync(api::SyncRequest what, bool wait, Millis max_wait) override;
     api::RefreshOutcome refresh_batch(const std::string& batch_id, Millis max_wait) override;
     void deliveries_changed() override { ++deliveries_changed_calls; }
 
@@ -73,6 +73,7 @@ public:
     std::atomic<int> deliveries_changed_calls{0};
     std::atomic<int> sync_requests{0};
     std::atomic<bool> last_full{false};
+    std::atomic<bool> last_confirm_removals{false};
     std::atomic<bool> last_wait{false};
     std::atomic<std::int64_t> last_max_wait_ms{0};
     std::int64_t run_id_to_return = 0;  // set before a wait=true request

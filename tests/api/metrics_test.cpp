@@ -71,24 +71,28 @@ TEST_F(ApiMetricsRoute, ExportsTheDaemonsCountersAndTheMirrorsGauges) {
     EXPECT_EQ(scrape().find("status=\"running\""), std::string::npos);
 }
 
-TEST_F(ApiMetricsRoute, HealthStatusAndAPausedSyncAreGauges) {
+TEST_F(ApiMetricsRoute, HealthStatusAPausedSyncAndHeldRemovalsAreGauges) {
     api::HealthSnapshot health;
     health.status = "degraded";
     health.paused = true;
+    health.held_removals = 42;
     link.set_health(health);
     start_server();
     std::string text = scrape();
     for (const char* line : {"extract_sync_health_status{status=\"ok\"} 0\n",
                              "extract_sync_health_status{status=\"starting\"} 0\n",
-                             "extract_sync_health_status{status=\"degraded\"} 1\n", "extract_sync_sync_paused 1\n"}) {
+                             "extract_sync_health_status{status=\"degraded\"} 1\n", "extract_sync_sync_paused 1\n",
+                             "extract_sync_held_removals 42\n"}) {
         EXPECT_NE(text.find(line), std::string::npos) << "missing: " << line << "in:\n" << text;
     }
     health.status = "ok";
     health.paused = false;
+    health.held_removals = 0;
     link.set_health(health);
     text = scrape();
     EXPECT_NE(text.find("extract_sync_health_status{status=\"ok\"} 1\n"), std::string::npos) << text;
     EXPECT_NE(text.find("extract_sync_sync_paused 0\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("extract_sync_held_removals 0\n"), std::string::npos) << text;
 }
 
 TEST_F(ApiMetricsRoute, PassesPromtoolCheck) {

@@ -355,6 +355,7 @@ TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
                                             {"last_error", nullptr},
                                             {"consecutive_failures", 0},
                                             {"disabled_targets", json::array()},
+                                            {"held_removals", 0},
                                             {"progress", nullptr},
                                             {"set_aside", {{"count", 0}, {"batches", json::array()}}}}));
     api::HealthSnapshot degraded;
@@ -367,6 +368,16 @@ TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
     EXPECT_EQ(body["consecutive_failures"], 3);
     link.set_health(api::HealthSnapshot{});
     EXPECT_EQ(get_json("/v1/health", 503)["status"], "starting");
+
+    api::HealthSnapshot held;  // a mass removal held by the guard
+    held.status = "degraded";
+    held.synced = true;
+    held.held_removals = 1200;
+    held.last_error = "mass removal held: ...";
+    link.set_health(held);
+    const auto held_body = get_json("/v1/health", 503);
+    EXPECT_EQ(held_body["held_removals"], 1200);
+    EXPECT_EQ(held_body["last_error"], "mass removal held: ...");
 
     api::HealthSnapshot first_sync;  // a long first sync: no page count to estimate from
     first_sync.progress = api::SyncProgress{120, 24000, 850.54, std::nullopt, std::nullopt};
@@ -411,6 +422,27 @@ TEST_F(ApiRoutes, RunsASyncAndWaitsForItsRow) {
     EXPECT_EQ(link.last_max_wait_ms.load(), 600'000) << "never past the daemon's limit";
     EXPECT_EQ(post("/v1/sync?wait=true&timeout=soon").status, 422);
     EXPECT_EQ(get(("/v1/sync")).status, 405);
+    EXPECT_FALSE(link.last_confirm_removals.load());
+}
+
+TEST_F(ApiRoutes, ConfirmingRemovalsNeedsAFullPass) {
+    link.run_id_to_return = mirror->insert_sync_run("full");
+    start_server();
+    const auto without_full = post("/v1/sync?confirm_removals=true&wait=true");
+    EXPECT_EQ(without_full.status, 422) << without_full.body;
+    const json detail = json::parse(without_full.body).at("detail");
+    ASSERT_EQ(detail.size(), 1u) << detail.dump();
+    EXPECT_EQ(detail[0].at("loc"), (json{"query", "confirm_removals"}));
+    EXPECT_NE(detail[0].at("msg").get<std::string>().find("needs full=true"), std::string::npos) << detail.dump();
+    EXPECT_EQ(post("/v1/sync?full=false&confirm_removals=true").status, 422);
+    EXPECT_EQ(post("/v1/sync?full=true&confirm_removals=maybe").status, 422);
+    EXPECT_EQ(link.sync_requests.load(), 0) << "a refused request asks for no sync";
+
+    EXPECT_EQ(post("/v1/sync?full=true&confirm_removals=true&wait=true").status, 200);
+    EXPECT_TRUE(link.last_full.load());
+    EXPECT_TRUE(link.last_confirm_removals.load());
+    EXPECT_EQ(post("/v1/sync?full=true&confirm_removals=false").status, 202);
+    EXPECT_FALSE(link.last_confirm_removals.load());
 }
 
 TEST_F(ApiRoutes, RefreshAnswersTheBatchAsGetDoesOrTheDaemonsCause) {

@@ -107,6 +107,9 @@ TEST(CliCommandLine, DaemonCommands) {
     EXPECT_TRUE(std::holds_alternative<ShowHealth>(parsed_ok({"health"}).command));
     EXPECT_FALSE(command_of<RunSync>({"sync"}).full);
     EXPECT_TRUE(command_of<RunSync>({"sync", "--full"}).full);
+    EXPECT_FALSE(command_of<RunSync>({"sync", "--full"}).confirm_removals);
+    EXPECT_TRUE(command_of<RunSync>({"sync", "--full", "--confirm-removals"}).confirm_removals);
+    EXPECT_TRUE(command_of<RunSync>({"sync", "--confirm-removals", "--full"}).confirm_removals);
 
     const auto deliveries = command_of<ListDeliveries>({"deliveries", "--state", "failed", "--target", "webhook.a"});
     EXPECT_EQ(deliveries.state, "failed");
@@ -177,6 +180,7 @@ TEST(CliCommandLine, UsageErrorsNameTheProblem) {
     EXPECT_NE(usage_error({"events", "--after", "-1"}).find("--after needs an event seq"), std::string::npos);
     EXPECT_EQ(usage_error({"stats", "now"}), "unexpected argument 'now'");
     EXPECT_EQ(usage_error({"sync", "--fast"}), "unknown option --fast for sync");
+    EXPECT_EQ(usage_error({"sync", "--confirm-removals"}), "--confirm-removals needs --full: only a complete full pass removes batches");
     EXPECT_EQ(usage_error({"redeliver"}), "give either a delivery ID or --failed");
     EXPECT_EQ(usage_error({"redeliver", "3", "--failed"}), "give either a delivery ID or --failed");
     EXPECT_EQ(usage_error({"redeliver", "3", "--target", "webhook.a"}), "--target only goes with --failed");

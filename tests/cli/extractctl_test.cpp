@@ -441,6 +441,14 @@ TEST_F(CliExtractctl, HealthExits0OnlyWhenOk) {
     const auto degraded = run({"health"});
     EXPECT_EQ(degraded.code, 1);
     EXPECT_NE(degraded.out.find("upstream answered 401"), std::string::npos);
+
+    health["held_removals"] = 1200;
+    health["last_error"] = "mass removal held: ... confirm with `extractctl sync --full --confirm-removals` ...";
+    api_.on("GET", "/v1/health", 503, health);
+    const auto held = run({"health"});
+    EXPECT_EQ(held.code, 1);
+    EXPECT_NE(held.out.find("held_removals         1200\n"), std::string::npos) << held.out;
+    EXPECT_NE(held.out.find("--confirm-removals"), std::string::npos) << held.out;
 }
 
 TEST_F(CliExtractctl, SyncPrintsTheRunAndFailsWhenItFailed) {
@@ -459,6 +467,25 @@ TEST_F(CliExtractctl, SyncPrintsTheRunAndFailsWhenItFailed) {
     const auto failed = run({"sync"});
     EXPECT_EQ(failed.code, 1);
     EXPECT_EQ(api_.requests().back().query.at("full"), "false");
+    EXPECT_EQ(api_.requests().back().query.count("confirm_removals"), 0u);
+}
+
+TEST_F(CliExtractctl, SyncConfirmsHeldRemovalsOnlyWithAFullPass) {
+    json run_row{{"id", 6},    {"kind", "full"}, {"started_at", "a"}, {"finished_at", "b"}, {"requests", 1},
+                 {"pages", 1}, {"upserted", 0},  {"changed", 0},      {"removed", 1200},    {"error", nullptr}};
+    api_.on("POST", "/v1/sync", 200, run_row);
+    const auto confirmed = run({"sync", "--full", "--confirm-removals"});
+    EXPECT_EQ(confirmed.code, 0) << confirmed.err;
+    EXPECT_NE(confirmed.out.find("removed      1200\n"), std::string::npos) << confirmed.out;
+    const auto request = api_.requests().back();
+    EXPECT_EQ(request.query.at("full"), "true");
+    EXPECT_EQ(request.query.at("confirm_removals"), "true");
+
+    const std::size_t sent = api_.requests().size();
+    const auto alone = run({"sync", "--confirm-removals"});
+    EXPECT_EQ(alone.code, 2);
+    EXPECT_NE(alone.err.find("--confirm-removals needs --full"), std::string::npos) << alone.err;
+    EXPECT_EQ(api_.requests().size(), sent) << "a usage error sends nothing";
 }
 
 TEST_F(CliExtractctl, SyncTimeoutIsSentAndA504Exits124) {

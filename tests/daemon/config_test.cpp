@@ -97,6 +97,8 @@ TEST(Config, EmptyFileGivesTheDefaults) {
     EXPECT_EQ(loaded.config->sync.full_sync_interval, minutes{15});
     EXPECT_THAT(loaded.config->sync.terminal_statuses,
                 ElementsAre("completed", "partially_failed", "failed", "cancelled"));
+    EXPECT_EQ(loaded.config->sync.mass_removal_threshold, 50.0);
+    EXPECT_EQ(loaded.config->sync.mass_removal_confirm, hours{1});
     EXPECT_EQ(loaded.config->cache.event_retention, hours{24 * 30});
     EXPECT_EQ(loaded.config->api.socket_mode, 0660u);
     EXPECT_EQ(loaded.config->log.level, "info");
@@ -227,6 +229,8 @@ verify_tls = Off
 [sync]
 terminal_statuses = done ,  gone
 emit_on_bootstrap = yes
+mass_removal_threshold = 12.5%
+mass_removal_confirm = 1s
 [api]
 socket_mode = 600
 [log]
@@ -242,6 +246,8 @@ level = debug
     EXPECT_FALSE(c.upstream.verify_tls);
     EXPECT_THAT(c.sync.terminal_statuses, ElementsAre("done", "gone"));
     EXPECT_TRUE(c.sync.emit_on_bootstrap);
+    EXPECT_EQ(c.sync.mass_removal_threshold, 12.5);
+    EXPECT_EQ(c.sync.mass_removal_confirm, seconds{1});
     EXPECT_EQ(c.api.socket_mode, 0600u);
     EXPECT_EQ(c.log.level, "debug");
 }
@@ -343,6 +349,19 @@ TEST(ConfigErrors, PageSizeOutOfRangeReadsAsSpecified) {
               std::string(kFile) + ":2: [upstream] page_size: must be between 1 and 200, got 500");
     expect_one_error("[upstream]\npage_size = 0\n", 2, "[upstream] page_size", "between 1 and 200, got 0");
     expect_one_error("[upstream]\npage_size = 99999999999999\n", 2, "[upstream] page_size", "between 1 and 200");
+}
+
+TEST(ConfigErrors, BadPercentage) {
+    for (const std::string bad : {"50", "150%", "-1%", "%", "half%", "nan%", "50 %"}) {
+        expect_one_error("[sync]\nmass_removal_threshold = " + bad + "\n", 2, "[sync] mass_removal_threshold",
+                         "must be a percentage from 0% to 100% such as 50%");
+    }
+    expect_one_error("[sync]\n\nmass_removal_confirm = 0s\n", 3, "[sync] mass_removal_confirm", "longer than 0");
+    expect_one_error("[sync]\nmass_removal_confirm = an hour\n", 2, "[sync] mass_removal_confirm", "must be a duration");
+    // The ends of the range are allowed: 0% holds any removal of more than 20; 100% never holds.
+    for (const std::string good : {"0%", "100%", "33.3%"}) {
+        EXPECT_TRUE(parse("[sync]\nmass_removal_threshold = " + good + "\n").ok()) << good;
+    }
 }
 
 TEST(ConfigErrors, BadSocketMode) {

@@ -142,6 +142,113 @@ TEST_F(FullSyncTest, ALongPassLogsProgressEveryFewSeconds) {
     EXPECT_NE(text.find("full sync in progress: 3 pages, 3 batches so far, "), std::string::npos) << text;
 }
 
+// ---- the mass-removal guard (SPEC §3) -----------------------------------------------------
+
+std::vector<json> batches(const std::string& prefix, int n) {
+    std::vector<json> out;
+    for (int i = 0; i < n; ++i) out.push_back(batch(prefix + std::to_string(i)));
+    return out;
+}
+
+class FullSyncMassRemoval : public FullSyncTest {
+protected:
+    // A mirror of 30 live batches, m0..m29, after its bootstrap.
+    void SetUp() override {
+        transport.respond(200, page(batches("m", 30)));
+        ASSERT_EQ(run(transport).result, SyncResult::ok);
+    }
+    // One complete pass that lists `listed`.
+    SyncOutcome pass(std::vector<json> listed, bool confirm = false) {
+        transport.respond(200, page(std::move(listed)));
+        FullSyncSettings settings;
+        settings.mass_removal = {50, 1h};
+        settings.confirm_removals = confirm;
+        return run(transport, settings);
+    }
+    std::int64_t removed() const { return count("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL"); }
+    std::int64_t removed_events() const { return count("SELECT count(*) FROM events WHERE type = 'batch.removed'"); }
+};
+
+TEST_F(FullSyncMassRemoval, AnEmptyListingIsHeldNotAStormOfRemovals) {
+    extract::testing::LogCapture log;
+    const auto outcome = pass({});
+    ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
+    EXPECT_EQ(outcome.counts.removed, 0);
+    ASSERT_TRUE(outcome.removals);
+    EXPECT_EQ(outcome.removals->verdict, RemovalVerdict::hold_begun);
+    EXPECT_EQ(outcome.removals->hold->count, 30);
+    EXPECT_EQ(removed(), 0);
+    EXPECT_EQ(removed_events(), 0);
+    // The hold is in the mirror: a restart neither forgets it nor starts it over.
+    EXPECT_EQ(load_hold(mirror), outcome.removals->hold);
+    EXPECT_NE(log.text().find("mass removal held"), std::string::npos) << log.text();
+
+    // The next agreeing pass holds without a second warning.
+    extract::testing::LogCapture quiet;
+    clock.advance(15min);
+    const auto again = pass({});
+    EXPECT_EQ(again.removals->verdict, RemovalVerdict::held);
+    EXPECT_EQ(again.removals->hold->since, outcome.removals->hold->since);
+    EXPECT_EQ(quiet.text().find("mass removal held"), std::string::npos) << quiet.text();
+    EXPECT_EQ(removed(), 0);
+}
+
+TEST_F(FullSyncMassRemoval, AgreementForMassRemovalConfirmAppliesTheRemovals) {
+    std::vector<json> five = batches("m", 5);  // m5..m29 (25 batches, 83%) are no longer listed
+    ASSERT_EQ(pass(five).removals->verdict, RemovalVerdict::hold_begun);
+    clock.advance(30min);
+    ASSERT_EQ(pass(five).removals->verdict, RemovalVerdict::held);
+    EXPECT_EQ(removed(), 0);
+    clock.advance(30min);
+    const auto applied = pass(five);
+    EXPECT_EQ(applied.removals->verdict, RemovalVerdict::apply_agreed);
+    EXPECT_EQ(applied.counts.removed, 25);
+    EXPECT_EQ(applied.events_by_type.at("batch.removed"), 25);
+    EXPECT_EQ(removed(), 25);
+    EXPECT_EQ(removed_events(), 25);
+    EXPECT_FALSE(load_hold(mirror));
+}
+
+TEST_F(FullSyncMassRemoval, APassThatListsTheBatchesAgainClearsTheHold) {
+    ASSERT_EQ(pass({}).removals->verdict, RemovalVerdict::hold_begun);
+    clock.advance(15min);
+    std::vector<json> all_but_one = batches("m", 29);  // m29 is really gone
+    const auto listed = pass(all_but_one);
+    EXPECT_EQ(listed.removals->verdict, RemovalVerdict::hold_cleared);
+    EXPECT_EQ(listed.counts.removed, 1);
+    EXPECT_FALSE(load_hold(mirror));
+    // An empty listing later begins a new hold, with its own time.
+    clock.advance(2h);
+    const auto anew = pass({});
+    EXPECT_EQ(anew.removals->verdict, RemovalVerdict::hold_begun);
+    EXPECT_EQ(anew.removals->hold->since, clock.now());
+    EXPECT_EQ(removed(), 1);
+}
+
+TEST_F(FullSyncMassRemoval, AConfirmedPassRemovesAtOnce) {
+    ASSERT_EQ(pass({}).removals->verdict, RemovalVerdict::hold_begun);
+    const auto confirmed = pass({}, true);
+    EXPECT_EQ(confirmed.removals->verdict, RemovalVerdict::apply_confirmed);
+    EXPECT_EQ(confirmed.counts.removed, 30);
+    EXPECT_EQ(removed_events(), 30);
+    EXPECT_FALSE(load_hold(mirror));
+}
+
+TEST_F(FullSyncMassRemoval, OrdinaryRemovalsAndAnIncompletePassDoNotTouchIt) {
+    // 20 of 30 missing: more than half, but not more than 20.
+    std::vector<json> ten = batches("m", 10);
+    const auto few = pass(ten);
+    EXPECT_EQ(few.removals->verdict, RemovalVerdict::remove);
+    EXPECT_EQ(few.counts.removed, 20);
+    // An incomplete pass reaches no decision and leaves a hold as it was.
+    ASSERT_TRUE(pass({}).removals);  // 10 live, none listed: not more than 20, removed
+    EXPECT_EQ(removed(), 30);
+    transport.respond(500, "{}").respond(500, "{}");
+    const auto failed = run(transport);
+    EXPECT_EQ(failed.result, SyncResult::failed);
+    EXPECT_FALSE(failed.removals);
+}
+
 TEST(CycleSummary, SaysWhatTheLoopDidOncePerPeriodAndCountsAnew) {
     const SteadyTime start{};
     CycleSummary summary(start);
