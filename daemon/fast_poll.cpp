@@ -2,7 +2,10 @@
 
 #include <unordered_set>
 
+#include <spdlog/spdlog.h>
+
 #include "core/untrusted_text.hpp"
+#include "daemon/mass_removal_guard.hpp"
 #include "daemon/page_pipeline.hpp"
 
 namespace extract::daemon {
@@ -59,10 +62,23 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
                 return fail(listing.status, "listing status " + status + ": " + listing.message);
             }
         }
+        // The mass-removal guard covers 404s too (a key for another account answers 404 for every
+        // id): while a mass removal is held, or once this poll has marked kMassRemovalFloor batches
+        // removed, a 404 leaves its batch to the next complete full pass and that pass's guard.
+        const bool removal_held = load_hold(mirror_).has_value();
+        std::int64_t left_to_full_pass = 0;
         for (const cache::MirroredStatus& mirrored : nonterminal) {
             if (listed.contains(mirrored.id)) continue;
             if (stop_.stop_requested()) return fail(upstream::FetchStatus::stopped, "stopped before the fast poll completed");
-            BatchRefresh refreshed = apply_fetched(mirror_, mirrored.id, client_.get_batch(mirrored.id), apply);
+            upstream::Fetched<Batch> fetched = client_.get_batch(mirrored.id);
+            if (fetched.status == upstream::FetchStatus::not_found &&
+                (removal_held || outcome.counts.removed >= kMassRemovalFloor)) {
+                ++outcome.refreshed;
+                ++left_to_full_pass;
+                progress();
+                continue;
+            }
+            BatchRefresh refreshed = apply_fetched(mirror_, mirrored.id, std::move(fetched), apply);
             ++outcome.refreshed;
             if (refreshed.status == upstream::FetchStatus::ok) {
                 count_applied(outcome, refreshed.applied);
@@ -74,6 +90,13 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
                                                   refreshed.message);
             }
             progress();
+        }
+        if (left_to_full_pass > 0) {
+            // While a hold is on, its own warning has said it; every poll would repeat this.
+            spdlog::log(removal_held ? spdlog::level::debug : spdlog::level::warn,
+                        "{} batches answered 404 in this fast poll but stay live until the next complete full pass, "
+                        "whose mass-removal guard decides ({})",
+                        left_to_full_pass, removal_held ? "a mass removal is held" : "more than 20 removed in one poll");
         }
     });
 }

@@ -114,6 +114,36 @@ TEST_F(FastPollTest, A404OnRefreshMarksTheBatchRemovedAtOnce) {
     EXPECT_EQ(count("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL"), 1);
 }
 
+// A key for another account answers 404 for every id: the fast poll marks at most 20 removed,
+// and none while a mass removal is held; the rest wait for a full pass and its guard.
+TEST_F(FastPollTest, The404sOfOnePollAreBoundedByTheMassRemovalGuard) {
+    std::vector<json> running;
+    for (int i = 0; i < 25; ++i) running.push_back(batch_json("r" + std::to_string(100 + i), "running"));
+    transport.respond(200, page_json(running));
+    ASSERT_EQ(engine.run_cycle(settings, true).result, SyncResult::ok);
+    extract::testing::LogCapture log;
+    auto poll = [&] {
+        const auto nonterminal = mirror.nonterminal_batches(settings.terminal_statuses);
+        transport.respond(200, page_json({}));
+        for (std::size_t i = 0; i < nonterminal.size(); ++i) transport.respond(404, R"({"detail":"Batch not found"})");
+        return FastPoll(client, mirror, clock, stop).run({"running"}, nonterminal, settings);
+    };
+    const SyncOutcome first = poll();
+    ASSERT_EQ(first.result, SyncResult::ok) << first.error;
+    EXPECT_EQ(first.refreshed, 25);
+    EXPECT_EQ(first.counts.removed, kMassRemovalFloor);
+    EXPECT_EQ(count("SELECT count(*) FROM batches WHERE removed_at IS NULL"), 5);
+    EXPECT_TRUE(log.contains("5 batches answered 404 in this fast poll but stay live")) << log.text();
+
+    store_hold(mirror, HeldRemovals{5, 5, clock.now()});
+    const SyncOutcome held = poll();
+    ASSERT_EQ(held.result, SyncResult::ok) << held.error;
+    EXPECT_EQ(held.refreshed, 5);
+    EXPECT_EQ(held.counts.removed, 0);
+    EXPECT_EQ(count("SELECT count(*) FROM batches WHERE removed_at IS NULL"), 5);
+    EXPECT_EQ(count("SELECT count(*) FROM events WHERE type='batch.removed'"), kMassRemovalFloor);
+}
+
 TEST_F(FastPollTest, AFailedRefreshFailsThePollAndRemovesNothing) {
     full_pass_of(10);
     transport.respond(200, page_json({batch_json("b", "pending")}))
