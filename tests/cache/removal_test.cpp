@@ -52,6 +52,35 @@ TEST_F(MirrorTest, OnlyACompletePassRemovesTheBatchesItDidNotSee) {
     EXPECT_EQ(mirror->batch_count(), 2);
 }
 
+// The mass-removal guard asks before removing: count_unseen says what remove_unseen would
+// mark, and writes nothing.
+TEST_F(MirrorTest, CountUnseenIsWhatRemoveUnseenWouldMarkAndWritesNothing) {
+    const std::int64_t first = mirror->begin_sync_run("full");
+    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "running", 1), make_batch("b3", "completed", 10)},
+                       full_pass(first));
+    EXPECT_EQ(mirror->count_unseen(first), 0);
+    const std::int64_t second = mirror->begin_sync_run("full");
+    mirror->apply_page({make_batch("b1", "pending")}, full_pass(second));
+    const std::int64_t events_before = count("events");
+    EXPECT_EQ(mirror->count_unseen(second), 2);
+    EXPECT_EQ(mirror->count_unseen(second), 2);
+    EXPECT_EQ(value("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL"), "0");
+    EXPECT_EQ(count("events"), events_before);
+    EXPECT_EQ(mirror->remove_unseen(second), 2);
+    EXPECT_EQ(mirror->count_unseen(second), 0) << "removed batches are no longer live";
+}
+
+TEST_F(MirrorTest, MetaValuesAreSetReplacedAndErased) {
+    EXPECT_FALSE(mirror->meta_value("held_removals"));
+    mirror->set_meta_value("held_removals", "one");
+    mirror->set_meta_value("held_removals", "two");
+    EXPECT_EQ(mirror->meta_value("held_removals"), "two");
+    EXPECT_EQ(value("SELECT value FROM meta WHERE key = 'held_removals'"), "two");
+    mirror->erase_meta_value("held_removals");
+    EXPECT_FALSE(mirror->meta_value("held_removals"));
+    mirror->erase_meta_value("held_removals");  // erasing what is not there is no error
+}
+
 TEST_F(MirrorTest, MarkRemovedRemovesOneLiveBatchOnce) {
     mirror->apply_page({make_batch("b1", "running", 1)}, {});
     EXPECT_EQ(mirror->mark_removed("b1"), 1);
