@@ -75,8 +75,8 @@ void FullSync::remove_unseen_unless_held(SyncOutcome& outcome, const FullSyncSet
             spdlog::debug("mass removal still held: {} of {} live batches not listed", unseen, live);
             break;
         case RemovalVerdict::hold_cleared:
-            spdlog::info("mass removal no longer held: this complete pass did not list {} live batches, not more "
-                         "than mass_removal_threshold; the hold since {} is dropped",
+            spdlog::info("mass removal no longer held: this complete pass did not list {} live batches, which is not "
+                         "a mass removal; the hold since {} is dropped",
                          unseen, format_timestamp(held_before->since));
             break;
         case RemovalVerdict::apply_agreed:
