@@ -260,7 +260,7 @@ TEST_F(ApiRoutes, ServesOneBatchWithMirrorFieldsAndTransitions) {
     EXPECT_EQ(get_json("/v1/batches/removed")["mirror"]["removed_at"], "2026-12-04T00:00:00.000Z");
     // An upstream object that has members of these names (unknown fields are kept) gets ours
     // in their place, never a second member of the same name.
-    mirror->db().exec(R"(UPDATE batches SET raw = json_set(raw, '$.mirror', 'upstream', '$.transitions', 3)
+    mirror->db().exec(R"(UPDATE batch_rows SET raw = json_set(raw, '$.mirror', 'upstream', '$.transitions', 3)
                          WHERE id = 'removed')");
     const auto clash = get("/v1/batches/removed");
     EXPECT_EQ(clash.body.find(R"("mirror":"upstream")"), std::string::npos) << clash.body;
@@ -313,7 +313,7 @@ TEST_F(ApiRoutes, ListsEventsAfterASeqWithFilters) {
 TEST_F(ApiRoutes, SaysWhenEventsAfterTheSeqWerePruned) {
     mirror->insert_batch({.id = "a"});
     for (int i = 0; i < 8; ++i) mirror->insert_event("batch.updated", "a", "2026-11-30T03:00:00.000Z");
-    mirror->db().exec("DELETE FROM events WHERE seq <= 5");
+    mirror->db().exec("DELETE FROM event_rows WHERE seq <= 5");
     mirror->set_meta("pruned_through_seq", "5");
     start_server();
     auto body = get_json("/v1/events?after=2");
