@@ -30,7 +30,8 @@ SQLite::Database open_database(const std::string& path) {
                               " does not exist; create it or change [cache] path");
     }
     try {
-        SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs);
+        // NOMUTEX: one thread at a time uses the Mirror (see mirror.hpp), so SQLite's connection mutex is pure cost.
+        SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, kBusyTimeoutMs);
         // WAL lets sqlite3 / Datasette / the API read while the daemon writes; NORMAL is durable
         // in WAL mode except for the last commits before a power loss, never corrupting.
         const std::string mode = db.execAndGet("PRAGMA journal_mode = WAL").getString();

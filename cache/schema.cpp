@@ -151,6 +151,8 @@ CREATE TABLE IF NOT EXISTS set_aside_batches (
     //   `last_full_pass_at`, which every such pass saw all live batches in); a removal freezes it.
     //   Which batches a pass listed is kept in the writer's memory (seen_in_run is gone).
     // - options and metadata are read out of raw by the view instead of being stored twice.
+    // - batches_created also holds the columns GET /v1/report reads (issue 17): a report over a
+    //   million batches reads the index, not a gigabyte of rows.
     // - The views batches, transitions and events keep the v3 names and columns for readers
     //   (the API, sqlite3, Datasette). The LEFT JOINs let SQLite skip the batch lookup when a
     //   query uses no column of it, and become inner joins (with the id index first) when a
@@ -245,7 +247,10 @@ INSERT OR REPLACE INTO meta (key, value)
 SELECT 'last_full_pass_at', started_at FROM sync_runs
 WHERE kind = 'full' AND finished_at IS NOT NULL AND error IS NULL ORDER BY id DESC LIMIT 1;
 
-CREATE INDEX batches_created ON batch_rows (created_at DESC, id DESC);
+-- The listing's order, and what GET /v1/report sums, so that a report over a million batches
+-- reads this index only (a tenth of the table's bytes: raw stays in the table).
+CREATE INDEX batches_created ON batch_rows (created_at DESC, id DESC, status, engine, total_items, count_failed,
+                                            completed_at);
 CREATE INDEX batches_status ON batch_rows (status, created_at DESC, id DESC);
 CREATE INDEX batches_removed ON batch_rows (removed_at);
 CREATE INDEX transitions_batch ON transition_rows (batch_key, seq);
