@@ -79,19 +79,7 @@ INSERT INTO set_aside_batches (batch_id, reason, first_seen_at, last_seen_at, se
     db.exec("DELETE FROM events WHERE seq = 6");
 }
 
-Rows read(const std::string& path, const std::string& sql) {
-    SQLite::Database db(path, SQLite::OPEN_READONLY);
-    SQLite::Statement query(db, sql);
-    Rows out;
-    while (query.executeStep()) {
-        std::vector<std::string> row;
-        for (int i = 0; i < query.getColumnCount(); ++i) {
-            row.push_back(query.getColumn(i).isNull() ? "NULL" : query.getColumn(i).getString());
-        }
-        out.push_back(std::move(row));
-    }
-    return out;
-}
+Rows read(const std::string& path, const std::string& sql) { return read_rows(path, sql); }
 
 std::string plan(const std::string& path, const std::string& sql) {
     std::string out;
