@@ -16,6 +16,9 @@ struct ApiOptions {
     std::string db_path;
     std::string version;  // answered by GET /v1/health
     std::vector<std::string> terminal_statuses;
+    // The mirror's `cursor_key` (cache::Mirror::cursor_key): the MAC key of the cursors the API
+    // hands out. Empty: a random key of this server's own (cursors then last as long as it).
+    std::string cursor_key;
     // Socket activation: serve this listening socket instead of binding socket_path.
     int inherited_fd = -1;
     // [api] allowed_uids / allowed_gids: who may connect besides root and the daemon's own

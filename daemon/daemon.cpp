@@ -219,6 +219,7 @@ int Daemon::run() {
     options.db_path = config_.cache.path;
     options.version = EXTRACT_VERSION;
     options.terminal_statuses = config_.sync.terminal_statuses;
+    options.cursor_key = mirror_->cursor_key();
     const InheritedSocket inherited = take_inherited_api_socket(config_.api.socket);
     if (!inherited.error.empty()) {
         spdlog::critical("cannot serve the local API: {}", inherited.error);
