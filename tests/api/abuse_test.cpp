@@ -149,6 +149,22 @@ int finish_request(RawConnection& c) {
     return reply ? reply->status : -1;
 }
 
+// One byte that carries one fd (SCM_RIGHTS), as sendmsg and recvmsg take it.
+struct FdMessage {
+    char byte = 'x';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
+    msghdr message{};
+    FdMessage() {
+        message.msg_iov = &iov;
+        message.msg_iovlen = 1;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+    }
+    FdMessage(const FdMessage&) = delete;
+    FdMessage& operator=(const FdMessage&) = delete;
+};
+
 // `count` connections to `socket_path` made by a child running as `uid` and handed back over
 // SCM_RIGHTS: SO_PEERCRED keeps the uid of the connect, so the server sees that user. Needs root.
 std::vector<std::unique_ptr<RawConnection>> connections_as(uid_t uid, const std::string& socket_path, int count) {
@@ -164,20 +180,13 @@ std::vector<std::unique_ptr<RawConnection>> connections_as(uid_t uid, const std:
             addr.sun_family = AF_UNIX;
             std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
             if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ::_exit(3);
-            char byte = 'x';
-            iovec iov{&byte, 1};
-            alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-            msghdr message{};
-            message.msg_iov = &iov;
-            message.msg_iovlen = 1;
-            message.msg_control = control;
-            message.msg_controllen = sizeof control;
-            cmsghdr* header = CMSG_FIRSTHDR(&message);
+            FdMessage out;
+            cmsghdr* header = CMSG_FIRSTHDR(&out.message);
             header->cmsg_level = SOL_SOCKET;
             header->cmsg_type = SCM_RIGHTS;
             header->cmsg_len = CMSG_LEN(sizeof(int));
             std::memcpy(CMSG_DATA(header), &fd, sizeof fd);
-            if (::sendmsg(pair[1], &message, 0) != 1) ::_exit(4);
+            if (::sendmsg(pair[1], &out.message, 0) != 1) ::_exit(4);
             ::close(fd);
         }
         ::_exit(0);
@@ -185,16 +194,9 @@ std::vector<std::unique_ptr<RawConnection>> connections_as(uid_t uid, const std:
     ::close(pair[1]);
     std::vector<std::unique_ptr<RawConnection>> out;
     for (int i = 0; i < count; ++i) {
-        char byte = 0;
-        iovec iov{&byte, 1};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))]{};
-        msghdr message{};
-        message.msg_iov = &iov;
-        message.msg_iovlen = 1;
-        message.msg_control = control;
-        message.msg_controllen = sizeof control;
-        if (::recvmsg(pair[0], &message, MSG_CMSG_CLOEXEC) != 1) break;
-        const cmsghdr* header = CMSG_FIRSTHDR(&message);
+        FdMessage in;
+        if (::recvmsg(pair[0], &in.message, MSG_CMSG_CLOEXEC) != 1) break;
+        const cmsghdr* header = CMSG_FIRSTHDR(&in.message);
         if (header == nullptr || header->cmsg_type != SCM_RIGHTS) break;
         int fd = -1;
         std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
