@@ -1,9 +1,13 @@
-// Issue 15: the mirror is private by default, whatever umask the daemon was started with.
+// Issue 15: the mirror is private by default, whatever umask the daemon was started with;
+// [cache] file_mode = 0640 lets its group read it.
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iterator>
 
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
@@ -66,4 +70,40 @@ TEST(SyncdPrivateFiles, AnExistingMirrorReadableByOthersIsWarnedAbout) {
     ASSERT_EQ(again->wait(scaled(30s)), 0) << again->stderr_text();
     EXPECT_NE(again->stderr_text().find(env.db_path + " is readable by other users (mode 0644)"), std::string::npos)
         << again->stderr_text();
+}
+
+TEST(SyncdPrivateFiles, FileMode0640LetsTheGroupReadTheMirrorAndItsWalAndShm) {
+    ScriptedUpstream upstream;
+    upstream.set_page("", kPage);
+    SyncdEnv env;
+    env.write_config(upstream.base_url());
+    {
+        // [cache] file_mode beside the path write_config put there.
+        std::ifstream in(env.config_path);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string path_line = "path = " + env.db_path + "\n";
+        ASSERT_NE(text.find(path_line), std::string::npos) << text;
+        text.replace(text.find(path_line), path_line.size(), path_line + "file_mode = 0640\n");
+        std::ofstream(env.config_path, std::ios::trunc) << text;
+    }
+    std::unique_ptr<ChildProcess> daemon;
+    {
+        const Umask login_shell(022);
+        daemon = env.start_syncd({});
+    }
+    ASSERT_TRUE(eventually([&] { return read_health(env.socket_path).has_value(); }, 30s)) << daemon->stderr_text();
+    EXPECT_EQ(mode_of(env.db_path), 0640u);
+    EXPECT_EQ(mode_of(env.db_path + "-wal"), 0640u);
+    EXPECT_EQ(mode_of(env.db_path + "-shm"), 0640u);
+    EXPECT_EQ(daemon->stderr_text().find("readable by other users"), std::string::npos) << daemon->stderr_text();
+    daemon->signal(SIGTERM);
+    ASSERT_EQ(daemon->wait(scaled(15s)), 0) << daemon->stderr_text();
+
+    // Back to the default 0600: the group-readable files are warned about, not narrowed.
+    env.write_config(upstream.base_url());
+    auto again = env.start_syncd({"--once"});
+    ASSERT_EQ(again->wait(scaled(30s)), 0) << again->stderr_text();
+    EXPECT_NE(again->stderr_text().find(env.db_path + " is readable by other users (mode 0640)"), std::string::npos)
+        << again->stderr_text();
+    EXPECT_EQ(mode_of(env.db_path), 0640u);
 }
