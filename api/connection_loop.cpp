@@ -230,6 +230,14 @@ std::optional<std::string> ConnectionLoop::make_room(uid_t uid) {
             admission_.closed(victim);
             continue;
         }
+        // Bytes the loop has not read yet count as spoken: a client that sent its request at
+        // once is not closed because the loop was busy accepting.
+        char byte = 0;
+        if (::recv(it->second.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+            it->second.spoke = true;
+            admission_.spoke(victim);
+            continue;
+        }
         say_refusal(it->second.fd, 503,
                     "closed to make room for another connection: this one sent nothing since it was accepted");
         spdlog::debug("api: closed a connection that had sent nothing, to make room");

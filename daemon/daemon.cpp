@@ -225,7 +225,14 @@ int Daemon::run() {
     options.db_path = config_.cache.path;
     options.version = EXTRACT_VERSION;
     options.terminal_statuses = config_.sync.terminal_statuses;
-    options.cursor_key = mirror_->cursor_key();
+    try {
+        options.cursor_key = mirror_->cursor_key();
+    } catch (const std::exception& e) {
+        // A locked or full mirror must not keep the API from serving: its cursors then last
+        // until the daemon stops.
+        spdlog::warn("cannot read or make the mirror's cursor key ({}): the API's cursors will not outlive this run",
+                     e.what());
+    }
     const InheritedSocket inherited = take_inherited_api_socket(config_.api.socket);
     if (!inherited.error.empty()) {
         spdlog::critical("cannot serve the local API: {}", inherited.error);
