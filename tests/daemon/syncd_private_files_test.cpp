@@ -39,6 +39,24 @@ private:
     mode_t previous_;
 };
 
+// The daemon started under a login shell's umask (022), once its API answers: the mirror,
+// its WAL and its shared-memory file then exist.
+std::unique_ptr<ChildProcess> start_under_login_umask(SyncdEnv& env) {
+    std::unique_ptr<ChildProcess> daemon;
+    {
+        const Umask login_shell(022);
+        daemon = env.start_syncd({});
+    }
+    EXPECT_TRUE(eventually([&] { return read_health(env.socket_path).has_value(); }, 30s)) << daemon->stderr_text();
+    return daemon;
+}
+
+void expect_mirror_files_mode(const SyncdEnv& env, unsigned mode) {
+    for (const auto& file : {env.db_path, env.db_path + "-wal", env.db_path + "-shm"}) {
+        EXPECT_EQ(mode_of(file), mode) << file;
+    }
+}
+
 }  // namespace
 
 TEST(SyncdPrivateFiles, MirrorAndItsWalAndShmAre0600UnderALoginShellsUmask) {
@@ -46,16 +64,8 @@ TEST(SyncdPrivateFiles, MirrorAndItsWalAndShmAre0600UnderALoginShellsUmask) {
     upstream.set_page("", kPage);
     SyncdEnv env;
     env.write_config(upstream.base_url());
-    std::unique_ptr<ChildProcess> daemon;
-    {
-        const Umask login_shell(022);
-        daemon = env.start_syncd({});
-    }
-    ASSERT_TRUE(eventually([&] { return read_health(env.socket_path).has_value(); }, 30s)) << daemon->stderr_text();
-    // While it runs, the WAL and the shared-memory file exist beside the mirror.
-    EXPECT_EQ(mode_of(env.db_path), 0600u);
-    EXPECT_EQ(mode_of(env.db_path + "-wal"), 0600u);
-    EXPECT_EQ(mode_of(env.db_path + "-shm"), 0600u);
+    const auto daemon = start_under_login_umask(env);
+    expect_mirror_files_mode(env, 0600);
     EXPECT_EQ(daemon->stderr_text().find("readable by other users"), std::string::npos) << daemon->stderr_text();
 }
 
@@ -86,15 +96,8 @@ TEST(SyncdPrivateFiles, FileMode0640LetsTheGroupReadTheMirrorAndItsWalAndShm) {
         text.replace(text.find(path_line), path_line.size(), path_line + "file_mode = 0640\n");
         std::ofstream(env.config_path, std::ios::trunc) << text;
     }
-    std::unique_ptr<ChildProcess> daemon;
-    {
-        const Umask login_shell(022);
-        daemon = env.start_syncd({});
-    }
-    ASSERT_TRUE(eventually([&] { return read_health(env.socket_path).has_value(); }, 30s)) << daemon->stderr_text();
-    EXPECT_EQ(mode_of(env.db_path), 0640u);
-    EXPECT_EQ(mode_of(env.db_path + "-wal"), 0640u);
-    EXPECT_EQ(mode_of(env.db_path + "-shm"), 0640u);
+    const auto daemon = start_under_login_umask(env);
+    expect_mirror_files_mode(env, 0640);
     EXPECT_EQ(daemon->stderr_text().find("readable by other users"), std::string::npos) << daemon->stderr_text();
     daemon->signal(SIGTERM);
     ASSERT_EQ(daemon->wait(scaled(15s)), 0) << daemon->stderr_text();
