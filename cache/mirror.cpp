@@ -797,4 +797,13 @@ void Mirror::notify(std::int64_t last_seq) {
     }
 }
 
+std::string Mirror::cursor_key() {
+    // A value too short to be one we wrote (edited by hand) is replaced: cursors signed with it
+    // are then refused, which is what an edited key should cost.
+    db_.exec(
+        "INSERT INTO meta (key, value) VALUES ('cursor_key', lower(hex(randomblob(32)))) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE length(meta.value) < 64");
+    return db_.execAndGet("SELECT value FROM meta WHERE key = 'cursor_key'").getString();
+}
+
 }  // namespace extract::cache

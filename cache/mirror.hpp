@@ -161,6 +161,11 @@ public:
     // The highest event seq ever written (pruning does not lower it); 0 before the first event.
     std::int64_t last_event_seq();
 
+    // The key the local API MACs its cursors with (meta `cursor_key`): 32 random bytes from
+    // SQLite's randomblob (seeded by the OS), as 64 hex digits, made on the first call and kept,
+    // so a cursor stays good across restarts and is refused by another mirror's API.
+    std::string cursor_key();
+
 private:
     // The instant a write transaction works in: one timestamp for every row it writes.
     struct Moment {

@@ -33,6 +33,32 @@ protected:
     }
 };
 
+TEST_F(ApiRoutes, CursorsAreGoodOnlyWithTheKeyOfTheMirrorThatGaveThem) {
+    for (int i = 0; i < 3; ++i) mirror->insert_batch({.id = "b" + std::to_string(i), .created_at = created(i)});
+    const auto event = mirror->insert_event("batch.created", "b0", "2026-11-30T12:00:00.000Z");
+    for (int i = 0; i < 3; ++i) mirror->insert_delivery(event, "webhook.ops", "failed");
+    options.cursor_key = std::string(64, 'a');
+    start_server();
+    const std::string batches = get_json("/v1/batches?limit=1")["next_cursor"];
+    const std::string deliveries = get_json("/v1/deliveries?limit=1")["next_cursor"];
+    // The same mirror's key after a restart: the cursors still page on.
+    server.reset();
+    start_server();
+    EXPECT_EQ(get_json("/v1/batches?limit=1&cursor=" + batches)["data"][0]["id"], "b1");
+    EXPECT_EQ(get_json("/v1/deliveries?limit=1&cursor=" + deliveries)["data"].size(), 1u);
+    // Another mirror's key: 422 naming the cursor, for both lists.
+    server.reset();
+    options.cursor_key = std::string(64, 'b');
+    start_server();
+    for (const auto& target : {"/v1/batches?cursor=" + batches, "/v1/deliveries?cursor=" + deliveries,
+                               "/v1/deliveries?cursor=" + batches, std::string("/v1/deliveries?cursor=2")}) {
+        const auto body = get_json(target, 422);
+        EXPECT_EQ(body["detail"][0]["loc"], (json{"query", "cursor"})) << target;
+        EXPECT_NE(body["detail"][0]["msg"].get<std::string>().find("from another mirror"), std::string::npos)
+            << body.dump();
+    }
+}
+
 TEST_F(ApiRoutes, ListsBatchesNewestFirstAsTheUpstreamObjects) {
     const auto older = mirror->insert_batch({.id = "b_old", .created_at = created(1)});
     const auto newer = mirror->insert_batch({.id = "b_new", .created_at = created(3)});
