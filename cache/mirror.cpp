@@ -390,67 +390,10 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
 }
 
 ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOptions& options) {
-    ApplyResult result;
-    result.received = static_cast<int>(page.size());
-    if (page.empty()) return result;
-    const Moment at = moment();
-
-    // Why each batch not stored was set aside, in page order; logged once the commit stands.
-    SetAsideList set_aside;
-    std::vector<std::pair<std::string, std::string>> newly_set_aside;  // escaped id, reason
-    auto record_all = [&] {
-        for (const auto& [batch, reason] : set_aside) {
-            if (record_set_aside(*batch, reason, options, at)) newly_set_aside.emplace_back(set_aside_key(batch->id), reason);
-        }
-    };
-    for (const Batch& batch : page) {
-        if (batch.set_aside) set_aside.emplace_back(&batch, *batch.set_aside);
-    }
-    try {
-        SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
-        store_batches(page, options, at, result);
-        record_all();
-        clear_set_aside(page, set_aside);
-        transaction.commit();
-    } catch (const SQLite::Exception& e) {
-        if (!is_constraint_failure(e)) throw;
-        // A value of one batch broke a constraint, and the whole page rolled back. Again, each
-        // batch under its own savepoint: the ones refused are set aside, the others stored, still
-        // in one transaction.
-        result = ApplyResult{};
-        result.received = static_cast<int>(page.size());
-        newly_set_aside.clear();
-        SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
-        for (const Batch& batch : page) {
-            if (batch.set_aside) continue;
-            // By hand: SQLiteCpp's Savepoint differs between versions in what rollback() leaves open.
-            // Any other error leaves the savepoint to the transaction's rollback.
-            db_.exec("SAVEPOINT batch");
-            ApplyResult one;
-            try {
-                store_batches(std::span<const Batch>(&batch, 1), options, at, one);
-                db_.exec("RELEASE batch");
-                add_result(result, one);
-            } catch (const SQLite::Exception& refused) {
-                if (!is_constraint_failure(refused)) throw;
-                db_.exec("ROLLBACK TO batch");
-                db_.exec("RELEASE batch");
-                set_aside.emplace_back(&batch, "the mirror refused a value: " + escape_untrusted(refused.what()));
-            }
-        }
-        record_all();
-        clear_set_aside(page, set_aside);
-        transaction.commit();
-    }
-    result.set_aside = static_cast<int>(set_aside.size());
-
-    for (const auto& [id, reason] : newly_set_aside) {
-        spdlog::warn("batch {} set aside: {}; the other batches are synced, and this one is tried again on every "
-                     "pass (see set_aside in GET /v1/health, docs/reliability.md)", id, reason);
-    }
-    spdlog::debug("applied a page of {}: {} new, {} changed, {} unchanged, {} set aside, {} events", result.received,
-                  result.inserted, result.updated, result.unchanged, result.set_aside, result.events);
-    if (result.events > 0) notify(result.last_event_seq);
+    if (page.empty()) return ApplyResult{};
+    PageGroup group(*this);
+    ApplyResult result = group.apply(page, options);
+    group.commit();
     return result;
 }
 
@@ -480,21 +423,21 @@ bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, con
     return !known_with_reason;
 }
 
-void Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set_aside) {
-    if (!may_have_set_aside_) return;
+int Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set_aside) {
+    if (!may_have_set_aside_) return 0;
     std::vector<std::string> stored;
     for (const Batch& batch : page) {
         const bool aside = std::any_of(set_aside.begin(), set_aside.end(), [&](const auto& b) { return b.first == &batch; });
         if (!aside) stored.push_back(set_aside_key(batch.id));
     }
+    int cleared = 0;
     if (!stored.empty()) {
         auto& clear = fresh(clear_set_aside_);
         clear.bind(1, json_array(stored));
-        if (const int cleared = clear.exec(); cleared > 0) {
-            spdlog::info("{} batch{} set aside before stored now", cleared, cleared == 1 ? "" : "es");
-        }
+        cleared = clear.exec();
     }
     may_have_set_aside_ = db_.execAndGet("SELECT EXISTS (SELECT 1 FROM set_aside_batches)").getInt() != 0;
+    return cleared;
 }
 
 void Mirror::record_transition(const std::string& batch_id, const std::string* from_status,
@@ -778,6 +721,86 @@ void Mirror::notify(std::int64_t last_seq) {
         // The commit stands; the listener's failure must not make the caller think otherwise.
         spdlog::error("the mirror's commit listener failed: {}", e.what());
     }
+}
+
+Mirror::PageGroup::PageGroup(Mirror& mirror)
+    : mirror_(mirror), transaction_(mirror.db_, SQLite::TransactionBehavior::IMMEDIATE) {}
+
+Mirror::PageGroup::~PageGroup() {
+    // The transaction's destructor rolls back; a clear_set_aside that the rollback undid may have
+    // found the table empty, so the next page looks again.
+    if (!committed_) mirror_.may_have_set_aside_ = true;
+}
+
+ApplyResult Mirror::PageGroup::apply(const std::vector<Batch>& page, const ApplyOptions& options) {
+    ApplyResult result;
+    result.received = static_cast<int>(page.size());
+    if (page.empty()) return result;
+    Mirror& mirror = mirror_;
+    const Moment at = mirror.moment();
+
+    // Why each batch not stored was set aside, in page order; logged once the commit stands.
+    SetAsideList set_aside;
+    for (const Batch& batch : page) {
+        if (batch.set_aside) set_aside.emplace_back(&batch, *batch.set_aside);
+    }
+    // Savepoints by hand: SQLiteCpp's Savepoint differs between versions in what rollback() leaves
+    // open. Any error but a refused value leaves them to the group's rollback.
+    mirror.db_.exec("SAVEPOINT page");
+    try {
+        mirror.store_batches(page, options, at, result);
+    } catch (const SQLite::Exception& e) {
+        if (!is_constraint_failure(e)) throw;
+        // A value of one batch broke a constraint: this page is undone, the group's earlier pages
+        // stay. Again, each batch under its own savepoint: the ones refused are set aside, the
+        // others stored, still in the one transaction.
+        mirror.db_.exec("ROLLBACK TO page");
+        result = ApplyResult{};
+        result.received = static_cast<int>(page.size());
+        for (const Batch& batch : page) {
+            if (batch.set_aside) continue;
+            mirror.db_.exec("SAVEPOINT batch");
+            ApplyResult one;
+            try {
+                mirror.store_batches(std::span<const Batch>(&batch, 1), options, at, one);
+                mirror.db_.exec("RELEASE batch");
+                add_result(result, one);
+            } catch (const SQLite::Exception& refused) {
+                if (!is_constraint_failure(refused)) throw;
+                mirror.db_.exec("ROLLBACK TO batch");
+                mirror.db_.exec("RELEASE batch");
+                set_aside.emplace_back(&batch, "the mirror refused a value: " + escape_untrusted(refused.what()));
+            }
+        }
+    }
+    for (const auto& [batch, reason] : set_aside) {
+        if (mirror.record_set_aside(*batch, reason, options, at)) {
+            newly_set_aside_.emplace_back(set_aside_key(batch->id), reason);
+        }
+    }
+    cleared_set_aside_ += mirror.clear_set_aside(page, set_aside);
+    mirror.db_.exec("RELEASE page");
+    result.set_aside = static_cast<int>(set_aside.size());
+    if (result.events > 0) last_event_seq_ = std::max(last_event_seq_, result.last_event_seq);
+    if (spdlog::should_log(spdlog::level::debug)) applied_.push_back(result);
+    return result;
+}
+
+void Mirror::PageGroup::commit() {
+    transaction_.commit();
+    committed_ = true;
+    for (const auto& [id, reason] : newly_set_aside_) {
+        spdlog::warn("batch {} set aside: {}; the other batches are synced, and this one is tried again on every "
+                     "pass (see set_aside in GET /v1/health, docs/reliability.md)", id, reason);
+    }
+    if (cleared_set_aside_ > 0) {
+        spdlog::info("{} batch{} set aside before stored now", cleared_set_aside_, cleared_set_aside_ == 1 ? "" : "es");
+    }
+    for (const ApplyResult& page : applied_) {
+        spdlog::debug("applied a page of {}: {} new, {} changed, {} unchanged, {} set aside, {} events", page.received,
+                      page.inserted, page.updated, page.unchanged, page.set_aside, page.events);
+    }
+    if (last_event_seq_ > 0) mirror_.notify(last_event_seq_);
 }
 
 }  // namespace extract::cache
