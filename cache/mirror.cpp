@@ -733,32 +733,51 @@ Mirror::PageGroup::~PageGroup() {
 }
 
 ApplyResult Mirror::PageGroup::apply(const std::vector<Batch>& page, const ApplyOptions& options) {
+    if (page.empty()) return ApplyResult{};
+    pages_.push_back({&page, &options, false});
+    try {
+        return store(pages_.back());
+    } catch (const SQLite::Exception& e) {
+        if (!is_constraint_failure(e)) throw;
+    }
+    // A value of one batch broke a constraint half-way through this page, and what the page wrote
+    // before it cannot be undone alone: a savepoint around every page would copy each database
+    // page it touches (a third more work for SQLite, for what only hostile data causes). So the
+    // group rolls back and is applied again, the earlier pages as before, this one batch by batch
+    // under a savepoint each: the ones refused are set aside, the others stored.
+    pages_.back().batch_by_batch = true;
+    mirror_.db_.exec("ROLLBACK");
+    mirror_.db_.exec("BEGIN IMMEDIATE");  // transaction_ commits or rolls back this one
+    mirror_.may_have_set_aside_ = true;
+    newly_set_aside_.clear();
+    cleared_set_aside_ = 0;
+    last_event_seq_ = 0;
+    applied_.clear();
     ApplyResult result;
-    result.received = static_cast<int>(page.size());
-    if (page.empty()) return result;
+    for (const Page& again : pages_) result = store(again);
+    return result;
+}
+
+ApplyResult Mirror::PageGroup::store(const Page& page) {
+    const std::vector<Batch>& batches = *page.batches;
+    const ApplyOptions& options = *page.options;
     Mirror& mirror = mirror_;
+    ApplyResult result;
+    result.received = static_cast<int>(batches.size());
     const Moment at = mirror.moment();
 
     // Why each batch not stored was set aside, in page order; logged once the commit stands.
     SetAsideList set_aside;
-    for (const Batch& batch : page) {
+    for (const Batch& batch : batches) {
         if (batch.set_aside) set_aside.emplace_back(&batch, *batch.set_aside);
     }
-    // Savepoints by hand: SQLiteCpp's Savepoint differs between versions in what rollback() leaves
-    // open. Any error but a refused value leaves them to the group's rollback.
-    mirror.db_.exec("SAVEPOINT page");
-    try {
-        mirror.store_batches(page, options, at, result);
-    } catch (const SQLite::Exception& e) {
-        if (!is_constraint_failure(e)) throw;
-        // A value of one batch broke a constraint: this page is undone, the group's earlier pages
-        // stay. Again, each batch under its own savepoint: the ones refused are set aside, the
-        // others stored, still in the one transaction.
-        mirror.db_.exec("ROLLBACK TO page");
-        result = ApplyResult{};
-        result.received = static_cast<int>(page.size());
-        for (const Batch& batch : page) {
+    if (!page.batch_by_batch) {
+        mirror.store_batches(batches, options, at, result);
+    } else {
+        for (const Batch& batch : batches) {
             if (batch.set_aside) continue;
+            // By hand: SQLiteCpp's Savepoint differs between versions in what rollback() leaves open.
+            // Any other error leaves the savepoint to the group's rollback.
             mirror.db_.exec("SAVEPOINT batch");
             ApplyResult one;
             try {
@@ -778,8 +797,7 @@ ApplyResult Mirror::PageGroup::apply(const std::vector<Batch>& page, const Apply
             newly_set_aside_.emplace_back(set_aside_key(batch->id), reason);
         }
     }
-    cleared_set_aside_ += mirror.clear_set_aside(page, set_aside);
-    mirror.db_.exec("RELEASE page");
+    cleared_set_aside_ += mirror.clear_set_aside(batches, set_aside);
     result.set_aside = static_cast<int>(set_aside.size());
     if (result.events > 0) last_event_seq_ = std::max(last_event_seq_, result.last_event_seq);
     if (spdlog::should_log(spdlog::level::debug)) applied_.push_back(result);

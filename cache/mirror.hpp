@@ -107,12 +107,13 @@ public:
     // so a mirrored batch that upstream turned unstorable is not removed.
     ApplyResult apply_page(const std::vector<Batch>& page, const ApplyOptions& options);
 
-    // Several consecutive pages in one transaction (SPEC §3, group commit), each page still whole:
-    // it is applied under its own savepoint, so a value a constraint refuses redoes only that page
-    // batch by batch (apply_page's set-aside rule) and the pages before it in the group stay.
-    // Nothing of the group is visible, logged or announced to the commit listener before
-    // commit(); a group destroyed without commit() rolls back every page it applied (an exception
-    // from apply() leaves it to that). While a group is open, no other writing call on the Mirror.
+    // Several consecutive pages in one transaction (SPEC §3, group commit), each page still whole.
+    // A value a constraint refuses half-way through a page rolls the group back and applies it
+    // again: its earlier pages as before, that page batch by batch (apply_page's set-aside rule),
+    // so the pages and options given to apply() must stay alive until the group ends. Nothing of
+    // the group is visible, logged or announced to the commit listener before commit(); a group
+    // destroyed without commit() rolls back every page it applied (an exception from apply()
+    // leaves it to that). While a group is open, no other writing call on the Mirror.
     class PageGroup {
     public:
         explicit PageGroup(Mirror& mirror);  // BEGIN IMMEDIATE
@@ -122,12 +123,25 @@ public:
 
         // As apply_page, inside the group; the result counts this page only.
         ApplyResult apply(const std::vector<Batch>& page, const ApplyOptions& options);
+        // Kept until the group ends: a temporary would be gone when the group is applied again.
+        ApplyResult apply(const std::vector<Batch>&& page, const ApplyOptions& options) = delete;
+        ApplyResult apply(const std::vector<Batch>& page, const ApplyOptions&& options) = delete;
+        ApplyResult apply(const std::vector<Batch>&& page, const ApplyOptions&& options) = delete;
         // Commits the group, then logs what it set aside and wakes the commit listener once.
         void commit();
 
     private:
+        // A page this group applied: what applying it again needs.
+        struct Page {
+            const std::vector<Batch>* batches;
+            const ApplyOptions* options;
+            bool batch_by_batch;  // a value of it was refused: each batch under its own savepoint
+        };
+        ApplyResult store(const Page& page);
+
         Mirror& mirror_;
         SQLite::Transaction transaction_;
+        std::vector<Page> pages_;
         bool committed_ = false;
         std::vector<std::pair<std::string, std::string>> newly_set_aside_;  // escaped id, reason
         int cleared_set_aside_ = 0;

@@ -134,29 +134,33 @@ ListingOutcome page_listing(upstream::UpstreamClient& client, const std::optiona
     // fetcher and joins it before the queue goes, and before the exception leaves this call.
     std::jthread fetcher(fetch_listing, std::ref(client), std::cref(status), std::cref(stop), std::cref(clock),
                          max_pages, std::ref(queue));
+    // The open group's pages, alive until its commit (a writer may apply them again then).
+    // A deque: adding a page moves none of the others.
+    std::deque<Fetched> grouped;
     auto close_group = [&] {
         if (group.pages() == 0) return;
         writer.commit();
         group.reset();
+        grouped.clear();
     };
     ListingOutcome outcome;
     while (true) {
         if (group.should_close(queue.waiting())) close_group();
-        Fetched next = queue.pop();
+        Fetched& next = grouped.emplace_back(queue.pop());
         if (next.error) std::rethrow_exception(next.error);
         if (next.page.status != upstream::FetchStatus::ok) {
-            close_group();
             outcome.status = next.page.status;
             outcome.message = std::move(next.page.message);
+            close_group();
             return outcome;
         }
         writer.apply(*next.page.value);
         group.add(next.arrived);
         ++outcome.pages;
         if (!next.problem.empty()) {
-            close_group();
             outcome.status = upstream::FetchStatus::bad_response;
             outcome.message = next.problem + "; the pass stops and is tried again after the usual backoff";
+            close_group();
             return outcome;
         }
         if (!next.page.value->next_cursor) {

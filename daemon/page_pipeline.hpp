@@ -63,6 +63,7 @@ class PageWriter {
 public:
     virtual ~PageWriter() = default;
     // Applies one page inside the current group; the first page after a commit opens a group.
+    // The page stays alive until the commit() that closes its group.
     virtual void apply(const upstream::BatchPage& page) = 0;
     // Makes the group's pages visible together. page_listing calls it after the last page of
     // every group, before it returns without an exception.
@@ -71,7 +72,8 @@ public:
 
 struct PipelineSettings {
     // Pages fetched and waiting at most (a page is about 200 parsed batches); a fetch starts only
-    // when a place is free, so the fetcher holds no page beyond these.
+    // when a place is free, so the fetcher holds no page beyond these. The open group's pages
+    // are held too, until its commit: at most runahead + group.max_pages pages in memory.
     std::size_t runahead = 16;
     GroupCommitPolicy::Limits group;
 };

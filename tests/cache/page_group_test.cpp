@@ -42,10 +42,12 @@ protected:
 TEST_F(PageGroupTest, ItsPagesBecomeVisibleTogetherAtTheCommitAndTheListenerHearsOnce) {
     std::vector<std::pair<std::int64_t, std::int64_t>> heard;  // (seq, batches visible to a reader then)
     mirror->set_commit_listener([&](std::int64_t seq) { heard.emplace_back(seq, count("batches")); });
+    const ApplyOptions options = routed();
+    const auto first = page_of(30, 0), next = page_of(30, 30);
     {
         Mirror::PageGroup group(*mirror);
-        EXPECT_EQ(group.apply(page_of(30, 0), routed()).inserted, 30);
-        const ApplyResult second = group.apply(page_of(30, 30), routed());
+        EXPECT_EQ(group.apply(first, options).inserted, 30);
+        const ApplyResult second = group.apply(next, options);
         EXPECT_EQ(second.inserted, 30) << "each result counts its own page";
         EXPECT_EQ(second.events, 60);
         EXPECT_EQ(count("batches"), 0) << "nothing of an open group is visible";
@@ -62,16 +64,18 @@ TEST_F(PageGroupTest, ItsPagesBecomeVisibleTogetherAtTheCommitAndTheListenerHear
 
 TEST_F(PageGroupTest, AValueRefusedInTheSecondPageSetsAsideOnlyThatBatchAndIsLoggedAfterTheCommit) {
     LogCapture log;
+    const ApplyOptions options = routed();
+    const auto first = page_of(40, 0), third = page_of(40, 80);
     std::vector<Batch> second = page_of(40, 40);
     second[20].raw = "{not json";
     {
         Mirror::PageGroup group(*mirror);
-        EXPECT_EQ(group.apply(page_of(40, 0), routed()).inserted, 40);
-        const ApplyResult applied = group.apply(second, routed());
+        EXPECT_EQ(group.apply(first, options).inserted, 40);
+        const ApplyResult applied = group.apply(second, options);
         EXPECT_EQ(applied.inserted, 39);
         EXPECT_EQ(applied.set_aside, 1);
         // A third page after the redone one goes on in the same transaction.
-        EXPECT_EQ(group.apply(page_of(40, 80), routed()).inserted, 40);
+        EXPECT_EQ(group.apply(third, options).inserted, 40);
         EXPECT_FALSE(log.contains(" set aside: ")) << "logged before the commit:\n" << log.text();
         EXPECT_FALSE(log.contains("applied a page")) << log.text();
         group.commit();
@@ -79,7 +83,8 @@ TEST_F(PageGroupTest, AValueRefusedInTheSecondPageSetsAsideOnlyThatBatchAndIsLog
     EXPECT_EQ(count("batches"), 119);
     EXPECT_EQ(rows("SELECT batch_id, reason LIKE '%CHECK constraint failed%' FROM set_aside_batches"),
               (Rows{{"batch_60", "1"}}));
-    EXPECT_EQ(count("transitions"), 119);
+    EXPECT_EQ(count("transitions"), 119) << "the first page, applied again, recorded nothing twice";
+    EXPECT_EQ(count("events"), 238);
     EXPECT_TRUE(log.contains("batch batch_60 set aside: ")) << log.text();
     EXPECT_TRUE(log.contains("applied a page of 40: 39 new")) << log.text();
 }
@@ -91,11 +96,13 @@ TEST_F(PageGroupTest, AnErrorInItsSecondPageLeavesNothingOfTheGroupAndTheRetryRe
     SQLite::Database saboteur(path, SQLite::OPEN_READWRITE);
     saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON events WHEN NEW.batch_id = 'batch_150' "
                   "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
+    const ApplyOptions options = routed();
+    const auto first = page_of(100, 3), second = page_of(100, 103);  // batch_150 half-way through the second
     EXPECT_THROW(
         {
             Mirror::PageGroup group(*mirror);
-            group.apply(page_of(100, 3), routed());
-            group.apply(page_of(100, 103), routed());  // batch_150 is half-way through
+            group.apply(first, options);
+            group.apply(second, options);
             group.commit();
         },
         SQLite::Exception);
@@ -106,8 +113,8 @@ TEST_F(PageGroupTest, AnErrorInItsSecondPageLeavesNothingOfTheGroupAndTheRetryRe
     saboteur.exec("DROP TRIGGER sabotage");
     {
         Mirror::PageGroup group(*mirror);
-        group.apply(page_of(100, 3), routed());
-        group.apply(page_of(100, 103), routed());
+        group.apply(first, options);
+        group.apply(second, options);
         group.commit();
     }
     EXPECT_EQ(count("batches"), 203);
@@ -123,9 +130,11 @@ TEST_F(PageGroupTest, AGroupDestroyedWithoutItsCommitRollsBackAndAFollowingPageS
     refused[1].raw = "{not json";
     mirror->apply_page(refused, {});
     ASSERT_EQ(count("set_aside_batches"), 1);
+    const ApplyOptions options;
+    const auto both = page_of(2, 0);
     {
         Mirror::PageGroup group(*mirror);
-        group.apply(page_of(2, 0), {});
+        group.apply(both, options);
     }
     EXPECT_EQ(count("set_aside_batches"), 1);
     EXPECT_EQ(count("batches"), 1);
@@ -137,6 +146,8 @@ TEST_F(PageGroupTest, AGroupDestroyedWithoutItsCommitRollsBackAndAFollowingPageS
 TEST_F(PageGroupTest, TheProcessDyingWhileItWritesTheGroupsCommitLeavesNoneOfItsPages) {
     mirror->apply_page(page_of(3, 0), routed());
     mirror.reset();  // no connection may cross the fork
+    const ApplyOptions options = routed();
+    const std::vector<std::vector<Batch>> pages{page_of(100, 3), page_of(100, 103), page_of(100, 203)};
 
     const pid_t child = fork();
     ASSERT_NE(child, -1);
@@ -151,7 +162,7 @@ TEST_F(PageGroupTest, TheProcessDyingWhileItWritesTheGroupsCommitLeavesNoneOfIts
         const rlimit limit{static_cast<rlim_t>(wal_size) + 8192, RLIM_INFINITY};
         setrlimit(RLIMIT_FSIZE, &limit);
         Mirror::PageGroup group(dying);
-        for (int page = 0; page < 3; ++page) group.apply(page_of(100, 3 + 100 * page), routed());
+        for (const auto& page : pages) group.apply(page, options);
         group.commit();
         _exit(0);  // the commit fitted: the parent's assertion on the signal fails
     }
@@ -164,7 +175,7 @@ TEST_F(PageGroupTest, TheProcessDyingWhileItWritesTheGroupsCommitLeavesNoneOfIts
     EXPECT_EQ(count("batches"), 3);
     EXPECT_EQ(count("events"), 6);
     Mirror::PageGroup group(*mirror);
-    for (int page = 0; page < 3; ++page) group.apply(page_of(100, 3 + 100 * page), routed());
+    for (const auto& page : pages) group.apply(page, options);
     group.commit();
     EXPECT_EQ(count("batches"), 303);
     EXPECT_EQ(count("transitions"), 303);
