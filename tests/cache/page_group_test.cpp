@@ -5,9 +5,6 @@
 
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
@@ -18,32 +15,13 @@ using namespace extract;
 using namespace extract::cache;
 using namespace extract::cache::testing;
 
-namespace {
-
-std::vector<Batch> page_of(int n, int first, const std::string& status = "pending") {
-    std::vector<Batch> page;
-    for (int i = first; i < first + n; ++i) page.push_back(make_batch("batch_" + std::to_string(i), status));
-    return page;
-}
-
-}  // namespace
-
-class PageGroupTest : public MirrorTest {
-protected:
-    const std::vector<DeliveryRoute> routes{{"webhook.all", {"batch.created", "batch.status_changed"}, {}}};
-
-    ApplyOptions routed() const {
-        ApplyOptions options;
-        options.routes = &routes;
-        return options;
-    }
-};
+using PageGroupTest = RoutedMirrorTest;
 
 TEST_F(PageGroupTest, ItsPagesBecomeVisibleTogetherAtTheCommitAndTheListenerHearsOnce) {
     std::vector<std::pair<std::int64_t, std::int64_t>> heard;  // (seq, batches visible to a reader then)
     mirror->set_commit_listener([&](std::int64_t seq) { heard.emplace_back(seq, count("batches")); });
     const ApplyOptions options = routed();
-    const auto first = page_of(30, 0), next = page_of(30, 30);
+    const auto first = page_of(30, "pending", 0), next = page_of(30, "pending", 30);
     {
         Mirror::PageGroup group(*mirror);
         EXPECT_EQ(group.apply(first, options).inserted, 30);
@@ -65,8 +43,8 @@ TEST_F(PageGroupTest, ItsPagesBecomeVisibleTogetherAtTheCommitAndTheListenerHear
 TEST_F(PageGroupTest, AValueRefusedInTheSecondPageSetsAsideOnlyThatBatchAndIsLoggedAfterTheCommit) {
     LogCapture log;
     const ApplyOptions options = routed();
-    const auto first = page_of(40, 0), third = page_of(40, 80);
-    std::vector<Batch> second = page_of(40, 40);
+    const auto first = page_of(40, "pending", 0), third = page_of(40, "pending", 80);
+    std::vector<Batch> second = page_of(40, "pending", 40);
     second[20].raw = "{not json";
     {
         Mirror::PageGroup group(*mirror);
@@ -90,14 +68,14 @@ TEST_F(PageGroupTest, AValueRefusedInTheSecondPageSetsAsideOnlyThatBatchAndIsLog
 }
 
 TEST_F(PageGroupTest, AnErrorInItsSecondPageLeavesNothingOfTheGroupAndTheRetryRecordsEverythingOnce) {
-    mirror->apply_page(page_of(3, 0), routed());
+    mirror->apply_page(page_of(3, "pending", 0), routed());
     int wake_ups = 0;
     mirror->set_commit_listener([&](std::int64_t) { ++wake_ups; });
     SQLite::Database saboteur(path, SQLite::OPEN_READWRITE);
     saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON events WHEN NEW.batch_id = 'batch_150' "
                   "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
     const ApplyOptions options = routed();
-    const auto first = page_of(100, 3), second = page_of(100, 103);  // batch_150 half-way through the second
+    const auto first = page_of(100, "pending", 3), second = page_of(100, "pending", 103);  // batch_150 half-way through the second
     EXPECT_THROW(
         {
             Mirror::PageGroup group(*mirror);
@@ -126,48 +104,34 @@ TEST_F(PageGroupTest, AnErrorInItsSecondPageLeavesNothingOfTheGroupAndTheRetryRe
 TEST_F(PageGroupTest, AGroupDestroyedWithoutItsCommitRollsBackAndAFollowingPageStillClearsSetAsideRecords) {
     // batch_1 was set aside; a group that stored it, cleared its record and then rolled back
     // must not leave the mirror believing the table empty.
-    std::vector<Batch> refused = page_of(2, 0);
+    std::vector<Batch> refused = page_of(2, "pending", 0);
     refused[1].raw = "{not json";
     mirror->apply_page(refused, {});
     ASSERT_EQ(count("set_aside_batches"), 1);
     const ApplyOptions options;
-    const auto both = page_of(2, 0);
+    const auto both = page_of(2, "pending", 0);
     {
         Mirror::PageGroup group(*mirror);
         group.apply(both, options);
     }
     EXPECT_EQ(count("set_aside_batches"), 1);
     EXPECT_EQ(count("batches"), 1);
-    mirror->apply_page(page_of(2, 0), {});
+    mirror->apply_page(page_of(2, "pending", 0), {});
     EXPECT_EQ(count("set_aside_batches"), 0);
     EXPECT_EQ(count("batches"), 2);
 }
 
 TEST_F(PageGroupTest, TheProcessDyingWhileItWritesTheGroupsCommitLeavesNoneOfItsPages) {
-    mirror->apply_page(page_of(3, 0), routed());
+    mirror->apply_page(page_of(3, "pending", 0), routed());
     mirror.reset();  // no connection may cross the fork
     const ApplyOptions options = routed();
-    const std::vector<std::vector<Batch>> pages{page_of(100, 3), page_of(100, 103), page_of(100, 203)};
+    const std::vector<std::vector<Batch>> pages{page_of(100, "pending", 3), page_of(100, "pending", 103), page_of(100, "pending", 203)};
 
-    const pid_t child = fork();
-    ASSERT_NE(child, -1);
-    if (child == 0) {
-        // As in crash_test.cpp: a file size limit just above the write-ahead log's size kills the
-        // child (SIGXFSZ) in the middle of writing the group's commit frames.
-        const rlimit no_core{0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        Mirror dying(path, clock);
-        std::error_code ignored;
-        const auto wal_size = std::filesystem::file_size(path + "-wal", ignored);
-        const rlimit limit{static_cast<rlim_t>(wal_size) + 8192, RLIM_INFINITY};
-        setrlimit(RLIMIT_FSIZE, &limit);
+    const int status = write_and_die_mid_commit(path, clock, [&](Mirror& dying) {
         Mirror::PageGroup group(dying);
         for (const auto& page : pages) group.apply(page, options);
         group.commit();
-        _exit(0);  // the commit fitted: the parent's assertion on the signal fails
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(child, &status, 0), child);
+    });
     ASSERT_TRUE(WIFSIGNALED(status)) << "the child was not killed mid-commit (exit " << WEXITSTATUS(status) << ")";
     ASSERT_EQ(WTERMSIG(status), SIGXFSZ);
 

@@ -25,6 +25,14 @@ class PagePipelineTest : public extract::testing::SyncFixture {
 protected:
     upstream::UpstreamClient client{transport, clock, clock, client_options()};
 
+    // Holds the apply of the first page until `n` requests went out: the fetcher ran ahead, and
+    // every page fetched before the last of them is waiting.
+    void hold_first_page_until_requests(const upstream::BatchPage& page, std::size_t n) {
+        if (page.batches.at(0).id == "p0" && !eventually([&] { return transport.requests().size() >= n; }, 5s, 1ms)) {
+            ADD_FAILURE() << "the fetcher did not run ahead to request " << n;
+        }
+    }
+
     // Pages p0..p{n-1}, one batch each.
     void script_pages(int n) {
         for (int i = 0; i < n; ++i) {
@@ -88,9 +96,8 @@ TEST_F(PagePipelineTest, AStopWhileAPageIsAppliedEndsTheListingAfterIt) {
 TEST_F(PagePipelineTest, AnExceptionFromApplyPropagatesOnlyOnceTheFetchAheadHasEnded) {
     script_pages(3);
     EXPECT_THROW(page_listing(client, std::nullopt, stop,
-                              [&](const upstream::BatchPage&) {
-                                  // Once the fetch of page 2 has gone out.
-                                  if (!eventually([&] { return transport.requests().size() >= 2; }, 5s, 1ms)) ADD_FAILURE();
+                              [&](const upstream::BatchPage& page) {
+                                  hold_first_page_until_requests(page, 2);  // the fetch of page 2 went out
                                   throw std::runtime_error("disk full");
                               }),
                  std::runtime_error);
@@ -226,11 +233,7 @@ TEST_F(PagePipelineTest, PagesWaitingWhenOneIsAppliedJoinItsGroupUpToTheCap) {
     script_pages(10);
     RecordingWriter writer;
     // While p0 is applied, the fetcher fills the queue: p1..p4 wait (runahead 4).
-    writer.on_apply = [&](const upstream::BatchPage& page) {
-        if (page.batches.at(0).id == "p0" && !eventually([&] { return transport.requests().size() >= 5; }, 5s, 1ms)) {
-            ADD_FAILURE() << "the fetcher did not run ahead";
-        }
-    };
+    writer.on_apply = [&](const upstream::BatchPage& page) { hold_first_page_until_requests(page, 5); };
     const ListingOutcome outcome =
         page_listing(client, std::nullopt, stop, clock, writer, 0, {.runahead = 4, .group = {.max_pages = 3, .budget = 100ms}});
     ASSERT_EQ(outcome.status, upstream::FetchStatus::ok) << outcome.message;
@@ -250,9 +253,7 @@ TEST_F(PagePipelineTest, AGroupClosesOnceItsBudgetSinceTheFirstPageArrivedIsSpen
     RecordingWriter writer;
     // Every page takes 60 ms of the fake clock to apply; p1 and more wait from the start.
     writer.on_apply = [&](const upstream::BatchPage& page) {
-        if (page.batches.at(0).id == "p0" && !eventually([&] { return transport.requests().size() >= 4; }, 5s, 1ms)) {
-            ADD_FAILURE() << "the fetcher did not run ahead";
-        }
+        hold_first_page_until_requests(page, 4);
         clock.advance(60ms);
     };
     const ListingOutcome outcome =
@@ -293,9 +294,7 @@ TEST_F(PagePipelineTest, AnExceptionFromTheWriterLeavesItsGroupUncommitted) {
     script_pages(6);
     RecordingWriter writer;
     writer.on_apply = [&](const upstream::BatchPage& page) {
-        if (page.batches.at(0).id == "p0" && !eventually([&] { return transport.requests().size() >= 3; }, 5s, 1ms)) {
-            ADD_FAILURE() << "the fetcher did not run ahead";
-        }
+        hold_first_page_until_requests(page, 3);
         if (page.batches.at(0).id == "p1") throw std::runtime_error("disk full");
     };
     EXPECT_THROW(page_listing(client, std::nullopt, stop, clock, writer, 0,
