@@ -16,6 +16,9 @@ struct ApiOptions {
     std::string db_path;
     std::string version;  // answered by GET /v1/health
     std::vector<std::string> terminal_statuses;
+    // The mirror's `cursor_key` (cache::Mirror::cursor_key): the MAC key of the cursors the API
+    // hands out. Empty: a random key of this server's own (cursors then last as long as it).
+    std::string cursor_key;
     // Socket activation: serve this listening socket instead of binding socket_path.
     int inherited_fd = -1;
     // [api] allowed_uids / allowed_gids: who may connect besides root and the daemon's own
@@ -28,6 +31,11 @@ struct ApiOptions {
     // CPUs, 4 workers only added context switches: get-by-id p99 6-7.5 ms against 3.4-4.6).
     std::size_t worker_threads = 0;
     std::size_t max_connections = 512;   // more are answered 503 and closed
+    // What one uid may hold (root and the daemon's own included). 0: a quarter of
+    // max_connections. An eighth of max_connections is kept for root and the daemon's own uid;
+    // at a limit, a connection that has sent nothing since it was accepted is closed to make
+    // room before a newcomer is refused (api/connection_admission.hpp).
+    std::size_t max_connections_per_uid = 0;
     Millis request_timeout{std::chrono::seconds(10)};  // a request's first byte to its last; then 408 and closed
     Millis idle_timeout{std::chrono::seconds(60)};     // a kept-alive connection with no request is closed
     Millis long_poll_cap{std::chrono::minutes(5)};      // a longer `wait` is cut to this

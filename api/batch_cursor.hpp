@@ -1,8 +1,11 @@
 #pragma once
-// The opaque `cursor` of GET /v1/batches: the (created_at, id) key of the last batch of a
-// page, so the next page starts strictly after it whatever a running sync inserts meanwhile
-// (keyset paging neither skips nor repeats a row, unlike an offset).
+// The opaque cursors the API hands out: the `cursor` of GET /v1/batches (the (created_at, id)
+// key of the last batch of a page, so the next page starts strictly after it whatever a
+// running sync inserts meanwhile: keyset paging neither skips nor repeats a row, unlike an
+// offset) and of GET /v1/deliveries (the last delivery id of a page). Each is MACed with the
+// mirror's own key, so only a cursor this mirror's API wrote, unedited, is accepted.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,11 +18,29 @@ struct BatchListPosition {
     bool operator==(const BatchListPosition&) const = default;
 };
 
-// base64url(JSON [created_at, id]) "." base64url(8 bytes of SHA-256 over it). The checksum
-// is not a secret: it only makes an edited or truncated cursor an error instead of a silent
-// jump to another place in the list.
-std::string encode_batch_cursor(const BatchListPosition& position);
-// nullopt when `cursor` is not one this server wrote.
-std::optional<BatchListPosition> decode_batch_cursor(std::string_view cursor);
+// Writes and checks cursors: base64url(JSON body) "." base64url(the first 16 bytes of
+// HMAC-SHA256(key, kind "\n" body)). The kind keeps a batches cursor from being passed as a
+// deliveries one. Values are still bound as SQL parameters: the MAC is not what keeps a cursor
+// out of SQL, it makes an edited, truncated or foreign cursor an error instead of a silent jump.
+class CursorCodec {
+public:
+    // `key`: the mirror's `cursor_key` (cache::Mirror::cursor_key); empty: a random key of this
+    // codec's own (its cursors then mean nothing to another codec).
+    explicit CursorCodec(std::string key);
+
+    std::string batches_cursor(const BatchListPosition& position) const;
+    // nullopt when `cursor` is not one this codec wrote.
+    std::optional<BatchListPosition> batches_position(std::string_view cursor) const;
+
+    std::string deliveries_cursor(std::int64_t last_id) const;
+    std::optional<std::int64_t> deliveries_position(std::string_view cursor) const;
+
+private:
+    std::string seal(std::string_view kind, const std::string& body) const;
+    // The body of a cursor this codec sealed with `kind`, exactly as it wrote it.
+    std::optional<std::string> open(std::string_view kind, std::string_view cursor) const;
+
+    std::string key_;
+};
 
 }  // namespace extract::api

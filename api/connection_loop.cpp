@@ -27,6 +27,19 @@ void signal_eventfd(int fd) {
     (void)!::write(fd, &one, sizeof one);  // a full counter is still a wake-up
 }
 
+// Best effort: a refusal the client can read, sent without waiting for it to read, then the
+// end of our side (the caller closes the fd).
+void say_refusal(int fd, int status, const std::string& detail) {
+    const std::string reply = serialize_reply(detail_reply(status, detail), false);
+    (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(fd, SHUT_WR);
+}
+
+void refuse(int fd, int status, const std::string& detail) {
+    say_refusal(fd, status, detail);
+    ::close(fd);
+}
+
 }  // namespace
 
 ConnectionLoop::ConnectionLoop(int listen_fd, ConnectionLimits limits, PeerAccess access, const Clock& clock,
@@ -34,6 +47,7 @@ ConnectionLoop::ConnectionLoop(int listen_fd, ConnectionLimits limits, PeerAcces
     : listen_fd_(listen_fd),
       limits_(limits),
       access_(std::move(access)),
+      admission_(ConnectionQuota::derived(limits.max_connections, limits.max_connections_per_uid), access_.own_uid()),
       clock_(clock),
       notifier_(notifier),
       metrics_(metrics),
@@ -161,19 +175,23 @@ void ConnectionLoop::accept_all() {
             if (errno != EAGAIN && errno != EWOULDBLOCK) spdlog::warn("api: accept failed: {}", std::strerror(errno));
             return;
         }
-        if (stopping_ || connections_.size() >= limits_.max_connections) {
-            // Best effort: a refusal the client can read, without waiting for it to read.
-            const std::string refusal = serialize_reply(
-                detail_reply(503, stopping_ ? "the daemon is stopping" : "too many connections to the API"), false);
-            (void)!::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            ::close(fd);
+        if (stopping_) {
+            refuse(fd, 503, "the daemon is stopping");
             continue;
         }
         if (refuse_peer(fd)) continue;
+        const auto peer = peer_credentials(fd);
+        const uid_t uid = peer ? peer->uid : kUnknownPeerUid;
+        if (const auto full = make_room(uid)) {
+            refuse(fd, 503, *full);
+            log_refusal(*full);
+            continue;
+        }
         const ConnectionId id = next_id_++;
         Connection& c = connections_[id];
         c.id = id;
         c.fd = fd;
+        admission_.opened(id, uid);
         c.direct = std::make_shared<DirectWrite>();
         c.direct->fd = fd;
         {
@@ -195,20 +213,48 @@ void ConnectionLoop::accept_all() {
 bool ConnectionLoop::refuse_peer(int fd) {
     const auto refusal = access_.refusal(fd);
     if (!refusal) return false;
-    const std::string reply = serialize_reply(detail_reply(403, *refusal), false);
-    (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    ::shutdown(fd, SHUT_WR);
-    ::close(fd);
-    // Once per uid at warn (a refused user retrying must not flood the log), then at debug.
-    constexpr std::size_t kRefusalsRemembered = 64;
-    if (std::find(refusals_logged_.begin(), refusals_logged_.end(), *refusal) == refusals_logged_.end() &&
-        refusals_logged_.size() < kRefusalsRemembered) {
-        refusals_logged_.push_back(*refusal);
-        spdlog::warn("api: refused a connection: {}", *refusal);
-    } else {
-        spdlog::debug("api: refused a connection: {}", *refusal);
-    }
+    refuse(fd, 403, *refusal);
+    log_refusal(*refusal);
     return true;
+}
+
+std::optional<std::string> ConnectionLoop::make_room(uid_t uid) {
+    while (true) {
+        const auto decision = admission_.decide(uid);
+        if (std::holds_alternative<ConnectionAdmission::Admit>(decision)) return std::nullopt;
+        if (const auto* refused = std::get_if<ConnectionAdmission::Refuse>(&decision)) return refused->reason;
+        // A connection that has sent nothing since it was accepted: it gives up its slot first.
+        const ConnectionId victim = std::get<ConnectionAdmission::Evict>(decision).victim;
+        const auto it = connections_.find(victim);
+        if (it == connections_.end()) {  // cannot happen: the table and the connections move together
+            admission_.closed(victim);
+            continue;
+        }
+        // Bytes the loop has not read yet count as spoken: a client that sent its request at
+        // once is not closed because the loop was busy accepting.
+        char byte = 0;
+        if (::recv(it->second.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+            it->second.spoke = true;
+            admission_.spoke(victim);
+            continue;
+        }
+        say_refusal(it->second.fd, 503,
+                    "closed to make room for another connection: this one sent nothing since it was accepted");
+        spdlog::debug("api: closed a connection that had sent nothing, to make room");
+        close(victim);
+    }
+}
+
+// Once per text at warn (a refused user retrying must not flood the log), then at debug.
+void ConnectionLoop::log_refusal(const std::string& refusal) {
+    constexpr std::size_t kRefusalsRemembered = 64;
+    if (std::find(refusals_logged_.begin(), refusals_logged_.end(), refusal) == refusals_logged_.end() &&
+        refusals_logged_.size() < kRefusalsRemembered) {
+        refusals_logged_.push_back(refusal);
+        spdlog::warn("api: refused a connection: {}", refusal);
+    } else {
+        spdlog::debug("api: refused a connection: {}", refusal);
+    }
 }
 
 void ConnectionLoop::watch(Connection& c, std::uint32_t events) {
@@ -252,6 +298,10 @@ void ConnectionLoop::read_from(Connection& c) {
     while (c.in.size() < cap) {
         const ssize_t n = ::recv(c.fd, read_buffer_.data(), read_buffer_.size(), 0);
         if (n > 0) {
+            if (!c.spoke) {
+                c.spoke = true;
+                admission_.spoke(c.id);
+            }
             c.in.append(read_buffer_.data(), static_cast<std::size_t>(n));
             continue;
         }
@@ -528,6 +578,7 @@ void ConnectionLoop::close(ConnectionId id) {
     }
     const bool was_parked = it->second.phase == Phase::parked;
     connections_.erase(it);
+    admission_.closed(id);
     if (was_parked) count_parked();
 }
 

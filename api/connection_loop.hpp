@@ -24,6 +24,7 @@
 #include <variant>
 #include <vector>
 
+#include "api/connection_admission.hpp"
 #include "api/event_notifier.hpp"
 #include "api/http_message.hpp"
 #include "api/metrics.hpp"
@@ -33,10 +34,9 @@
 
 namespace extract::api {
 
-using ConnectionId = std::uint64_t;
-
 struct ConnectionLimits {
     std::size_t max_connections = 512;
+    std::size_t max_connections_per_uid = 0;  // 0: derived (ConnectionQuota::derived)
     Millis idle_timeout{std::chrono::seconds(60)};     // a kept-alive connection with no request
     Millis request_timeout{std::chrono::seconds(10)};  // from a request's first byte to its last
     Millis write_timeout{std::chrono::seconds(30)};    // to send one reply
@@ -99,6 +99,7 @@ private:
         std::string in;
         RequestParser parser;
         bool request_started = false;  // bytes of a request arrived: its deadline runs
+        bool spoke = false;            // sent a byte since it was accepted: never evicted for room
         HttpRequest request;           // the one being served
         std::optional<ParkForEvents> parked;
         std::string out;
@@ -115,6 +116,10 @@ private:
 
     void accept_all();
     bool refuse_peer(int fd);
+    // nullopt when a connection from `uid` may be added (never-spoken ones closed for room
+    // first), else why not.
+    std::optional<std::string> make_room(uid_t uid);
+    void log_refusal(const std::string& refusal);
     void on_ready(Connection& c, std::uint32_t events);
     void read_from(Connection& c);
     void parse_next(Connection& c);
@@ -139,6 +144,7 @@ private:
     const int listen_fd_;
     const ConnectionLimits limits_;
     const PeerAccess access_;
+    ConnectionAdmission admission_;
     std::vector<std::string> refusals_logged_;  // each refusal (it names the uid) is logged at warn once
     const Clock& clock_;
     EventNotifier& notifier_;

@@ -3,6 +3,7 @@
 // accept against [api] allowed_uids / allowed_gids. Root and the daemon's own user are always
 // allowed; with both lists empty the socket file's mode alone decides who connects.
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -10,6 +11,10 @@
 #include <vector>
 
 namespace extract::api {
+
+// The credentials of the peer of the connected Unix socket `fd` (SO_PEERCRED, as they were at
+// connect), or nullopt when the kernel does not say.
+std::optional<ucred> peer_credentials(int fd);
 
 class PeerAccess {
 public:
@@ -21,6 +26,7 @@ public:
     // 403 and the log), or nullopt when it may. A peer whose credentials cannot be read is
     // refused when the lists restrict access.
     std::optional<std::string> refusal(int fd) const;
+    uid_t own_uid() const { return own_uid_; }
 
 private:
     bool allowed_group(int fd, gid_t primary) const;

@@ -21,6 +21,8 @@ constexpr std::int64_t kMaxDeliveriesPerPage = 1000;
 // metadata.KEY filters in one request: bounds the statement shapes a worker keeps prepared.
 constexpr std::size_t kMaxMetadataFilters = 8;
 constexpr int kSetAsideShown = 20;  // set-aside batches listed in /v1/health
+constexpr const char* kForeignCursor =
+    "not a cursor this mirror's API gave (edited, cut short, or from another mirror): pass next_cursor unchanged";
 
 // The path parameter `name` as a delivery id, or the 422 naming it.
 std::variant<std::int64_t, HttpReply> path_integer(std::string_view name, const std::string& text) {
@@ -86,7 +88,12 @@ std::string route_label(const std::string* pattern) {
 
 ApiRoutes::ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics,
                      const Clock& clock)
-    : options_(std::move(options)), link_(link), notifier_(notifier), metrics_(metrics), clock_(clock) {
+    : options_(std::move(options)),
+      link_(link),
+      notifier_(notifier),
+      metrics_(metrics),
+      clock_(clock),
+      cursors_(options_.cursor_key) {
     router_.add("GET", "/v1/batches", &ApiRoutes::list_batches);
     router_.add("GET", "/v1/batches/{batch_id}", &ApiRoutes::get_batch);
     router_.add("POST", "/v1/batches/{batch_id}/refresh", &ApiRoutes::refresh_batch);
@@ -163,8 +170,8 @@ RouteOutcome ApiRoutes::list_batches(const Call& call) {
     q.include_removed = query.boolean("include_removed", false);
     q.metadata = metadata_filters(query);
     if (const auto cursor = query.text("cursor"); cursor && !cursor->empty()) {
-        q.after = decode_batch_cursor(*cursor);
-        if (!q.after) query.reject("cursor", "not a cursor this server gave: pass next_cursor unchanged");
+        q.after = cursors_.batches_position(*cursor);
+        if (!q.after) query.reject("cursor", kForeignCursor);
     }
     if (!query.errors().empty()) return query.errors().reply();
 
@@ -177,7 +184,7 @@ RouteOutcome ApiRoutes::list_batches(const Call& call) {
         body += page.raw_items[i];
     }
     body += R"(],"next_cursor":)";
-    body += page.next ? nlohmann::json(encode_batch_cursor(*page.next)).dump() : "null";
+    body += page.next ? nlohmann::json(cursors_.batches_cursor(*page.next)).dump() : "null";
     body += '}';
     HttpReply reply;
     reply.body = std::move(body);
@@ -374,14 +381,13 @@ RouteOutcome ApiRoutes::list_deliveries(const Call& call) {
     q.target = query.text("target");
     q.limit = static_cast<int>(query.integer("limit", 100, 1, kMaxDeliveriesPerPage));
     if (const auto cursor = query.text("cursor"); cursor && !cursor->empty()) {
-        // The cursor is the last id of the page before: plain, since ids are not secret and
-        // a hand-written one can only start the list lower down.
-        q.before_id = query.integer("cursor", 0, 1, std::numeric_limits<std::int64_t>::max());
+        q.before_id = cursors_.deliveries_position(*cursor);
+        if (!q.before_id) query.reject("cursor", kForeignCursor);
     }
     if (!query.errors().empty()) return query.errors().reply();
     const auto page = call.mirror.reader().deliveries(q);
     nlohmann::json body = list_of(json_array(page.rows));
-    body["next_cursor"] = page.next_before_id ? nlohmann::json(std::to_string(*page.next_before_id)) : nullptr;
+    body["next_cursor"] = page.next_before_id ? nlohmann::json(cursors_.deliveries_cursor(*page.next_before_id)) : nullptr;
     return json_reply(200, body);
 }
 

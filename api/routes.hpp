@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/api_options.hpp"
+#include "api/batch_cursor.hpp"
 #include "api/daemon_link.hpp"
 #include "api/event_notifier.hpp"
 #include "api/http_message.hpp"
@@ -82,6 +83,7 @@ private:
     EventNotifier& notifier_;
     Metrics& metrics_;
     const Clock& clock_;
+    const CursorCodec cursors_;  // with the mirror's key
     Router<Handler> router_;
     // One snapshot at a time (each needs the mirror's size on disk): the ticket of the one
     // being written, 0 for none.

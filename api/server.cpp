@@ -55,6 +55,7 @@ void ApiServer::start() {
                                                    : UnixListener::bind(options_.socket_path, options_.socket_mode);
     ConnectionLimits limits;
     limits.max_connections = options_.max_connections;
+    limits.max_connections_per_uid = options_.max_connections_per_uid;
     limits.request_timeout = options_.request_timeout;
     limits.idle_timeout = options_.idle_timeout;
     PeerAccess access(options_.allowed_uids, options_.allowed_gids, ::geteuid());

@@ -130,7 +130,8 @@ void report(benchmark::State& state) {
     state.counters["rows"] = bench_mirror().rows;
 }
 
-// Pages as a full pass over an unchanged account brings them: only last_seen_at is written.
+// Pages as a full pass over an unchanged account brings them: nothing is written (layout v4),
+// each batch is looked up, compared and marked seen in memory.
 void BM_ApplyUnchanged(benchmark::State& state) {
     BenchMirror& m = bench_mirror();
     ApplyOptions full_pass;

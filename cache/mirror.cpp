@@ -30,7 +30,8 @@ SQLite::Database open_database(const std::string& path) {
                               " does not exist; create it or change [cache] path");
     }
     try {
-        SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, kBusyTimeoutMs);
+        // NOMUTEX: one thread at a time uses the Mirror (see mirror.hpp), so SQLite's connection mutex is pure cost.
+        SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, kBusyTimeoutMs);
         // WAL lets sqlite3 / Datasette / the API read while the daemon writes; NORMAL is durable
         // in WAL mode except for the last commits before a power loss, never corrupting.
         const std::string mode = db.execAndGet("PRAGMA journal_mode = WAL").getString();
@@ -89,9 +90,10 @@ void bind_text_in_place(SQLite::Statement& statement, int index, const std::opti
     }
 }
 
-// ?1..?16 of insert_batch_ and update_batch_: the upstream's content of a row. The batch's text
-// is bound in place (the page outlives the statement's exec), so SQLite does not copy `raw` and
-// the JSON columns once more for every row written.
+// ?1..?14 of insert_batch_ and update_batch_: the upstream's content of a row. The batch's text
+// is bound in place (the page outlives the statement's exec), so SQLite does not copy `raw`
+// once more for every row written. options and metadata live in raw only (the `batches` view
+// reads them out of it).
 void bind_content(SQLite::Statement& statement, const Batch& batch) {
     statement.bindNoCopy(1, batch.id);
     statement.bindNoCopy(2, batch.status);
@@ -102,18 +104,11 @@ void bind_content(SQLite::Statement& statement, const Batch& batch) {
     statement.bind(7, batch.counts.failed);
     statement.bind(8, batch.counts.cancelled);
     bind_text_in_place(statement, 9, batch.engine);
-    statement.bindNoCopy(10, batch.options);
-    // A JSON null is stored as SQL NULL, so `metadata IS NULL` finds both.
-    if (batch.metadata == "null") {
-        statement.bind(11);
-    } else {
-        bind_text_in_place(statement, 11, batch.metadata);
-    }
-    statement.bindNoCopy(12, batch.created_at);
-    bind_text_in_place(statement, 13, batch.started_at);
-    bind_text_in_place(statement, 14, batch.completed_at);
-    statement.bindNoCopy(15, batch.expires_at);
-    statement.bindNoCopy(16, batch.raw);
+    statement.bindNoCopy(10, batch.created_at);
+    bind_text_in_place(statement, 11, batch.started_at);
+    bind_text_in_place(statement, 12, batch.completed_at);
+    statement.bindNoCopy(13, batch.expires_at);
+    statement.bindNoCopy(14, batch.raw);
 }
 
 // A JSON array of strings for json_each(). Written by hand: through nlohmann::json it was an
@@ -138,17 +133,6 @@ std::string json_array(const Strings& values) {
             }
         }
         out += '"';
-    }
-    out += ']';
-    return out;
-}
-
-// A JSON array of integers for json_each().
-std::string json_integer_array(const std::vector<std::int64_t>& values) {
-    std::string out = "[";
-    for (const std::int64_t value : values) {
-        if (out.size() > 1) out += ',';
-        out += std::to_string(value);
     }
     out += ']';
     return out;
@@ -213,28 +197,28 @@ Mirror::Mirror(const std::string& path, const Clock& clock)
     : clock_(clock),
       db_(open_database(path)),
       find_page_rows_(db_,
-                      "SELECT id, status, raw, removed_at IS NOT NULL, created_at, rowid FROM batches "
+                      "SELECT id, status, raw, removed_at IS NOT NULL, created_at, key FROM batch_rows "
                       "WHERE id IN (SELECT value FROM json_each(?1))"),
       insert_batch_(db_,
-                    "INSERT INTO batches (id, status, total_items, count_pending, count_running, count_succeeded, "
-                    "count_failed, count_cancelled, engine, options, metadata, created_at, started_at, completed_at, "
-                    "expires_at, raw, first_seen_at, last_seen_at, last_changed_at, removed_at, seen_in_run) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?17, "
-                    "NULL, ?18)"),
-      touch_unchanged_(db_,
-                       "UPDATE batches SET last_seen_at = ?1, seen_in_run = coalesce(?2, seen_in_run) "
-                       "WHERE rowid IN (SELECT value FROM json_each(?3))"),
+                    "INSERT INTO batch_rows (id, status, total_items, count_pending, count_running, count_succeeded, "
+                    "count_failed, count_cancelled, engine, created_at, started_at, completed_at, expires_at, raw, "
+                    "first_seen_at, last_changed_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)"),
       insert_transition_(db_,
-                         "INSERT INTO transitions (batch_id, from_status, to_status, observed_at) "
+                         "INSERT INTO transition_rows (batch_key, from_status, to_status, observed_at) "
                          "VALUES (?1, ?2, ?3, ?4)"),
       insert_event_(db_,
-                    "INSERT INTO events (id, type, batch_id, created_at, payload) VALUES (?1, ?2, ?3, ?4, ?5)"),
+                    "INSERT INTO event_rows (id, type, batch_key, created_at, payload) VALUES (?1, ?2, ?3, ?4, ?5)"),
       insert_delivery_(db_,
                        "INSERT INTO deliveries (event_seq, target, state, attempts, next_attempt_at) "
                        "VALUES (?1, ?2, 'pending', 0, ?3)"),
-      find_unseen_(db_, "SELECT id FROM batches WHERE removed_at IS NULL AND seen_in_run IS NOT ?1"),
-      find_live_batch_(db_, "SELECT status, raw FROM batches WHERE id = ?1 AND removed_at IS NULL"),
-      set_removed_(db_, "UPDATE batches SET removed_at = ?2 WHERE id = ?1"),
+      find_live_keys_(db_, "SELECT key FROM batch_rows WHERE removed_at IS NULL"),
+      find_key_(db_, "SELECT key FROM batch_rows WHERE id = ?1"),
+      find_live_batch_(db_, "SELECT status, raw FROM batch_rows WHERE key = ?1 AND removed_at IS NULL"),
+      // last_seen_at is frozen as the view derived it until now.
+      set_removed_(db_,
+                   "UPDATE batch_rows SET removed_at = ?2, last_seen_at = max(last_changed_at, "
+                   "coalesce((SELECT value FROM meta WHERE key = 'last_full_pass_at'), '')) WHERE key = ?1"),
       find_set_aside_(db_, "SELECT reason FROM set_aside_batches WHERE batch_id = ?1"),
       upsert_set_aside_(db_,
                         "INSERT INTO set_aside_batches (batch_id, reason, first_seen_at, last_seen_at, seen_in_run) "
@@ -242,22 +226,20 @@ Mirror::Mirror(const std::string& path, const Clock& clock)
                         "first_seen_at = CASE WHEN reason = excluded.reason THEN first_seen_at ELSE excluded.first_seen_at END, "
                         "reason = excluded.reason, last_seen_at = excluded.last_seen_at, "
                         "seen_in_run = coalesce(excluded.seen_in_run, seen_in_run)"),
-      mark_listed_(db_, "UPDATE batches SET seen_in_run = ?2 WHERE id = ?1 AND seen_in_run IS NOT ?2"),
       clear_set_aside_(db_, "DELETE FROM set_aside_batches WHERE batch_id IN (SELECT value FROM json_each(?1))") {}
 
 SQLite::Statement& Mirror::update_batch(unsigned indexed_columns) {
     auto& statement = update_batch_.at(indexed_columns);
     if (!statement) {
-        // Parameters as in bind_content; ?2 and ?12 stay bound but unused when not set.
+        // Parameters as in bind_content; ?1, ?2 and ?10 stay bound but unused when not set.
         std::string sql =
-            "UPDATE batches SET total_items = ?3, count_pending = ?4, count_running = ?5, count_succeeded = ?6, "
-            "count_failed = ?7, count_cancelled = ?8, engine = ?9, options = ?10, metadata = ?11, started_at = ?13, "
-            "completed_at = ?14, expires_at = ?15, raw = ?16, last_seen_at = ?17, last_changed_at = ?17, "
-            "seen_in_run = coalesce(?18, seen_in_run)";
+            "UPDATE batch_rows SET total_items = ?3, count_pending = ?4, count_running = ?5, count_succeeded = ?6, "
+            "count_failed = ?7, count_cancelled = ?8, engine = ?9, started_at = ?11, completed_at = ?12, "
+            "expires_at = ?13, raw = ?14, last_changed_at = ?15";
         if (indexed_columns & kSetStatus) sql += ", status = ?2";
-        if (indexed_columns & kSetCreatedAt) sql += ", created_at = ?12";
-        if (indexed_columns & kClearRemovedAt) sql += ", removed_at = NULL";
-        sql += " WHERE rowid = ?19";
+        if (indexed_columns & kSetCreatedAt) sql += ", created_at = ?10";
+        if (indexed_columns & kClearRemovedAt) sql += ", removed_at = NULL, last_seen_at = NULL";
+        sql += " WHERE key = ?16";
         statement.emplace(db_, sql);
     }
     return *statement;
@@ -291,7 +273,7 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         std::string created_at;
         bool same_as_first = false;         // the row's raw equals the page's first occurrence
         const Batch* last_applied = nullptr;  // set once this page has written or matched the row
-        std::int64_t rowid = 0;  // writes address the row by rowid: no second seek through the id index
+        std::int64_t key = 0;  // writes address the row by its key: no second seek through the id index
     };
     std::unordered_map<std::string_view, Known> known;
     known.reserve(page.size());
@@ -310,13 +292,13 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
                                           lookup.getColumn(5).getInt64()});
     }
 
-    std::vector<std::int64_t> unchanged_rows;
     for (const Batch& batch : page) {
         if (batch.set_aside) continue;
+        std::int64_t key = 0;
         // An event about this batch as the page has it, counted for the result.
         const auto emit = [&](EventType type, std::optional<std::string_view> previous_status) {
             result.last_event_seq =
-                record_event(type, batch.id, batch.status, batch.raw, previous_status, at, options.routes);
+                record_event(type, key, batch.status, batch.raw, previous_status, at, options.routes);
             ++result.events;
             ++result.events_by_type[std::string(event_type_name(type))];
         };
@@ -324,12 +306,12 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         if (found == known.end()) {
             auto& insert = fresh(insert_batch_);
             bind_content(insert, batch);
-            insert.bind(17, at.text);
-            bind_optional(insert, 18, options.full_pass_run_id);
+            insert.bind(15, at.text);
             insert.exec();
-            const std::int64_t rowid = db_.getLastInsertRowid();  // before the transition's insert
+            key = db_.getLastInsertRowid();  // before the transition's insert
+            mark_seen(key, options);
             ++result.inserted;
-            record_transition(batch.id, nullptr, batch.status, at);
+            record_transition(key, nullptr, batch.status, at);
             ++result.transitions;
             ++result.transitions_to[batch.status];
             if (options.first_sighting != FirstSightingEvents::none) emit(EventType::created, std::nullopt);
@@ -337,17 +319,17 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
                 // The transition from nothing, as an event: what completion targets take.
                 emit(EventType::status_changed, std::nullopt);
             }
-            known.emplace(batch.id,
-                          Known{batch.status, false, batch.created_at, true, &batch, rowid});
+            known.emplace(batch.id, Known{batch.status, false, batch.created_at, true, &batch, key});
             continue;
         }
 
         Known& row = found->second;
+        key = row.key;
+        mark_seen(key, options);
         const bool same_content = row.last_applied ? row.last_applied->raw == batch.raw : row.same_as_first;
         row.last_applied = &batch;
         if (same_content && !row.removed) {
-            unchanged_rows.push_back(row.rowid);
-            ++result.unchanged;
+            ++result.unchanged;  // writes follow change: nothing (SPEC §3)
             continue;
         }
 
@@ -357,9 +339,8 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         if (row.removed) indexed |= kClearRemovedAt;
         auto& update = fresh(update_batch(indexed));
         bind_content(update, batch);
-        update.bind(17, at.text);
-        bind_optional(update, 18, options.full_pass_run_id);
-        update.bind(19, row.rowid);
+        update.bind(15, at.text);
+        update.bind(16, key);
         update.exec();
         ++result.updated;
         if (row.removed) {
@@ -372,21 +353,29 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         EventType type = EventType::updated;  // another field changed, or a removed batch came back
         if (batch.status != row.status) {
             type = EventType::status_changed;
-            record_transition(batch.id, &row.status, batch.status, at);
+            record_transition(key, &row.status, batch.status, at);
             ++result.transitions;
             ++result.transitions_to[batch.status];
         }
         emit(type, row.status);
         row.status = batch.status;
     }
+}
 
-    if (!unchanged_rows.empty()) {
-        auto& touch = fresh(touch_unchanged_);
-        touch.bind(1, at.text);
-        bind_optional(touch, 2, options.full_pass_run_id);
-        touch.bind(3, json_integer_array(unchanged_rows));
-        touch.exec();
+void Mirror::mark_seen(std::int64_t key, const ApplyOptions& options) {
+    if (!options.full_pass_run_id || key <= 0) return;
+    if (seen_run_ != *options.full_pass_run_id) {  // the first page of a new pass
+        seen_run_ = *options.full_pass_run_id;
+        seen_.clear();
     }
+    const auto index = static_cast<std::size_t>(key);
+    if (index >= seen_.size()) seen_.resize(std::max(index + 1, seen_.size() * 2));
+    seen_[index] = true;
+}
+
+bool Mirror::seen_in(std::int64_t full_pass_run_id, std::int64_t key) const {
+    const auto index = static_cast<std::size_t>(key);
+    return seen_run_ == full_pass_run_id && index < seen_.size() && seen_[index];
 }
 
 ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOptions& options) {
@@ -415,10 +404,10 @@ bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, con
 
     // A mirrored batch that upstream still lists, only no longer storable, is not removed by this pass.
     if (options.full_pass_run_id && !batch_id_problem(batch.id)) {
-        auto& listed = fresh(mark_listed_);
-        listed.bind(1, batch.id);
-        listed.bind(2, *options.full_pass_run_id);
-        listed.exec();
+        auto& find = fresh(find_key_);
+        find.bind(1, batch.id);
+        if (find.executeStep()) mark_seen(find.getColumn(0).getInt64(), options);
+        find.tryReset();
     }
     return !known_with_reason;
 }
@@ -440,24 +429,24 @@ int Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set
     return cleared;
 }
 
-void Mirror::record_transition(const std::string& batch_id, const std::string* from_status,
+void Mirror::record_transition(std::int64_t batch_key, const std::string* from_status,
                                const std::string& to_status, const Moment& at) {
     auto& insert = fresh(insert_transition_);
-    insert.bind(1, batch_id);
+    insert.bind(1, batch_key);
     if (from_status) insert.bind(2, *from_status);  // NULL at first sighting
     insert.bind(3, to_status);
     insert.bind(4, at.text);
     insert.exec();
 }
 
-std::int64_t Mirror::record_event(EventType type, const std::string& batch_id, std::string_view status,
+std::int64_t Mirror::record_event(EventType type, std::int64_t batch_key, std::string_view status,
                                   std::string_view raw, std::optional<std::string_view> previous_status, const Moment& at,
                                   const std::vector<DeliveryRoute>* routes) {
     const std::string_view type_name = event_type_name(type);
     auto& insert = fresh(insert_event_);
     insert.bind(1, event_ids_.next(at.time));
     insert.bind(2, std::string(type_name));
-    insert.bind(3, batch_id);
+    insert.bind(3, batch_key);
     insert.bind(4, at.text);
     insert.bind(5, event_payload(type, at.text, raw, previous_status));
     insert.exec();
@@ -476,38 +465,61 @@ std::int64_t Mirror::record_event(EventType type, const std::string& batch_id, s
     return seq;
 }
 
-std::optional<std::int64_t> Mirror::remove_batch(const std::string& batch_id, const std::vector<DeliveryRoute>* routes,
+std::optional<std::int64_t> Mirror::remove_batch(std::int64_t batch_key, const std::vector<DeliveryRoute>* routes,
                                                  const Moment& at) {
     auto& query = fresh(find_live_batch_);
-    query.bind(1, batch_id);
+    query.bind(1, batch_key);
     if (!query.executeStep()) return std::nullopt;
     const std::string status = query.getColumn(0).getString();
     const std::string raw = query.getColumn(1).getString();
     query.tryReset();
 
     auto& update = fresh(set_removed_);
-    update.bind(1, batch_id);
+    update.bind(1, batch_key);
     update.bind(2, at.text);
     update.exec();
-    return record_event(EventType::removed, batch_id, status, raw, std::nullopt, at, routes);
+    return record_event(EventType::removed, batch_key, status, raw, std::nullopt, at, routes);
+}
+
+std::vector<std::int64_t> Mirror::unseen_keys(std::int64_t full_pass_run_id) {
+    // Keys only (through the removed_at index): a pass that saw nothing does not hold every raw
+    // object in memory at once, and the table is not written while this query reads it.
+    std::vector<std::int64_t> unseen;
+    auto& query = fresh(find_live_keys_);
+    while (query.executeStep()) {
+        const std::int64_t key = query.getColumn(0).getInt64();
+        if (!seen_in(full_pass_run_id, key)) unseen.push_back(key);
+    }
+    query.tryReset();
+    return unseen;
+}
+
+std::int64_t Mirror::count_unseen(std::int64_t full_pass_run_id) {
+    return static_cast<std::int64_t>(unseen_keys(full_pass_run_id).size());
 }
 
 int Mirror::remove_unseen(std::int64_t full_pass_run_id, const std::vector<DeliveryRoute>* routes) {
     const Moment at = moment();
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
-    // Ids first, rows one by one after: the table is not written while a query reads it, and a
-    // pass that saw nothing does not hold every raw object in memory at once.
-    std::vector<std::string> unseen;
-    auto& query = fresh(find_unseen_);
-    query.bind(1, full_pass_run_id);
-    while (query.executeStep()) unseen.push_back(query.getColumn(0).getString());
+    const std::vector<std::int64_t> unseen = unseen_keys(full_pass_run_id);
     std::int64_t last_seq = 0;
-    for (const std::string& id : unseen) last_seq = remove_batch(id, routes, at).value_or(last_seq);
+    for (const std::int64_t key : unseen) last_seq = remove_batch(key, routes, at).value_or(last_seq);
     // Upstream no longer lists them: nothing is left to try again.
     SQLite::Statement forget(db_, "DELETE FROM set_aside_batches WHERE seen_in_run IS NOT ?1");
     forget.bind(1, full_pass_run_id);
     forget.exec();
+    // Every live batch was listed by this pass: the `batches` view derives last_seen_at from it.
+    SQLite::Statement pass_time(db_,
+                                "INSERT OR REPLACE INTO meta (key, value) SELECT 'last_full_pass_at', started_at "
+                                "FROM sync_runs WHERE id = ?1");
+    pass_time.bind(1, full_pass_run_id);
+    pass_time.exec();
     transaction.commit();
+    if (seen_run_ == full_pass_run_id) {  // the pass is over: its memory goes
+        seen_.clear();
+        seen_.shrink_to_fit();
+        seen_run_ = 0;
+    }
 
     if (!unseen.empty()) {
         spdlog::info("{} batches no longer listed upstream were marked removed", unseen.size());
@@ -519,7 +531,12 @@ int Mirror::remove_unseen(std::int64_t full_pass_run_id, const std::vector<Deliv
 int Mirror::mark_removed(const std::string& batch_id, const std::vector<DeliveryRoute>* routes) {
     const Moment at = moment();
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
-    const std::optional<std::int64_t> seq = remove_batch(batch_id, routes, at);
+    auto& find = fresh(find_key_);
+    find.bind(1, batch_id);
+    if (!find.executeStep()) return 0;  // unknown
+    const std::int64_t key = find.getColumn(0).getInt64();
+    find.tryReset();
+    const std::optional<std::int64_t> seq = remove_batch(key, routes, at);
     if (!seq) return 0;  // unknown or already removed
     transaction.commit();
     notify(*seq);
@@ -592,7 +609,7 @@ bool Mirror::bootstrap_pending() {
 
     // First call on this file: decide once. A crash during the bootstrap sync leaves rows
     // behind, but the persisted decision keeps the bootstrap pending until it completes.
-    const bool pending = db_.execAndGet("SELECT NOT EXISTS (SELECT 1 FROM batches)").getInt() != 0;
+    const bool pending = db_.execAndGet("SELECT NOT EXISTS (SELECT 1 FROM batch_rows)").getInt() != 0;
     SQLite::Statement insert(db_, "INSERT INTO meta (key, value) VALUES (?1, ?2)");
     insert.bind(1, kBootstrapKey);
     insert.bind(2, pending ? "pending" : "done");
@@ -610,11 +627,11 @@ void Mirror::finish_bootstrap() {
 }
 
 std::int64_t Mirror::batch_count() {
-    return db_.execAndGet("SELECT count(*) FROM batches WHERE removed_at IS NULL").getInt64();
+    return db_.execAndGet("SELECT count(*) FROM batch_rows WHERE removed_at IS NULL").getInt64();
 }
 
 bool Mirror::contains(const std::string& batch_id) {
-    SQLite::Statement query(db_, "SELECT EXISTS (SELECT 1 FROM batches WHERE id = ?1)");
+    SQLite::Statement query(db_, "SELECT EXISTS (SELECT 1 FROM batch_rows WHERE id = ?1)");
     query.bind(1, batch_id);
     return query.executeStep() && query.getColumn(0).getInt() != 0;
 }
@@ -625,15 +642,15 @@ namespace {
 // skipping through the status index (a handful of seeks), then the rows of each non-terminal
 // one, so no scan of the terminal history. Used as "SELECT ... FROM" + this.
 constexpr std::string_view kNonterminalRows = R"sql(
-statuses s JOIN batches b ON b.status = s.status
+statuses s JOIN batch_rows b ON b.status = s.status
 WHERE s.status IS NOT NULL
   AND s.status NOT IN (SELECT value FROM json_each(?1))
   AND b.removed_at IS NULL)sql";
 constexpr std::string_view kDistinctStatuses = R"sql(
 WITH RECURSIVE statuses (status) AS (
-    SELECT min(status) FROM batches
+    SELECT min(status) FROM batch_rows
     UNION ALL
-    SELECT (SELECT min(status) FROM batches WHERE status > statuses.status) FROM statuses
+    SELECT (SELECT min(status) FROM batch_rows WHERE status > statuses.status) FROM statuses
     WHERE statuses.status IS NOT NULL
 )
 )sql";
@@ -664,7 +681,7 @@ int Mirror::prune_events(WallTime older_than) {
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement settled_deliveries(db_, R"sql(
 DELETE FROM deliveries WHERE event_seq IN (
-    SELECT e.seq FROM events e
+    SELECT e.seq FROM event_rows e
     WHERE e.created_at < ?1
       AND NOT EXISTS (SELECT 1 FROM deliveries d
                       WHERE d.event_seq = e.seq AND d.state NOT IN ('delivered', 'failed', 'disabled')))
@@ -674,7 +691,7 @@ DELETE FROM deliveries WHERE event_seq IN (
     db_.exec("DELETE FROM delivery_attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)");
     // What is left of an old event's deliveries is still owed: the event stays with them.
     const std::string prunable =
-        "FROM events WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq)";
+        "FROM event_rows WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = event_rows.seq)";
     // The API answers `truncated` to a client whose `after` is below this mark: it may have
     // missed events that are gone now.
     SQLite::Statement mark(db_, "INSERT INTO meta (key, value) SELECT 'pruned_through_seq', max(seq) " + prunable +
@@ -710,7 +727,7 @@ void Mirror::set_commit_listener(std::function<void(std::int64_t last_event_seq)
 }
 
 std::int64_t Mirror::last_event_seq() {
-    return db_.execAndGet("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").getInt64();
+    return db_.execAndGet("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'event_rows'), 0)").getInt64();
 }
 
 void Mirror::notify(std::int64_t last_seq) {
@@ -721,6 +738,15 @@ void Mirror::notify(std::int64_t last_seq) {
         // The commit stands; the listener's failure must not make the caller think otherwise.
         spdlog::error("the mirror's commit listener failed: {}", e.what());
     }
+}
+
+std::string Mirror::cursor_key() {
+    // A value too short to be one we wrote (edited by hand) is replaced: cursors signed with it
+    // are then refused, which is what an edited key should cost.
+    db_.exec(
+        "INSERT INTO meta (key, value) VALUES ('cursor_key', lower(hex(randomblob(32)))) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE length(meta.value) < 64");
+    return db_.execAndGet("SELECT value FROM meta WHERE key = 'cursor_key'").getString();
 }
 
 Mirror::PageGroup::PageGroup(Mirror& mirror)

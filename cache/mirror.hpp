@@ -55,7 +55,8 @@ FirstSightingEvents first_sighting_events(bool bootstrap_pending, bool emit_on_b
 
 struct ApplyOptions {
     FirstSightingEvents first_sighting = FirstSightingEvents::created_and_status_changed;
-    // Set during a full pass: marks every listed batch as seen by this pass (batches.seen_in_run).
+    // Set during a full pass: every listed batch counts as seen by this pass (kept in the
+    // Mirror's memory, no write: SPEC §3 "writes follow change"); remove_unseen reads it.
     std::optional<std::int64_t> full_pass_run_id;
     // A deliveries row per matching route per event, in the same transaction.
     const std::vector<DeliveryRoute>* routes = nullptr;
@@ -160,9 +161,14 @@ public:
     // first one. The sync planner's estimate of what the next full pass costs.
     std::optional<std::int64_t> last_full_pass_pages();
 
-    // After a COMPLETE full pass: every batch not removed whose seen_in_run is not
-    // `full_pass_run_id` gets removed_at now and a batch.removed event. One transaction.
+    // After a COMPLETE full pass: every batch not removed that this pass did not list (as
+    // apply_page with `full_pass_run_id` saw them, in this process) gets removed_at now and a
+    // batch.removed event, and meta `last_full_pass_at` becomes the pass's start, from which the
+    // `batches` view derives last_seen_at. One transaction. A pass that applied no batch removes
+    // every live one: the caller guards against that (SPEC §3, mass-removal guard).
     int remove_unseen(std::int64_t full_pass_run_id, const std::vector<DeliveryRoute>* routes = nullptr);
+    // How many batches remove_unseen(full_pass_run_id) would mark removed now.
+    std::int64_t count_unseen(std::int64_t full_pass_run_id);
     // The fast poll's 404: marks one batch removed (0 when unknown or already removed).
     int mark_removed(const std::string& batch_id, const std::vector<DeliveryRoute>* routes = nullptr);
 
@@ -198,6 +204,11 @@ public:
     // The highest event seq ever written (pruning does not lower it); 0 before the first event.
     std::int64_t last_event_seq();
 
+    // The key the local API MACs its cursors with (meta `cursor_key`): 32 random bytes from
+    // SQLite's randomblob (seeded by the OS), as 64 hex digits, made on the first call and kept,
+    // so a cursor stays good across restarts and is refused by another mirror's API.
+    std::string cursor_key();
+
 private:
     // The instant a write transaction works in: one timestamp for every row it writes.
     struct Moment {
@@ -211,15 +222,20 @@ private:
     static constexpr unsigned kSetStatus = 1, kSetCreatedAt = 2, kClearRemovedAt = 4;
     SQLite::Statement& update_batch(unsigned indexed_columns);
     // These write inside the caller's open transaction.
-    std::int64_t record_event(EventType type, const std::string& batch_id, std::string_view status,
-                              std::string_view raw, std::optional<std::string_view> previous_status, const Moment& at,
+    std::int64_t record_event(EventType type, std::int64_t batch_key, std::string_view status, std::string_view raw,
+                              std::optional<std::string_view> previous_status, const Moment& at,
                               const std::vector<DeliveryRoute>* routes);
-    void record_transition(const std::string& batch_id, const std::string* from_status, const std::string& to_status,
+    void record_transition(std::int64_t batch_key, const std::string* from_status, const std::string& to_status,
                            const Moment& at);
     // Marks a live batch removed and records its batch.removed event; nullopt when the batch is
     // unknown or already removed, else the event's seq.
-    std::optional<std::int64_t> remove_batch(const std::string& batch_id, const std::vector<DeliveryRoute>* routes,
+    std::optional<std::int64_t> remove_batch(std::int64_t batch_key, const std::vector<DeliveryRoute>* routes,
                                              const Moment& at);
+    // Which batches a full pass listed: one bit per batch key, for the pass `seen_run_`.
+    void mark_seen(std::int64_t key, const ApplyOptions& options);
+    bool seen_in(std::int64_t full_pass_run_id, std::int64_t key) const;
+    // The live batches the pass did not list.
+    std::vector<std::int64_t> unseen_keys(std::int64_t full_pass_run_id);
     // After a commit that wrote events.
     void notify(std::int64_t last_seq);
     // A page's batches that were not stored, each with why.
@@ -245,20 +261,23 @@ private:
     SQLite::Statement find_page_rows_;
     SQLite::Statement insert_batch_;
     std::array<std::optional<SQLite::Statement>, 8> update_batch_;  // by indexed columns, prepared on first use
-    SQLite::Statement touch_unchanged_;
     SQLite::Statement insert_transition_;
     SQLite::Statement insert_event_;
     SQLite::Statement insert_delivery_;
-    SQLite::Statement find_unseen_;
+    SQLite::Statement find_live_keys_;
+    SQLite::Statement find_key_;
     SQLite::Statement find_live_batch_;
     SQLite::Statement set_removed_;
     SQLite::Statement find_set_aside_;
     SQLite::Statement upsert_set_aside_;
-    SQLite::Statement mark_listed_;
     SQLite::Statement clear_set_aside_;
     // False only while set_aside_batches is known to be empty: storing a page then costs no
     // statement to clear records.
     bool may_have_set_aside_ = true;
+    // The current full pass's listed batches (mark_seen): a crash loses them with the pass,
+    // which then removes nothing. About 125 KB for a million batches.
+    std::vector<bool> seen_;
+    std::int64_t seen_run_ = 0;
 };
 
 }  // namespace extract::cache

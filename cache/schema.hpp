@@ -13,5 +13,8 @@ int schema_version();
 // opening the same new file migrate it once). Throws std::runtime_error when the file is newer
 // than this program understands.
 void migrate(SQLite::Database& db);
+// The same, stopping at `target_version`: what a file written by an older extract-sync holds
+// (the steps are append-only), for tests of the migrations.
+void migrate_to(SQLite::Database& db, int target_version);
 
 }  // namespace extract::cache

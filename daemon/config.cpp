@@ -267,6 +267,17 @@ Problem read_socket_mode(std::string_view text, unsigned& out) {
     return {};
 }
 
+// Octal as read_socket_mode, and one of the two modes the daemon gives the mirror's files.
+Problem read_mirror_file_mode(std::string_view text, unsigned& out) {
+    unsigned value = 0;
+    if (read_socket_mode(text, value) || (value != 0600 && value != 0640)) {
+        return "must be 0600 (only the daemon's user reads the mirror) or 0640 (its group may read it too), got " +
+               quoted(text);
+    }
+    out = value;
+    return {};
+}
+
 Problem read_rate(std::string_view text, double& out) {
     double value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -595,9 +606,10 @@ const std::array<KeyRule<SyncConfig>, 5> kSyncKeys{{
     {"emit_on_bootstrap", [](SyncConfig& c, std::string_view v) { return read_bool(v, c.emit_on_bootstrap); }},
 }};
 
-const std::array<KeyRule<CacheConfig>, 2> kCacheKeys{{
+const std::array<KeyRule<CacheConfig>, 3> kCacheKeys{{
     {"path", [](CacheConfig& c, std::string_view v) { return read_nonempty(v, c.path); }},
     {"event_retention", [](CacheConfig& c, std::string_view v) { return read_duration(v, c.event_retention); }},
+    {"file_mode", [](CacheConfig& c, std::string_view v) { return read_mirror_file_mode(v, c.file_mode); }},
 }};
 
 const std::array<KeyRule<ApiConfig>, 4> kApiKeys{{

@@ -37,6 +37,9 @@ struct SyncConfig {
 struct CacheConfig {
     std::string path = "/var/lib/extract-sync/mirror.db";
     Millis event_retention{30LL * 86400000};
+    // The mirror and its -wal/-shm: 0600 (the daemon's user only) or 0640 (its file's group may
+    // read it too, with sqlite3 or Datasette).
+    unsigned file_mode = 0600;
     bool operator==(const CacheConfig&) const = default;
 };
 

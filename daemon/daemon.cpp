@@ -8,9 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <condition_variable>
-#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <mutex>
 
@@ -76,18 +77,23 @@ Millis failure_delay(int consecutive_failures, Millis full_sync_interval) {
     return std::min({delay, kMaxFailureDelay, full_sync_interval});
 }
 
-// A mirror created before the daemon set its umask (or chmod-ed since) may be readable by
-// anyone: said once at start, not changed, since an operator may mean it (a group that reads
-// the file with sqlite3 or Datasette).
-void warn_if_readable_by_others(const std::string& path) {
+// Gives the open mirror's files [cache] file_mode. The umask (0077) created them 0600; with
+// 0640 their group may read them too (SQLite gives a new -wal/-shm the mirror's own mode, so
+// later ones follow). A file readable beyond file_mode (created before the daemon set its
+// umask, or chmod-ed since) is said once at start, not changed: an operator may mean it.
+void set_mirror_file_mode(const std::string& path, unsigned file_mode) {
     for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
         struct stat st {};
-        if (::stat(file.c_str(), &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0) continue;
-        char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        spdlog::warn("{} is readable by other users (mode {}): it holds every batch. If that is not meant, "
-                     "`chmod 600 {}*` (the daemon creates new files 0600)",
-                     file, mode, path);
+        if (::stat(file.c_str(), &st) != 0) continue;
+        const unsigned mode = st.st_mode & 07777;
+        if ((mode & (S_IRGRP | S_IROTH) & ~file_mode) != 0) {
+            spdlog::warn("{} is readable by other users (mode {:04o}): it holds every batch. If that is not meant, "
+                         "`chmod {:o} {}*` (the daemon creates new files {:04o}, [cache] file_mode)",
+                         file, mode, file_mode, path, file_mode);
+        } else if ((file_mode & S_IRGRP) != 0 && (mode & S_IRGRP) == 0 && ::chmod(file.c_str(), mode | S_IRGRP) != 0) {
+            spdlog::warn("cannot give {} the mode {:04o} of [cache] file_mode: {}", file, mode | S_IRGRP,
+                         std::strerror(errno));
+        }
     }
 }
 
@@ -110,8 +116,8 @@ Daemon::Daemon(Config config, ApiKey key) : config_(std::move(config)), key_(std
     liveness_transport_ = std::make_unique<LivenessTransport>(*transport_, liveness_);
     client_ = std::make_unique<upstream::UpstreamClient>(*liveness_transport_, clock_, liveness_sleeper_,
                                                          client_options());
-    warn_if_readable_by_others(config_.cache.path);
     mirror_ = std::make_unique<cache::Mirror>(config_.cache.path, clock_);
+    set_mirror_file_mode(config_.cache.path, config_.cache.file_mode);
     const int interrupted = mirror_->close_interrupted_runs();
     if (interrupted > 0) spdlog::warn("{} sync run(s) were interrupted by the last shutdown or crash", interrupted);
 }
@@ -219,6 +225,14 @@ int Daemon::run() {
     options.db_path = config_.cache.path;
     options.version = EXTRACT_VERSION;
     options.terminal_statuses = config_.sync.terminal_statuses;
+    try {
+        options.cursor_key = mirror_->cursor_key();
+    } catch (const std::exception& e) {
+        // A locked or full mirror must not keep the API from serving: its cursors then last
+        // until the daemon stops.
+        spdlog::warn("cannot read or make the mirror's cursor key ({}): the API's cursors will not outlive this run",
+                     e.what());
+    }
     const InheritedSocket inherited = take_inherited_api_socket(config_.api.socket);
     if (!inherited.error.empty()) {
         spdlog::critical("cannot serve the local API: {}", inherited.error);

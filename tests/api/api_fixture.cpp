@@ -42,10 +42,10 @@ nlohmann::json MirrorFile::insert_batch(const BatchRow& row) {
                        {"expires_at", "2026-12-03T03:00:00.000Z"},
                        {"extra", "kept"}};
     SQLite::Statement insert(db_, R"sql(
-        INSERT INTO batches (id, status, total_items, count_pending, count_running, count_succeeded, count_failed,
-                             count_cancelled, engine, options, metadata, created_at, started_at, completed_at,
-                             expires_at, raw, first_seen_at, last_seen_at, last_changed_at, removed_at)
-        VALUES (?, ?, ?, ?, 0, ?, ?, 0, ?, '{}', ?, ?, NULL, ?, '2026-12-03T03:00:00.000Z', ?, ?, ?, ?, ?))sql");
+        INSERT INTO batch_rows (id, status, total_items, count_pending, count_running, count_succeeded, count_failed,
+                                count_cancelled, engine, created_at, started_at, completed_at, expires_at, raw,
+                                first_seen_at, last_seen_at, last_changed_at, removed_at)
+        VALUES (?, ?, ?, ?, 0, ?, ?, 0, ?, ?, NULL, ?, '2026-12-03T03:00:00.000Z', ?, ?, ?, ?, ?))sql");
     int at = 0;
     insert.bind(++at, row.id);
     insert.bind(++at, row.status);
@@ -55,14 +55,13 @@ nlohmann::json MirrorFile::insert_batch(const BatchRow& row) {
     insert.bind(++at, row.failed);
     if (row.engine) insert.bind(at + 1, *row.engine);
     ++at;
-    if (!row.metadata.is_null()) insert.bind(at + 1, row.metadata.dump());
-    ++at;
     insert.bind(++at, row.created_at);
     if (row.completed_at) insert.bind(at + 1, *row.completed_at);
     ++at;
     insert.bind(++at, raw.dump());
     insert.bind(++at, row.seen_at);
-    insert.bind(++at, row.seen_at);
+    if (row.removed_at) insert.bind(at + 1, row.seen_at);  // NULL while live: the view derives it
+    ++at;
     insert.bind(++at, row.seen_at);
     if (row.removed_at) insert.bind(at + 1, *row.removed_at);
     insert.exec();
@@ -72,7 +71,8 @@ nlohmann::json MirrorFile::insert_batch(const BatchRow& row) {
 void MirrorFile::insert_transition(const std::string& batch_id, std::optional<std::string> from, const std::string& to,
                                    const std::string& observed_at) {
     SQLite::Statement insert(db_,
-                             "INSERT INTO transitions (batch_id, from_status, to_status, observed_at) VALUES (?, ?, ?, ?)");
+                             "INSERT INTO transition_rows (batch_key, from_status, to_status, observed_at) "
+                             "VALUES ((SELECT key FROM batch_rows WHERE id = ?), ?, ?, ?)");
     insert.bind(1, batch_id);
     if (from) insert.bind(2, *from);
     insert.bind(3, to);
@@ -86,7 +86,8 @@ std::int64_t MirrorFile::insert_event(const std::string& type, const std::string
     const nlohmann::json payload{{"type", type},
                                  {"timestamp", created_at},
                                  {"data", {{"batch", {{"id", batch_id}}}, {"previous_status", "pending"}}}};
-    SQLite::Statement insert(db_, "INSERT INTO events (id, type, batch_id, created_at, payload) VALUES (?, ?, ?, ?, ?)");
+    SQLite::Statement insert(db_, "INSERT INTO event_rows (id, type, batch_key, created_at, payload) "
+                                  "VALUES (?, ?, (SELECT key FROM batch_rows WHERE id = ?), ?, ?)");
     insert.bind(1, "evt_" + std::to_string(next) + "_" + batch_id);
     insert.bind(2, type);
     insert.bind(3, batch_id);

@@ -108,6 +108,7 @@ protected:
 class RawConnection {
 public:
     explicit RawConnection(const std::string& socket_path);
+    explicit RawConnection(int connected_fd) : fd_(connected_fd) {}  // takes the fd over
     ~RawConnection();
     RawConnection(const RawConnection&) = delete;
     RawConnection& operator=(const RawConnection&) = delete;

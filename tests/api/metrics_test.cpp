@@ -67,7 +67,7 @@ TEST_F(ApiMetricsRoute, ExportsTheDaemonsCountersAndTheMirrorsGauges) {
     }
 
     // A status that is gone from the mirror is gone from the next scrape.
-    mirror->db().exec("UPDATE batches SET status = 'completed'");
+    mirror->db().exec("UPDATE batch_rows SET status = 'completed'");
     EXPECT_EQ(scrape().find("status=\"running\""), std::string::npos);
 }
 

@@ -224,6 +224,7 @@ TEST_F(ApiProtocol, RefusesToReplaceAFileThatIsNotASocket) {
 
 TEST_F(ApiProtocol, TooManyConnectionsAreRefusedWith503) {
     options.max_connections = 3;
+    options.max_connections_per_uid = 3;  // the test's connections are all one uid
     start_server();
     std::vector<std::unique_ptr<RawConnection>> held;
     for (int i = 0; i < 3; ++i) held.push_back(std::make_unique<RawConnection>(socket_path));

@@ -33,6 +33,32 @@ protected:
     }
 };
 
+TEST_F(ApiRoutes, CursorsAreGoodOnlyWithTheKeyOfTheMirrorThatGaveThem) {
+    for (int i = 0; i < 3; ++i) mirror->insert_batch({.id = "b" + std::to_string(i), .created_at = created(i)});
+    const auto event = mirror->insert_event("batch.created", "b0", "2026-11-30T12:00:00.000Z");
+    for (int i = 0; i < 3; ++i) mirror->insert_delivery(event, "webhook.ops", "failed");
+    options.cursor_key = std::string(64, 'a');
+    start_server();
+    const std::string batches = get_json("/v1/batches?limit=1")["next_cursor"];
+    const std::string deliveries = get_json("/v1/deliveries?limit=1")["next_cursor"];
+    // The same mirror's key after a restart: the cursors still page on.
+    server.reset();
+    start_server();
+    EXPECT_EQ(get_json("/v1/batches?limit=1&cursor=" + batches)["data"][0]["id"], "b1");
+    EXPECT_EQ(get_json("/v1/deliveries?limit=1&cursor=" + deliveries)["data"].size(), 1u);
+    // Another mirror's key: 422 naming the cursor, for both lists.
+    server.reset();
+    options.cursor_key = std::string(64, 'b');
+    start_server();
+    for (const auto& target : {"/v1/batches?cursor=" + batches, "/v1/deliveries?cursor=" + deliveries,
+                               "/v1/deliveries?cursor=" + batches, std::string("/v1/deliveries?cursor=2")}) {
+        const auto body = get_json(target, 422);
+        EXPECT_EQ(body["detail"][0]["loc"], (json{"query", "cursor"})) << target;
+        EXPECT_NE(body["detail"][0]["msg"].get<std::string>().find("from another mirror"), std::string::npos)
+            << body.dump();
+    }
+}
+
 TEST_F(ApiRoutes, ListsBatchesNewestFirstAsTheUpstreamObjects) {
     const auto older = mirror->insert_batch({.id = "b_old", .created_at = created(1)});
     const auto newer = mirror->insert_batch({.id = "b_new", .created_at = created(3)});
@@ -260,7 +286,7 @@ TEST_F(ApiRoutes, ServesOneBatchWithMirrorFieldsAndTransitions) {
     EXPECT_EQ(get_json("/v1/batches/removed")["mirror"]["removed_at"], "2026-12-04T00:00:00.000Z");
     // An upstream object that has members of these names (unknown fields are kept) gets ours
     // in their place, never a second member of the same name.
-    mirror->db().exec(R"(UPDATE batches SET raw = json_set(raw, '$.mirror', 'upstream', '$.transitions', 3)
+    mirror->db().exec(R"(UPDATE batch_rows SET raw = json_set(raw, '$.mirror', 'upstream', '$.transitions', 3)
                          WHERE id = 'removed')");
     const auto clash = get("/v1/batches/removed");
     EXPECT_EQ(clash.body.find(R"("mirror":"upstream")"), std::string::npos) << clash.body;
@@ -313,7 +339,7 @@ TEST_F(ApiRoutes, ListsEventsAfterASeqWithFilters) {
 TEST_F(ApiRoutes, SaysWhenEventsAfterTheSeqWerePruned) {
     mirror->insert_batch({.id = "a"});
     for (int i = 0; i < 8; ++i) mirror->insert_event("batch.updated", "a", "2026-11-30T03:00:00.000Z");
-    mirror->db().exec("DELETE FROM events WHERE seq <= 5");
+    mirror->db().exec("DELETE FROM event_rows WHERE seq <= 5");
     mirror->set_meta("pruned_through_seq", "5");
     start_server();
     auto body = get_json("/v1/events?after=2");

@@ -75,20 +75,53 @@ TEST_F(MirrorTest, AnotherFieldChangingGivesAnUpdatedEventAndNoTransition) {
     EXPECT_EQ(payload["data"]["batch"]["counts"]["succeeded"], 4);
 }
 
-TEST_F(MirrorTest, AnUnchangedBatchOnlyMovesLastSeenAt) {
+TEST_F(MirrorTest, AnUnchangedBatchWritesNothing) {
     mirror->apply_page({make_batch("b1", "running", 1), make_batch("b2", "pending")}, {});
     const std::string first_seen = now();
+    // data_version moves when another connection commits a change to the file (SQLite docs).
+    SQLite::Database watcher(path, SQLite::OPEN_READONLY);
+    const auto data_version = [&] { return watcher.execAndGet("PRAGMA data_version").getInt64(); };
+    const std::int64_t before = data_version();
     clock.advance(30s);
-    const ApplyResult result = mirror->apply_page({make_batch("b1", "running", 1), make_batch("b2", "pending")}, {});
+    ApplyOptions full;
+    full.full_pass_run_id = 7;  // a full pass too: which batches it saw is kept in memory only
+    const ApplyResult result = mirror->apply_page({make_batch("b1", "running", 1), make_batch("b2", "pending")}, full);
 
     EXPECT_EQ(result.unchanged, 2);
     EXPECT_EQ(result.updated, 0);
     EXPECT_EQ(result.events, 0);
     EXPECT_EQ(result.last_event_seq, 0);
+    EXPECT_EQ(data_version(), before) << "a page of unchanged batches committed a change";
     EXPECT_EQ(count("events"), 4);  // each first sighting's two
     EXPECT_EQ(count("transitions"), 2);
+    // No complete full pass yet: last_seen_at is the last write.
     EXPECT_EQ(rows("SELECT id, first_seen_at, last_seen_at, last_changed_at FROM batches ORDER BY id"),
-              (Rows{{"b1", first_seen, now(), first_seen}, {"b2", first_seen, now(), first_seen}}));
+              (Rows{{"b1", first_seen, first_seen, first_seen}, {"b2", first_seen, first_seen, first_seen}}));
+}
+
+TEST_F(MirrorTest, LastSeenAtIsTheLastCompleteFullPassThatListedTheBatch) {
+    mirror->apply_page({make_batch("b1", "running", 1), make_batch("b2", "pending")}, {});
+    const std::string first_seen = now();
+    clock.advance(60s);
+    ApplyOptions full;
+    full.full_pass_run_id = mirror->begin_sync_run("full");
+    const std::string pass_start = now();
+    clock.advance(1s);
+    mirror->apply_page({make_batch("b1", "running", 1)}, full);  // b2 is not listed
+    EXPECT_EQ(mirror->count_unseen(*full.full_pass_run_id), 1);
+    EXPECT_EQ(mirror->remove_unseen(*full.full_pass_run_id), 1);
+    const std::string removed = now();
+    EXPECT_EQ(rows("SELECT id, last_seen_at, removed_at FROM batches ORDER BY id"),
+              (Rows{{"b1", pass_start, "NULL"}, {"b2", first_seen, removed}}));
+
+    // A later change moves it past the pass; a removal freezes it.
+    clock.advance(10s);
+    mirror->apply_page({make_batch("b1", "running", 2)}, {});
+    const std::string changed = now();
+    EXPECT_EQ(value("SELECT last_seen_at FROM batches WHERE id = 'b1'"), changed);
+    clock.advance(10s);
+    mirror->mark_removed("b1");
+    EXPECT_EQ(value("SELECT last_seen_at FROM batches WHERE id = 'b1'"), changed);
 }
 
 TEST_F(MirrorTest, TheSamePageTwiceRecordsNothingTwice) {
@@ -222,17 +255,24 @@ TEST_F(MirrorTest, TheBootstrapEmitsNothingOrOnlyCreatedWithEmitOnBootstrap) {
               (Rows{{"batch.created", "trigger.new"}}));
 }
 
-TEST_F(MirrorTest, AFullPassMarksEveryListedBatchSeenChangedOrNot) {
-    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "running", 1)}, {});
+TEST_F(MirrorTest, AFullPassCountsEveryListedBatchSeenChangedOrNot) {
+    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "running", 1), make_batch("b4", "pending")}, {});
     ApplyOptions full;
     full.full_pass_run_id = mirror->begin_sync_run("full");
+    // A fast poll's sighting during the pass does not count for it.
+    mirror->apply_page({make_batch("b4", "pending")}, {});
     mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "running", 2), make_batch("b3", "pending")}, full);
-    const std::string run = std::to_string(*full.full_pass_run_id);
-    EXPECT_EQ(rows("SELECT id, seen_in_run FROM batches ORDER BY id"), (Rows{{"b1", run}, {"b2", run}, {"b3", run}}));
+    EXPECT_EQ(mirror->count_unseen(*full.full_pass_run_id), 1);  // b4
 
-    // A fast poll's sighting leaves the full pass's mark alone.
-    mirror->apply_page({make_batch("b1", "running", 1), make_batch("b2", "running", 2)}, {});
-    EXPECT_EQ(rows("SELECT id, seen_in_run FROM batches ORDER BY id"), (Rows{{"b1", run}, {"b2", run}, {"b3", run}}));
+    // The next pass starts from nothing: what the previous one saw does not carry over.
+    const std::int64_t next = mirror->begin_sync_run("full");
+    EXPECT_EQ(mirror->count_unseen(next), 4);
+    ApplyOptions next_pass;
+    next_pass.full_pass_run_id = next;
+    mirror->apply_page({make_batch("b3", "pending")}, next_pass);
+    EXPECT_EQ(mirror->count_unseen(next), 3);
+    EXPECT_EQ(mirror->remove_unseen(next), 3);
+    EXPECT_EQ(rows("SELECT id FROM batches WHERE removed_at IS NULL"), (Rows{{"b3"}}));
 }
 
 TEST_F(MirrorTest, ACreatedAtChangeIsAnUpdateLikeAnyOtherField) {

@@ -45,7 +45,8 @@ TEST_F(CrashTest, AnErrorHalfWayThroughAPageLeavesNothingOfIt) {
     mirror->apply_page(page_of(3, "pending"), routed());
     // Another connection plants a failure at the 150th new event of the next page.
     SQLite::Database saboteur(path, SQLite::OPEN_READWRITE);
-    saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON events WHEN NEW.batch_id = 'batch_150' "
+    saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON event_rows WHEN NEW.batch_key = "
+                  "(SELECT key FROM batch_rows WHERE id = 'batch_150') "
                   "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
 
     EXPECT_THROW(mirror->apply_page(big_page(), routed()), SQLite::Exception);

@@ -204,7 +204,7 @@ TEST_F(MirrorTest, AReaderIsNotBlockedByAnOpenWriteTransaction) {
     SQLite::Database writer(path, SQLite::OPEN_READWRITE);
     // EXCLUSIVE keeps readers out with a rollback journal; in WAL mode readers go on.
     SQLite::Transaction transaction(writer, SQLite::TransactionBehavior::EXCLUSIVE);
-    writer.exec("UPDATE batches SET status = 'running'");
+    writer.exec("UPDATE batch_rows SET status = 'running'");
 
     SQLite::Database reader(path, SQLite::OPEN_READONLY);  // no busy timeout: a lock would fail at once
     EXPECT_EQ(reader.execAndGet("SELECT status FROM batches").getString(), "pending");

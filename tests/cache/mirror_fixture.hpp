@@ -88,6 +88,23 @@ inline int write_and_die_mid_commit(const std::string& path, const Clock& clock,
 // Every row of a query, each column as text ("NULL" for SQL NULL).
 using Rows = std::vector<std::vector<std::string>>;
 
+// Every row of `sql` on the file at `path`, read through a connection of its own (only
+// committed data is seen).
+inline Rows read_rows(const std::string& path, const std::string& sql) {
+    SQLite::Database reader(path, SQLite::OPEN_READONLY);
+    SQLite::Statement query(reader, sql);
+    Rows out;
+    while (query.executeStep()) {
+        std::vector<std::string> row;
+        for (int i = 0; i < query.getColumnCount(); ++i) {
+            const SQLite::Column column = query.getColumn(i);
+            row.push_back(column.isNull() ? "NULL" : column.getString());
+        }
+        out.push_back(std::move(row));
+    }
+    return out;
+}
+
 class MirrorTest : public ::testing::Test {
 protected:
     extract::testing::TempDir dir;
@@ -102,20 +119,7 @@ protected:
     std::string now() const { return format_timestamp(clock.now()); }
 
     // Reads through a connection of its own, so only committed data is seen.
-    Rows rows(const std::string& sql) const {
-        SQLite::Database reader(path, SQLite::OPEN_READONLY);
-        SQLite::Statement query(reader, sql);
-        Rows out;
-        while (query.executeStep()) {
-            std::vector<std::string> row;
-            for (int i = 0; i < query.getColumnCount(); ++i) {
-                const SQLite::Column column = query.getColumn(i);
-                row.push_back(column.isNull() ? "NULL" : column.getString());
-            }
-            out.push_back(std::move(row));
-        }
-        return out;
-    }
+    Rows rows(const std::string& sql) const { return read_rows(path, sql); }
     std::int64_t count(const std::string& table) const {
         return std::stoll(rows("SELECT count(*) FROM " + table).at(0).at(0));
     }

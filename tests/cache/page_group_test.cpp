@@ -72,7 +72,8 @@ TEST_F(PageGroupTest, AnErrorInItsSecondPageLeavesNothingOfTheGroupAndTheRetryRe
     int wake_ups = 0;
     mirror->set_commit_listener([&](std::int64_t) { ++wake_ups; });
     SQLite::Database saboteur(path, SQLite::OPEN_READWRITE);
-    saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON events WHEN NEW.batch_id = 'batch_150' "
+    saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON event_rows WHEN NEW.batch_key = "
+                  "(SELECT key FROM batch_rows WHERE id = 'batch_150') "
                   "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
     const ApplyOptions options = routed();
     const auto first = page_of(100, "pending", 3), second = page_of(100, "pending", 103);  // batch_150 half-way through the second

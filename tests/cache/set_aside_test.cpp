@@ -91,7 +91,8 @@ TEST_F(SetAsideTest, ARecordIsForgottenWhenACompletePassNoLongerListsTheBatch) {
 
 TEST_F(SetAsideTest, AnErrorThatIsNotTheBatchsFaultStillFailsTheWholePage) {
     SQLite::Database saboteur(path, SQLite::OPEN_READWRITE);
-    saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON events WHEN NEW.batch_id = 'b' "
+    saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON event_rows WHEN NEW.batch_key = "
+                  "(SELECT key FROM batch_rows WHERE id = 'b') "
                   "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
     EXPECT_THROW(mirror->apply_page({make_batch("a", "pending"), make_batch("b", "pending")}, {}), SQLite::Exception);
     EXPECT_EQ(count("batches"), 0);

@@ -99,6 +99,7 @@ TEST(Config, EmptyFileGivesTheDefaults) {
                 ElementsAre("completed", "partially_failed", "failed", "cancelled"));
     EXPECT_EQ(loaded.config->cache.event_retention, hours{24 * 30});
     EXPECT_EQ(loaded.config->api.socket_mode, 0660u);
+    EXPECT_EQ(loaded.config->cache.file_mode, 0600u);
     EXPECT_EQ(loaded.config->log.level, "info");
     EXPECT_THAT(loaded.warnings, IsEmpty());
 }
@@ -227,6 +228,8 @@ verify_tls = Off
 [sync]
 terminal_statuses = done ,  gone
 emit_on_bootstrap = yes
+[cache]
+file_mode = 640
 [api]
 socket_mode = 600
 [log]
@@ -243,6 +246,7 @@ level = debug
     EXPECT_THAT(c.sync.terminal_statuses, ElementsAre("done", "gone"));
     EXPECT_TRUE(c.sync.emit_on_bootstrap);
     EXPECT_EQ(c.api.socket_mode, 0600u);
+    EXPECT_EQ(c.cache.file_mode, 0640u);
     EXPECT_EQ(c.log.level, "debug");
 }
 
@@ -349,6 +353,12 @@ TEST(ConfigErrors, BadSocketMode) {
     expect_one_error("[api]\nsocket_mode = 0888\n", 2, "[api] socket_mode", "octal file mode like 0660");
     expect_one_error("[api]\nsocket_mode = 01777\n", 2, "[api] socket_mode", "at most 0777");
     expect_one_error("[api]\nsocket_mode = rw\n", 2, "[api] socket_mode", "octal");
+}
+
+TEST(ConfigErrors, MirrorFileModeIsOneOfTwo) {
+    expect_one_error("[cache]\nfile_mode = 0644\n", 2, "[cache] file_mode", "must be 0600 (only the daemon's user");
+    expect_one_error("[cache]\nfile_mode = 0660\n", 2, "[cache] file_mode", "or 0640 (its group may read it too)");
+    expect_one_error("[cache]\nfile_mode = 0988\n", 2, "[cache] file_mode", "got \"0988\"");
 }
 
 TEST(ConfigErrors, SocketPathTooLongForAUnixSocket) {

@@ -1,5 +1,5 @@
 // Crash safety of the real daemon: extract-syncd is killed with SIGKILL fifty times at random
-// moments (mid-page, mid-delivery, mid-migration of a v1 file) while batches keep changing
+// moments (mid-page, mid-delivery, mid-migration of a v3 file to layout v4) while batches keep changing
 // upstream and a webhook receiver takes every event. After each kill the file passes
 // PRAGMA integrity_check and every batch's transitions form one chain (none lost, none
 // twice); at the end the mirror equals the simulator's truth and every event was received.
@@ -11,6 +11,7 @@
 // half of the migration kills wait until the migration has committed. What each kill hit is
 // then read from the file, and the counts are asserted against what was read.
 
+#include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -21,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "cache/schema.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
@@ -34,38 +36,72 @@ namespace {
 
 const std::string kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 constexpr int kKills = 50;
-constexpr int kMigrationEvery = 10;  // every tenth start opens a v1 file and is killed within its first 200 ms
+constexpr int kMigrationEvery = 10;  // every tenth start opens a v3 file and is killed within its first 200 ms
 
 unsigned crash_seed() {
     if (const char* given = std::getenv("EXTRACT_CRASH_SEED")) return static_cast<unsigned>(std::stoul(given));
     return std::random_device{}();
 }
 
-// The tables and indexes of schema version 1 (cache/schema.cpp's first migration).
-const std::set<std::string> kV1Objects{"batches", "batches_created", "batches_status", "batches_removed",
-                                       "transitions", "transitions_batch", "events", "events_batch",
-                                       "events_created", "deliveries", "deliveries_due", "deliveries_event",
-                                       "sync_runs", "meta"};
-
+// The schema objects of a file at `version`, as the migrations build them on an empty file.
 std::set<std::string> schema_objects(SQLite::Database& db) {
-    SQLite::Statement q(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'");
+    SQLite::Statement q(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'view') "
+                            "AND name NOT LIKE 'sqlite_%'");
     std::set<std::string> names;
     while (q.executeStep()) names.insert(q.getColumn(0).getString());
     return names;
 }
 
-// Turns the mirror back into a v1 file: drops what later migrations added (indexes first).
-void downgrade_to_v1(const std::string& db_path) {
-    SQLite::Database db(db_path, SQLite::OPEN_READWRITE);
-    SQLite::Statement q(db, "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index') "
-                            "AND name NOT LIKE 'sqlite_%' ORDER BY type = 'table'");
-    std::vector<std::string> drops;
+// The v3 layout (user_version 4, before layout v4 of issue 14): its schema, as the migrations
+// build it on an empty file (they are append-only, so this is what v3 extract-sync wrote).
+constexpr int kV3 = 4;
+struct V3Schema {
+    std::set<std::string> objects;
+    std::vector<std::string> tables, indexes;  // CREATE statements of what layout v4 replaced
+};
+V3Schema v3_schema() {
+    TempDir scratch;
+    SQLite::Database db((scratch / "v3.db").string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    extract::cache::migrate_to(db, kV3);
+    V3Schema schema{schema_objects(db), {}, {}};
+    SQLite::Statement q(db, "SELECT type, sql FROM sqlite_master WHERE tbl_name IN "
+                            "('batches', 'transitions', 'events', 'deliveries') AND sql IS NOT NULL");
     while (q.executeStep()) {
-        const std::string name = q.getColumn(1).getString();
-        if (!kV1Objects.count(name)) drops.push_back("DROP " + q.getColumn(0).getString() + " " + name);
+        (q.getColumn(0).getString() == "table" ? schema.tables : schema.indexes).push_back(q.getColumn(1).getString());
     }
-    for (const auto& drop : drops) db.exec(drop);
-    db.exec("PRAGMA user_version = 1");
+    return schema;
+}
+
+// Turns the mirror back into a v3 file with every row, as v3 extract-sync would have left it,
+// so that the next start migrates it to layout v4 (the longest migration: every row is copied).
+void downgrade_to_v3(const std::string& db_path, const V3Schema& v3) {
+    SQLite::Database db(db_path, SQLite::OPEN_READWRITE);
+    db.exec("PRAGMA foreign_keys = OFF");
+    SQLite::Transaction tx(db);
+    db.exec("DROP VIEW batches; DROP VIEW transitions; DROP VIEW events; "
+            "ALTER TABLE deliveries RENAME TO deliveries_v4;");
+    for (const auto& sql : v3.tables) db.exec(sql);
+    db.exec(R"sql(
+INSERT INTO batches (rowid, id, status, total_items, count_pending, count_running, count_succeeded, count_failed,
+                     count_cancelled, engine, options, metadata, created_at, started_at, completed_at, expires_at,
+                     raw, first_seen_at, last_seen_at, last_changed_at, removed_at)
+SELECT key, id, status, total_items, count_pending, count_running, count_succeeded, count_failed, count_cancelled,
+       engine, json_extract(raw, '$.options'), json_extract(raw, '$.metadata'), created_at, started_at,
+       completed_at, expires_at, raw, first_seen_at, coalesce(last_seen_at, last_changed_at), last_changed_at,
+       removed_at
+FROM batch_rows;
+INSERT INTO transitions (seq, batch_id, from_status, to_status, observed_at)
+SELECT t.seq, b.id, t.from_status, t.to_status, t.observed_at FROM transition_rows t JOIN batch_rows b ON b.key = t.batch_key;
+INSERT INTO events (seq, id, type, batch_id, created_at, payload)
+SELECT e.seq, e.id, e.type, b.id, e.created_at, e.payload FROM event_rows e JOIN batch_rows b ON b.key = e.batch_key;
+INSERT INTO deliveries SELECT * FROM deliveries_v4;
+UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'event_rows') WHERE name = 'events';
+DROP TABLE deliveries_v4; DROP TABLE event_rows; DROP TABLE transition_rows; DROP TABLE batch_rows;
+DELETE FROM sqlite_sequence WHERE name NOT IN ('events', 'deliveries');
+)sql");
+    for (const auto& sql : v3.indexes) db.exec(sql);
+    db.exec("PRAGMA user_version = " + std::to_string(kV3));
+    tx.commit();
 }
 
 // The file may not exist yet, or be mid-creation: "not yet" rather than an error.
@@ -118,6 +154,7 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
                          "\nevents = batch.created, batch.status_changed, batch.updated, batch.removed\n"
                          "retry_schedule = 100ms, 200ms, 500ms, 1s, 1s, 1s, 1s, 1s\n");
 
+    const V3Schema v3 = v3_schema();
     std::vector<std::string> live;
     for (const auto& b : sim.snapshot()) live.push_back(b.at("id").get<std::string>());
     int migrated = 0, untouched = 0, aimed_after_migration = 0, mid_pass = 0, aimed_mid_pass = 0;
@@ -139,7 +176,7 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
         const bool aim_mid_pass = !migration && kill % 2 == 0;
         const bool aim_after_migration = migration && (kill / kMigrationEvery) % 2 == 0;
         sim.set_faults(aim_mid_pass ? json{{"slow_rate", 1.0}, {"slow_ms", 30}} : json::object());
-        if (migration) downgrade_to_v1(env.db_path);
+        if (migration && std::filesystem::exists(env.db_path)) downgrade_to_v3(env.db_path, v3);
         std::int64_t runs_before = 0;
         file_shows(env.db_path, [&](SQLite::Database& db) { return (runs_before = last_run(db)) > 0; });
         auto syncd = env.start_syncd({});
@@ -154,7 +191,7 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
             ASSERT_TRUE(eventually(
                 [&] {
                     return file_shows(env.db_path, [](SQLite::Database& db) {
-                        return db.execAndGet("PRAGMA user_version").getInt() > 1;
+                        return db.execAndGet("PRAGMA user_version").getInt() > kV3;
                     });
                 },
                 20s, 5ms))
@@ -172,16 +209,16 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
         const Problems chains = transition_chain_problems(db);
         ASSERT_TRUE(chains.empty()) << first_problems(chains);
         if (migration) {
-            // Each migration step is one transaction: a file still at version 1 is untouched, one
-            // past it has what step 2 creates.
+            // Each migration step is one transaction: a file still at v3 is untouched, one past
+            // it has the v4 layout, with every row (the chains above and the truth at the end).
             const int version = db.execAndGet("PRAGMA user_version").getInt();
             const std::set<std::string> objects = schema_objects(db);
-            if (version == 1) {
-                ASSERT_EQ(objects, kV1Objects);
+            if (version == kV3) {
+                ASSERT_EQ(objects, v3.objects);
             } else {
-                ASSERT_TRUE(objects.count("delivery_attempts")) << "user_version " << version;
+                ASSERT_TRUE(objects.count("batch_rows")) << "user_version " << version;
             }
-            ++(version == 1 ? untouched : migrated);
+            ++(version == kV3 ? untouched : migrated);
         }
     }
     std::cout << "migration kills: " << migrated << " after the migration, " << untouched << " before it; "

@@ -64,10 +64,10 @@ AddedEvent Outbox::add_event(const std::string& batch_id, const std::string& sta
 
     SQLite::Transaction tx(db_);
     SQLite::Statement upsert(db_,
-                             "INSERT INTO batches (id, status, total_items, count_pending, count_running,"
-                             " count_succeeded, count_failed, count_cancelled, engine, options, metadata, created_at,"
-                             " started_at, completed_at, expires_at, raw, first_seen_at, last_seen_at, last_changed_at)"
-                             " VALUES (?1, ?2, 1, 0, 0, 1, 0, 0, NULL, '{}', NULL, ?3, NULL, NULL, ?4, ?5, ?6, ?6, ?6)"
+                             "INSERT INTO batch_rows (id, status, total_items, count_pending, count_running,"
+                             " count_succeeded, count_failed, count_cancelled, engine, created_at, started_at,"
+                             " completed_at, expires_at, raw, first_seen_at, last_changed_at)"
+                             " VALUES (?1, ?2, 1, 0, 0, 1, 0, 0, NULL, ?3, NULL, NULL, ?4, ?5, ?6, ?6)"
                              " ON CONFLICT (id) DO UPDATE SET status = excluded.status, raw = excluded.raw");
     upsert.bind(1, batch_id);
     upsert.bind(2, status);
@@ -78,7 +78,8 @@ AddedEvent Outbox::add_event(const std::string& batch_id, const std::string& sta
     upsert.exec();
 
     SQLite::Statement insert_event(
-        db_, "INSERT INTO events (id, type, batch_id, created_at, payload) VALUES (?1, ?2, ?3, ?4, ?5)");
+        db_, "INSERT INTO event_rows (id, type, batch_key, created_at, payload) "
+             "VALUES (?1, ?2, (SELECT key FROM batch_rows WHERE id = ?3), ?4, ?5)");
     insert_event.bind(1, added.id);
     insert_event.bind(2, type);
     insert_event.bind(3, batch_id);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <set>
 #include <thread>
 
@@ -221,6 +222,43 @@ TEST_F(RunningDaemon, PagingTheLocalListWhileASyncWritesNeitherSkipsNorRepeats) 
     EXPECT_GT(after, before) << "the sync must have been writing while the list was paged";
     for (const auto& id : ids_before) EXPECT_TRUE(seen.count(id)) << "skipped " << id;
     EXPECT_GT(pages, 8);
+}
+
+TEST_F(RunningDaemon, ACursorOutlivesARestartAndAnotherMirrorsDaemonRefusesIt) {
+    start({"--batches", "20", "--frozen"}, "full_sync_interval = 1h\n");
+    ASSERT_TRUE(eventually([&] { return api_json("/v1/stats").at("batches").at("total") == 20; }, 30s));
+    const std::string cursor = api_json("/v1/batches?limit=5").at("next_cursor");
+    const json second_page = api_json("/v1/batches?limit=5&cursor=" + cursor).at("data");
+    ASSERT_EQ(second_page.size(), 5u);
+    {
+        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        EXPECT_EQ(db.execAndGet("SELECT length(value) FROM meta WHERE key = 'cursor_key'").getInt(), 64);
+    }
+
+    // The same mirror after a restart: its key is kept, the cursor pages on.
+    syncd->signal(SIGTERM);
+    ASSERT_EQ(syncd->wait(15s), 0) << syncd->stderr_text();
+    syncd = env.start_syncd({});
+    ASSERT_TRUE(eventually([&] { return api("GET", "/v1/health").status == 200; }, 30s)) << syncd->stderr_text();
+    EXPECT_EQ(api_json("/v1/batches?limit=5&cursor=" + cursor).at("data"), second_page);
+
+    // A daemon on another mirror of the same upstream has a key of its own: 422 on `cursor`.
+    SyncdEnv other;
+    other.write_config(sim->base_url(), "full_sync_interval = 1h\n");
+    auto other_syncd = other.start_syncd({});
+    ASSERT_TRUE(eventually(
+        [&] {
+            try {
+                return cli::UnixHttpClient(other.socket_path, 2s).request("GET", "/v1/health").status == 200;
+            } catch (const cli::ConnectError&) {
+                return false;
+            }
+        },
+        30s))
+        << other_syncd->stderr_text();
+    const auto refused = cli::UnixHttpClient(other.socket_path, 15s).request("GET", "/v1/batches?limit=5&cursor=" + cursor);
+    EXPECT_EQ(refused.status, 422) << refused.body;
+    EXPECT_NE(refused.body.find("from another mirror"), std::string::npos) << refused.body;
 }
 
 TEST_F(RunningDaemon, ASecondDaemonOnALiveSocketIsRefusedAndAStaleSocketIsReplaced) {

@@ -1,9 +1,13 @@
-// Issue 15: the mirror is private by default, whatever umask the daemon was started with.
+// Issue 15: the mirror is private by default, whatever umask the daemon was started with;
+// [cache] file_mode = 0640 lets its group read it.
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iterator>
 
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
@@ -35,6 +39,24 @@ private:
     mode_t previous_;
 };
 
+// The daemon started under a login shell's umask (022), once its API answers: the mirror,
+// its WAL and its shared-memory file then exist.
+std::unique_ptr<ChildProcess> start_under_login_umask(SyncdEnv& env) {
+    std::unique_ptr<ChildProcess> daemon;
+    {
+        const Umask login_shell(022);
+        daemon = env.start_syncd({});
+    }
+    EXPECT_TRUE(eventually([&] { return read_health(env.socket_path).has_value(); }, 30s)) << daemon->stderr_text();
+    return daemon;
+}
+
+void expect_mirror_files_mode(const SyncdEnv& env, unsigned mode) {
+    for (const auto& file : {env.db_path, env.db_path + "-wal", env.db_path + "-shm"}) {
+        EXPECT_EQ(mode_of(file), mode) << file;
+    }
+}
+
 }  // namespace
 
 TEST(SyncdPrivateFiles, MirrorAndItsWalAndShmAre0600UnderALoginShellsUmask) {
@@ -42,16 +64,8 @@ TEST(SyncdPrivateFiles, MirrorAndItsWalAndShmAre0600UnderALoginShellsUmask) {
     upstream.set_page("", kPage);
     SyncdEnv env;
     env.write_config(upstream.base_url());
-    std::unique_ptr<ChildProcess> daemon;
-    {
-        const Umask login_shell(022);
-        daemon = env.start_syncd({});
-    }
-    ASSERT_TRUE(eventually([&] { return read_health(env.socket_path).has_value(); }, 30s)) << daemon->stderr_text();
-    // While it runs, the WAL and the shared-memory file exist beside the mirror.
-    EXPECT_EQ(mode_of(env.db_path), 0600u);
-    EXPECT_EQ(mode_of(env.db_path + "-wal"), 0600u);
-    EXPECT_EQ(mode_of(env.db_path + "-shm"), 0600u);
+    const auto daemon = start_under_login_umask(env);
+    expect_mirror_files_mode(env, 0600);
     EXPECT_EQ(daemon->stderr_text().find("readable by other users"), std::string::npos) << daemon->stderr_text();
 }
 
@@ -66,4 +80,33 @@ TEST(SyncdPrivateFiles, AnExistingMirrorReadableByOthersIsWarnedAbout) {
     ASSERT_EQ(again->wait(scaled(30s)), 0) << again->stderr_text();
     EXPECT_NE(again->stderr_text().find(env.db_path + " is readable by other users (mode 0644)"), std::string::npos)
         << again->stderr_text();
+}
+
+TEST(SyncdPrivateFiles, FileMode0640LetsTheGroupReadTheMirrorAndItsWalAndShm) {
+    ScriptedUpstream upstream;
+    upstream.set_page("", kPage);
+    SyncdEnv env;
+    env.write_config(upstream.base_url());
+    {
+        // [cache] file_mode beside the path write_config put there.
+        std::ifstream in(env.config_path);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string path_line = "path = " + env.db_path + "\n";
+        ASSERT_NE(text.find(path_line), std::string::npos) << text;
+        text.replace(text.find(path_line), path_line.size(), path_line + "file_mode = 0640\n");
+        std::ofstream(env.config_path, std::ios::trunc) << text;
+    }
+    const auto daemon = start_under_login_umask(env);
+    expect_mirror_files_mode(env, 0640);
+    EXPECT_EQ(daemon->stderr_text().find("readable by other users"), std::string::npos) << daemon->stderr_text();
+    daemon->signal(SIGTERM);
+    ASSERT_EQ(daemon->wait(scaled(15s)), 0) << daemon->stderr_text();
+
+    // Back to the default 0600: the group-readable files are warned about, not narrowed.
+    env.write_config(upstream.base_url());
+    auto again = env.start_syncd({"--once"});
+    ASSERT_EQ(again->wait(scaled(30s)), 0) << again->stderr_text();
+    EXPECT_NE(again->stderr_text().find(env.db_path + " is readable by other users (mode 0640)"), std::string::npos)
+        << again->stderr_text();
+    EXPECT_EQ(mode_of(env.db_path), 0640u);
 }
