@@ -100,8 +100,9 @@ public:
     Mirror(const Mirror&) = delete;
     Mirror& operator=(const Mirror&) = delete;
 
-    // One transaction (a PageGroup of one page): inserts new batches, updates changed ones, and for each first sighting or
-    // status change writes a transition and an event; another changed field gives batch.updated.
+    // One transaction (a PageGroup of one page): inserts new batches, updates changed ones, and
+    // for each first sighting or status change writes a transition and an event; another changed
+    // field gives batch.updated.
     // A batch that cannot be stored as it is (Batch::set_aside, or a value a constraint refuses,
     // such as a `raw` that is not JSON) is set aside: recorded in `set_aside_batches` and logged
     // once at warn, while the rest of the page is applied. A full pass still counts it as listed,
