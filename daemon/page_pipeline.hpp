@@ -31,12 +31,17 @@ struct ListingOutcome {
 // page that arrives while a group is being closed waits for at most one page apply A and one
 // commit C before its own group starts; so a page is visible at most max(budget, A + C) + A + C
 // after it arrived. With budget 100 ms, a 200-batch page applied in about 5 ms and committed in
-// about 1 ms (WAL, synchronous = NORMAL: no fsync), that is about 110 ms; a slow moment (a
-// 32 MiB WAL checkpoint inside a commit, a loaded machine) has 140 ms of margin before 250 ms.
+// about 1 ms (WAL, synchronous = NORMAL: no fsync), that is about 110 ms, and a group of at most
+// max_pages pages usually closes sooner; a slow moment (a 32 MiB WAL checkpoint inside a commit,
+// a loaded machine) has 140 ms of margin before 250 ms.
 class GroupCommitPolicy {
 public:
     struct Limits {
-        int max_pages = 32;            // at 200 batches a page, 6,400 rows a transaction
+        // A group's dirty database pages should fit SQLite's 8 MiB page cache (2,048 pages; a
+        // 200-batch page dirties a few hundred on a 1M mirror). Past it SQLite spills to the WAL
+        // mid-transaction. 1M first sync, one run each on a loaded machine: one page a
+        // transaction 102 s; groups of 4: 86 s, of 8: 84 s, of 32: 148 s.
+        int max_pages = 8;
         Millis budget{100};            // since the group's first page arrived
     };
     GroupCommitPolicy(const Clock& clock, Limits limits);
