@@ -379,67 +379,10 @@ bool Mirror::seen_in(std::int64_t full_pass_run_id, std::int64_t key) const {
 }
 
 ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOptions& options) {
-    ApplyResult result;
-    result.received = static_cast<int>(page.size());
-    if (page.empty()) return result;
-    const Moment at = moment();
-
-    // Why each batch not stored was set aside, in page order; logged once the commit stands.
-    SetAsideList set_aside;
-    std::vector<std::pair<std::string, std::string>> newly_set_aside;  // escaped id, reason
-    auto record_all = [&] {
-        for (const auto& [batch, reason] : set_aside) {
-            if (record_set_aside(*batch, reason, options, at)) newly_set_aside.emplace_back(set_aside_key(batch->id), reason);
-        }
-    };
-    for (const Batch& batch : page) {
-        if (batch.set_aside) set_aside.emplace_back(&batch, *batch.set_aside);
-    }
-    try {
-        SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
-        store_batches(page, options, at, result);
-        record_all();
-        clear_set_aside(page, set_aside);
-        transaction.commit();
-    } catch (const SQLite::Exception& e) {
-        if (!is_constraint_failure(e)) throw;
-        // A value of one batch broke a constraint, and the whole page rolled back. Again, each
-        // batch under its own savepoint: the ones refused are set aside, the others stored, still
-        // in one transaction.
-        result = ApplyResult{};
-        result.received = static_cast<int>(page.size());
-        newly_set_aside.clear();
-        SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
-        for (const Batch& batch : page) {
-            if (batch.set_aside) continue;
-            // By hand: SQLiteCpp's Savepoint differs between versions in what rollback() leaves open.
-            // Any other error leaves the savepoint to the transaction's rollback.
-            db_.exec("SAVEPOINT batch");
-            ApplyResult one;
-            try {
-                store_batches(std::span<const Batch>(&batch, 1), options, at, one);
-                db_.exec("RELEASE batch");
-                add_result(result, one);
-            } catch (const SQLite::Exception& refused) {
-                if (!is_constraint_failure(refused)) throw;
-                db_.exec("ROLLBACK TO batch");
-                db_.exec("RELEASE batch");
-                set_aside.emplace_back(&batch, "the mirror refused a value: " + escape_untrusted(refused.what()));
-            }
-        }
-        record_all();
-        clear_set_aside(page, set_aside);
-        transaction.commit();
-    }
-    result.set_aside = static_cast<int>(set_aside.size());
-
-    for (const auto& [id, reason] : newly_set_aside) {
-        spdlog::warn("batch {} set aside: {}; the other batches are synced, and this one is tried again on every "
-                     "pass (see set_aside in GET /v1/health, docs/reliability.md)", id, reason);
-    }
-    spdlog::debug("applied a page of {}: {} new, {} changed, {} unchanged, {} set aside, {} events", result.received,
-                  result.inserted, result.updated, result.unchanged, result.set_aside, result.events);
-    if (result.events > 0) notify(result.last_event_seq);
+    if (page.empty()) return ApplyResult{};
+    PageGroup group(*this);
+    ApplyResult result = group.apply(page, options);
+    group.commit();
     return result;
 }
 
@@ -469,21 +412,21 @@ bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, con
     return !known_with_reason;
 }
 
-void Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set_aside) {
-    if (!may_have_set_aside_) return;
+int Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set_aside) {
+    if (!may_have_set_aside_) return 0;
     std::vector<std::string> stored;
     for (const Batch& batch : page) {
         const bool aside = std::any_of(set_aside.begin(), set_aside.end(), [&](const auto& b) { return b.first == &batch; });
         if (!aside) stored.push_back(set_aside_key(batch.id));
     }
+    int cleared = 0;
     if (!stored.empty()) {
         auto& clear = fresh(clear_set_aside_);
         clear.bind(1, json_array(stored));
-        if (const int cleared = clear.exec(); cleared > 0) {
-            spdlog::info("{} batch{} set aside before stored now", cleared, cleared == 1 ? "" : "es");
-        }
+        cleared = clear.exec();
     }
     may_have_set_aside_ = db_.execAndGet("SELECT EXISTS (SELECT 1 FROM set_aside_batches)").getInt() != 0;
+    return cleared;
 }
 
 void Mirror::record_transition(std::int64_t batch_key, const std::string* from_status,
@@ -804,6 +747,104 @@ std::string Mirror::cursor_key() {
         "INSERT INTO meta (key, value) VALUES ('cursor_key', lower(hex(randomblob(32)))) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE length(meta.value) < 64");
     return db_.execAndGet("SELECT value FROM meta WHERE key = 'cursor_key'").getString();
+}
+
+Mirror::PageGroup::PageGroup(Mirror& mirror)
+    : mirror_(mirror), transaction_(mirror.db_, SQLite::TransactionBehavior::IMMEDIATE) {}
+
+Mirror::PageGroup::~PageGroup() {
+    // The transaction's destructor rolls back; a clear_set_aside that the rollback undid may have
+    // found the table empty, so the next page looks again.
+    if (!committed_) mirror_.may_have_set_aside_ = true;
+}
+
+ApplyResult Mirror::PageGroup::apply(const std::vector<Batch>& page, const ApplyOptions& options) {
+    if (page.empty()) return ApplyResult{};
+    pages_.push_back({&page, &options, false});
+    try {
+        return store(pages_.back());
+    } catch (const SQLite::Exception& e) {
+        if (!is_constraint_failure(e)) throw;
+    }
+    // A value of one batch broke a constraint half-way through this page, and what the page wrote
+    // before it cannot be undone alone: a savepoint around every page would copy each database
+    // page it touches (a third more work for SQLite, for what only hostile data causes). So the
+    // group rolls back and is applied again, the earlier pages as before, this one batch by batch
+    // under a savepoint each: the ones refused are set aside, the others stored.
+    pages_.back().batch_by_batch = true;
+    mirror_.db_.exec("ROLLBACK");
+    mirror_.db_.exec("BEGIN IMMEDIATE");  // transaction_ commits or rolls back this one
+    mirror_.may_have_set_aside_ = true;
+    newly_set_aside_.clear();
+    cleared_set_aside_ = 0;
+    last_event_seq_ = 0;
+    applied_.clear();
+    ApplyResult result;
+    for (const Page& again : pages_) result = store(again);
+    return result;
+}
+
+ApplyResult Mirror::PageGroup::store(const Page& page) {
+    const std::vector<Batch>& batches = *page.batches;
+    const ApplyOptions& options = *page.options;
+    Mirror& mirror = mirror_;
+    ApplyResult result;
+    result.received = static_cast<int>(batches.size());
+    const Moment at = mirror.moment();
+
+    // Why each batch not stored was set aside, in page order; logged once the commit stands.
+    SetAsideList set_aside;
+    for (const Batch& batch : batches) {
+        if (batch.set_aside) set_aside.emplace_back(&batch, *batch.set_aside);
+    }
+    if (!page.batch_by_batch) {
+        mirror.store_batches(batches, options, at, result);
+    } else {
+        for (const Batch& batch : batches) {
+            if (batch.set_aside) continue;
+            // By hand: SQLiteCpp's Savepoint differs between versions in what rollback() leaves open.
+            // Any other error leaves the savepoint to the group's rollback.
+            mirror.db_.exec("SAVEPOINT batch");
+            ApplyResult one;
+            try {
+                mirror.store_batches(std::span<const Batch>(&batch, 1), options, at, one);
+                mirror.db_.exec("RELEASE batch");
+                add_result(result, one);
+            } catch (const SQLite::Exception& refused) {
+                if (!is_constraint_failure(refused)) throw;
+                mirror.db_.exec("ROLLBACK TO batch");
+                mirror.db_.exec("RELEASE batch");
+                set_aside.emplace_back(&batch, "the mirror refused a value: " + escape_untrusted(refused.what()));
+            }
+        }
+    }
+    for (const auto& [batch, reason] : set_aside) {
+        if (mirror.record_set_aside(*batch, reason, options, at)) {
+            newly_set_aside_.emplace_back(set_aside_key(batch->id), reason);
+        }
+    }
+    cleared_set_aside_ += mirror.clear_set_aside(batches, set_aside);
+    result.set_aside = static_cast<int>(set_aside.size());
+    if (result.events > 0) last_event_seq_ = std::max(last_event_seq_, result.last_event_seq);
+    if (spdlog::should_log(spdlog::level::debug)) applied_.push_back(result);
+    return result;
+}
+
+void Mirror::PageGroup::commit() {
+    transaction_.commit();
+    committed_ = true;
+    for (const auto& [id, reason] : newly_set_aside_) {
+        spdlog::warn("batch {} set aside: {}; the other batches are synced, and this one is tried again on every "
+                     "pass (see set_aside in GET /v1/health, docs/reliability.md)", id, reason);
+    }
+    if (cleared_set_aside_ > 0) {
+        spdlog::info("{} batch{} set aside before stored now", cleared_set_aside_, cleared_set_aside_ == 1 ? "" : "es");
+    }
+    for (const ApplyResult& page : applied_) {
+        spdlog::debug("applied a page of {}: {} new, {} changed, {} unchanged, {} set aside, {} events", page.received,
+                      page.inserted, page.updated, page.unchanged, page.set_aside, page.events);
+    }
+    if (last_event_seq_ > 0) mirror_.notify(last_event_seq_);
 }
 
 std::optional<std::string> Mirror::meta_value(std::string_view key) {

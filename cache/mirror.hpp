@@ -4,6 +4,7 @@
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
 
 #include <nlohmann/json.hpp>
 
@@ -99,13 +100,56 @@ public:
     Mirror(const Mirror&) = delete;
     Mirror& operator=(const Mirror&) = delete;
 
-    // One transaction: inserts new batches, updates changed ones, and for each first sighting or
-    // status change writes a transition and an event; another changed field gives batch.updated.
+    // One transaction (a PageGroup of one page): inserts new batches, updates changed ones, and
+    // for each first sighting or status change writes a transition and an event; another changed
+    // field gives batch.updated.
     // A batch that cannot be stored as it is (Batch::set_aside, or a value a constraint refuses,
     // such as a `raw` that is not JSON) is set aside: recorded in `set_aside_batches` and logged
     // once at warn, while the rest of the page is applied. A full pass still counts it as listed,
     // so a mirrored batch that upstream turned unstorable is not removed.
     ApplyResult apply_page(const std::vector<Batch>& page, const ApplyOptions& options);
+
+    // Several consecutive pages in one transaction (SPEC §3, group commit), each page still whole.
+    // A value a constraint refuses half-way through a page rolls the group back and applies it
+    // again: its earlier pages as before, that page batch by batch (apply_page's set-aside rule),
+    // so the pages and options given to apply() must stay alive until the group ends. Nothing of
+    // the group is visible, logged or announced to the commit listener before commit(); a group
+    // destroyed without commit() rolls back every page it applied (an exception from apply()
+    // leaves it to that). While a group is open, no other writing call on the Mirror.
+    class PageGroup {
+    public:
+        explicit PageGroup(Mirror& mirror);  // BEGIN IMMEDIATE
+        ~PageGroup();
+        PageGroup(const PageGroup&) = delete;
+        PageGroup& operator=(const PageGroup&) = delete;
+
+        // As apply_page, inside the group; the result counts this page only.
+        ApplyResult apply(const std::vector<Batch>& page, const ApplyOptions& options);
+        // Kept until the group ends: a temporary would be gone when the group is applied again.
+        ApplyResult apply(const std::vector<Batch>&& page, const ApplyOptions& options) = delete;
+        ApplyResult apply(const std::vector<Batch>& page, const ApplyOptions&& options) = delete;
+        ApplyResult apply(const std::vector<Batch>&& page, const ApplyOptions&& options) = delete;
+        // Commits the group, then logs what it set aside and wakes the commit listener once.
+        void commit();
+
+    private:
+        // A page this group applied: what applying it again needs.
+        struct Page {
+            const std::vector<Batch>* batches;
+            const ApplyOptions* options;
+            bool batch_by_batch;  // a value of it was refused: each batch under its own savepoint
+        };
+        ApplyResult store(const Page& page);
+
+        Mirror& mirror_;
+        SQLite::Transaction transaction_;
+        std::vector<Page> pages_;
+        bool committed_ = false;
+        std::vector<std::pair<std::string, std::string>> newly_set_aside_;  // escaped id, reason
+        int cleared_set_aside_ = 0;
+        std::int64_t last_event_seq_ = 0;  // the highest seq the group wrote; 0: no events
+        std::vector<ApplyResult> applied_;  // each page's result, kept only when debug logs are on
+    };
 
     // Inserts a sync_runs row started now and returns its id. `kind` is "full" or "fast".
     std::int64_t begin_sync_run(std::string_view kind);
@@ -212,8 +256,8 @@ private:
     bool record_set_aside(const Batch& batch, const std::string& reason, const ApplyOptions& options,
                           const Moment& at);
     // Forgets the set-aside records of the page's batches that were stored, i.e. not in
-    // `set_aside` (inside the caller's transaction).
-    void clear_set_aside(std::span<const Batch> page, const SetAsideList& set_aside);
+    // `set_aside` (inside the caller's transaction); returns how many it forgot.
+    int clear_set_aside(std::span<const Batch> page, const SetAsideList& set_aside);
 
     const Clock& clock_;
     SQLite::Database db_;

@@ -1,5 +1,6 @@
 #include "daemon/fast_poll.hpp"
 
+#include <functional>
 #include <unordered_set>
 
 #include <spdlog/spdlog.h>
@@ -9,6 +10,27 @@
 #include "daemon/page_pipeline.hpp"
 
 namespace extract::daemon {
+
+namespace {
+
+// Writes a status's listing to the mirror in groups and notes every id it listed.
+class ListedIds final : public PageWriter {
+public:
+    ListedIds(std::unordered_set<std::string>& listed, cache::Mirror& mirror, const cache::ApplyOptions& options,
+              std::function<void(const cache::ApplyResult&)> on_committed)
+        : listed_(listed), mirror_(mirror, options, std::move(on_committed)) {}
+    void apply(const upstream::BatchPage& page) override {
+        mirror_.apply(page);
+        for (const Batch& batch : page.batches) listed_.insert(batch.id);
+    }
+    void commit() override { mirror_.commit(); }
+
+private:
+    std::unordered_set<std::string>& listed_;
+    MirrorPageWriter mirror_;
+};
+
+}  // namespace
 
 cache::ApplyOptions single_fetch_apply_options(cache::Mirror& mirror, const FullSyncSettings& settings) {
     cache::ApplyOptions apply;
@@ -52,12 +74,12 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
         const std::int64_t max_pages =
             listing_page_bound(static_cast<std::int64_t>(nonterminal.size()), client_.page_size());
         for (const std::string& status : statuses) {
-            const ListingOutcome listing = page_listing(client_, status, stop_, [&](const upstream::BatchPage& page) {
-                count_applied(outcome, mirror_.apply_page(page.batches, apply));
+            ListedIds writer(listed, mirror_, apply, [&](const cache::ApplyResult& applied) {
+                count_applied(outcome, applied);
                 ++outcome.counts.pages;
-                for (const Batch& batch : page.batches) listed.insert(batch.id);
                 progress();
-            }, max_pages);
+            });
+            const ListingOutcome listing = page_listing(client_, status, stop_, clock_, writer, max_pages);
             if (listing.status != upstream::FetchStatus::ok) {
                 return fail(listing.status, "listing status " + status + ": " + listing.message);
             }

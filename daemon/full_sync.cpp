@@ -31,8 +31,8 @@ SyncOutcome FullSync::run(const FullSyncSettings& settings) {
         auto last_progress = started;
         std::int64_t received = 0;
         const std::int64_t max_pages = listing_page_bound(mirror_.batch_count(), client_.page_size());
-        const ListingOutcome listing = page_listing(client_, std::nullopt, stop_, [&](const upstream::BatchPage& page) {
-            const cache::ApplyResult applied = mirror_.apply_page(page.batches, apply);
+        // Each page is counted once its group has committed, so progress says what is stored.
+        MirrorPageWriter writer(mirror_, apply, [&](const cache::ApplyResult& applied) {
             ++outcome.counts.pages;
             received += applied.received;
             count_applied(outcome, applied);
@@ -48,7 +48,9 @@ SyncOutcome FullSync::run(const FullSyncSettings& settings) {
                              received, secs > 0 ? static_cast<double>(received) / secs : 0.0);
                 last_progress = now;
             }
-        }, max_pages);
+        });
+        const ListingOutcome listing =
+            page_listing(client_, std::nullopt, stop_, clock_, writer, max_pages);
         if (listing.status != upstream::FetchStatus::ok) {
             outcome.result = result_of(listing.status);
             outcome.error = listing.message;

@@ -4,9 +4,7 @@
 
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
@@ -18,25 +16,8 @@ using namespace extract::cache;
 using namespace extract::cache::testing;
 using namespace std::chrono_literals;
 
-namespace {
-
-std::vector<Batch> page_of(int n, const std::string& status, int first = 0) {
-    std::vector<Batch> page;
-    for (int i = first; i < first + n; ++i) page.push_back(make_batch("batch_" + std::to_string(i), status));
-    return page;
-}
-
-}  // namespace
-
-class CrashTest : public MirrorTest {
+class CrashTest : public RoutedMirrorTest {
 protected:
-    const std::vector<DeliveryRoute> routes{{"webhook.all", {"batch.created", "batch.status_changed"}, {}}};
-
-    ApplyOptions routed() const {
-        ApplyOptions options;
-        options.routes = &routes;
-        return options;
-    }
     // Everything the first page below leaves behind, committed.
     void expect_only_the_seed() const {
         EXPECT_EQ(count("batches"), 3);
@@ -100,23 +81,7 @@ TEST_F(CrashTest, TheProcessDyingWhileItWritesTheCommitLeavesNothingOfThePage) {
     mirror->apply_page(page_of(3, "pending"), routed());
     mirror.reset();  // no connection may cross the fork
 
-    const pid_t child = fork();
-    ASSERT_NE(child, -1);
-    if (child == 0) {
-        // The child applies the page with a file size limit just above the write-ahead log's
-        // size: the kernel kills it (SIGXFSZ) in the middle of writing the commit's frames.
-        const rlimit no_core{0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        Mirror dying(path, clock);
-        std::error_code ignored;
-        const auto wal_size = std::filesystem::file_size(path + "-wal", ignored);
-        const rlimit limit{static_cast<rlim_t>(wal_size) + 8192, RLIM_INFINITY};
-        setrlimit(RLIMIT_FSIZE, &limit);
-        dying.apply_page(big_page(), routed());
-        _exit(0);  // the commit fitted: the parent's assertion on the signal fails
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(child, &status, 0), child);
+    const int status = write_and_die_mid_commit(path, clock, [&](Mirror& dying) { dying.apply_page(big_page(), routed()); });
     ASSERT_TRUE(WIFSIGNALED(status)) << "the child was not killed mid-commit (exit " << WEXITSTATUS(status) << ")";
     ASSERT_EQ(WTERMSIG(status), SIGXFSZ);
     ASSERT_GT(std::filesystem::file_size(path + "-wal"), 0U);  // the torn commit is on disk

@@ -5,9 +5,14 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +57,34 @@ inline Batch make_batch(const std::string& id, const std::string& status, std::i
     return batch;
 }
 
+// `n` batches batch_<first>.. in `status`: a page as the upstream client hands it over.
+inline std::vector<Batch> page_of(int n, const std::string& status, int first = 0) {
+    std::vector<Batch> page;
+    for (int i = first; i < first + n; ++i) page.push_back(make_batch("batch_" + std::to_string(i), status));
+    return page;
+}
+
+// Runs `write` on a Mirror of `path` in a forked child whose file size limit sits just above the
+// write-ahead log's size: the kernel kills it (SIGXFSZ) in the middle of writing the commit's
+// frames. Returns the child's wait status. No Mirror connection may be open across the call.
+inline int write_and_die_mid_commit(const std::string& path, const Clock& clock, const std::function<void(Mirror&)>& write) {
+    const pid_t child = fork();
+    if (child == 0) {
+        const rlimit no_core{0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        Mirror dying(path, clock);
+        std::error_code ignored;
+        const auto wal_size = std::filesystem::file_size(path + "-wal", ignored);
+        const rlimit limit{static_cast<rlim_t>(wal_size) + 8192, RLIM_INFINITY};
+        setrlimit(RLIMIT_FSIZE, &limit);
+        write(dying);
+        _exit(0);  // the commit fitted: the caller's assertion on the signal fails
+    }
+    int status = 0;
+    if (child == -1 || waitpid(child, &status, 0) != child) return -1;
+    return status;
+}
+
 // Every row of a query, each column as text ("NULL" for SQL NULL).
 using Rows = std::vector<std::vector<std::string>>;
 
@@ -91,6 +124,19 @@ protected:
         return std::stoll(rows("SELECT count(*) FROM " + table).at(0).at(0));
     }
     std::string value(const std::string& sql) const { return rows(sql).at(0).at(0); }
+};
+
+// A MirrorTest whose pages queue deliveries to one webhook taking batch.created and
+// batch.status_changed.
+class RoutedMirrorTest : public MirrorTest {
+protected:
+    const std::vector<DeliveryRoute> routes{{"webhook.all", {"batch.created", "batch.status_changed"}, {}}};
+
+    ApplyOptions routed() const {
+        ApplyOptions options;
+        options.routes = &routes;
+        return options;
+    }
 };
 
 using extract::testing::LogCapture;
