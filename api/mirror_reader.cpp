@@ -118,7 +118,7 @@ std::optional<std::string> before_minute(WallTime before, char separator) {
 
 }  // namespace
 
-std::string metadata_path(std::string_view key) { return "$.metadata.\"" + std::string(key) + "\""; }
+std::string metadata_path(std::string_view key) { return "$.\"" + std::string(key) + "\""; }
 
 MirrorReader::MirrorReader(const std::string& db_path)
     // NOMUTEX: one worker thread owns each reader (MirrorConnections), so SQLite's per-call
@@ -177,8 +177,8 @@ void MirrorReader::list_range(const BatchListQuery& query, const TextRange& rang
     // json_type() tells a string from an object or array with the same text.
     for (std::size_t i = 0; i < query.metadata.size(); ++i) {
         const auto n = std::to_string(i);
-        sql += " AND json_extract(raw, :meta_path" + n + ") = :meta_value" + n + " AND json_type(raw, :meta_path" + n +
-               ") = 'text'";
+        sql += " AND json_extract(metadata, :meta_path" + n + ") = :meta_value" + n + " AND json_type(metadata, :meta_path" +
+               n + ") = 'text'";
     }
     if (query.after) sql += " AND (created_at, id) < (:cursor_created_at, :cursor_id)";
     sql += " ORDER BY created_at DESC, id DESC LIMIT :limit";
@@ -441,7 +441,7 @@ std::vector<ReportGroup> MirrorReader::report(WallTime since, const ReportGroupi
     if (by.kind == Kind::engine) key = "engine";
     if (by.kind == Kind::status) key = "status";
     if (by.kind == Kind::metadata) {
-        key = "CASE WHEN json_type(raw, :path) = 'text' THEN json_extract(raw, :path) END";
+        key = "CASE WHEN json_type(metadata, :path) = 'text' THEN json_extract(metadata, :path) END";
     }
     // created_at is compared with `since` here, not in SQL: extract_time_us() would run twice
     // a row (WHERE and SELECT are evaluated separately).

@@ -125,7 +125,7 @@ struct ReportGroup {
     std::optional<double> duration_p95;
 };
 
-// The SQLite JSON path into `raw` of a top-level metadata key, quoted so that dots and brackets in it are
+// The SQLite JSON path into `metadata` of a top-level metadata key, quoted so that dots and brackets in it are
 // part of the key. SQLite's path syntax has no escape for '"': such keys are refused earlier.
 std::string metadata_path(std::string_view key);
 

@@ -90,10 +90,9 @@ void bind_text_in_place(SQLite::Statement& statement, int index, const std::opti
     }
 }
 
-// ?1..?14 of insert_batch_ and update_batch_: the upstream's content of a row. The batch's text
+// ?1..?15 of insert_batch_ and update_batch_: the upstream's content of a row. The batch's text
 // is bound in place (the page outlives the statement's exec), so SQLite does not copy `raw`
-// once more for every row written. options and metadata live in raw only (the `batches` view
-// reads them out of it).
+// once more for every row written. options lives in raw only (the `batches` view reads it out).
 void bind_content(SQLite::Statement& statement, const Batch& batch) {
     statement.bindNoCopy(1, batch.id);
     statement.bindNoCopy(2, batch.status);
@@ -109,6 +108,12 @@ void bind_content(SQLite::Statement& statement, const Batch& batch) {
     bind_text_in_place(statement, 12, batch.completed_at);
     statement.bindNoCopy(13, batch.expires_at);
     statement.bindNoCopy(14, batch.raw);
+    // A JSON null is stored as SQL NULL, so `metadata IS NULL` finds both.
+    if (batch.metadata == "null") {
+        statement.bind(15);
+    } else {
+        bind_text_in_place(statement, 15, batch.metadata);
+    }
 }
 
 // A JSON array of strings for json_each(). Written by hand: through nlohmann::json it was an
@@ -202,8 +207,8 @@ Mirror::Mirror(const std::string& path, const Clock& clock)
       insert_batch_(db_,
                     "INSERT INTO batch_rows (id, status, total_items, count_pending, count_running, count_succeeded, "
                     "count_failed, count_cancelled, engine, created_at, started_at, completed_at, expires_at, raw, "
-                    "first_seen_at, last_changed_at) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)"),
+                    "metadata, first_seen_at, last_changed_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)"),
       insert_transition_(db_,
                          "INSERT INTO transition_rows (batch_key, from_status, to_status, observed_at) "
                          "VALUES (?1, ?2, ?3, ?4)"),
@@ -235,11 +240,11 @@ SQLite::Statement& Mirror::update_batch(unsigned indexed_columns) {
         std::string sql =
             "UPDATE batch_rows SET total_items = ?3, count_pending = ?4, count_running = ?5, count_succeeded = ?6, "
             "count_failed = ?7, count_cancelled = ?8, engine = ?9, started_at = ?11, completed_at = ?12, "
-            "expires_at = ?13, raw = ?14, last_changed_at = ?15";
+            "expires_at = ?13, raw = ?14, metadata = ?15, last_changed_at = ?16";
         if (indexed_columns & kSetStatus) sql += ", status = ?2";
         if (indexed_columns & kSetCreatedAt) sql += ", created_at = ?10";
         if (indexed_columns & kClearRemovedAt) sql += ", removed_at = NULL, last_seen_at = NULL";
-        sql += " WHERE key = ?16";
+        sql += " WHERE key = ?17";
         statement.emplace(db_, sql);
     }
     return *statement;
@@ -306,7 +311,7 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         if (found == known.end()) {
             auto& insert = fresh(insert_batch_);
             bind_content(insert, batch);
-            insert.bind(15, at.text);
+            insert.bind(16, at.text);
             insert.exec();
             key = db_.getLastInsertRowid();  // before the transition's insert
             mark_seen(key, options);
@@ -339,8 +344,8 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         if (row.removed) indexed |= kClearRemovedAt;
         auto& update = fresh(update_batch(indexed));
         bind_content(update, batch);
-        update.bind(15, at.text);
-        update.bind(16, key);
+        update.bind(16, at.text);
+        update.bind(17, key);
         update.exec();
         ++result.updated;
         if (row.removed) {

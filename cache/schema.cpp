@@ -150,9 +150,10 @@ CREATE TABLE IF NOT EXISTS set_aside_batches (
     //   derived by the `batches` view from the last complete full pass (meta
     //   `last_full_pass_at`, which every such pass saw all live batches in); a removal freezes it.
     //   Which batches a pass listed is kept in the writer's memory (seen_in_run is gone).
-    // - options and metadata are read out of raw by the view instead of being stored twice.
-    // - batches_created also holds the columns GET /v1/report reads (issue 17): a report over a
-    //   million batches reads the index, not a gigabyte of rows.
+    // - options is read out of raw by the view instead of being stored twice; metadata stays a
+    //   column because batches_created needs it.
+    // - batches_created also holds the columns GET /v1/report and the metadata filters read
+    //   (issue 17): a report over a million batches reads the index, not a gigabyte of rows.
     // - The views batches, transitions and events keep the v3 names and columns for readers
     //   (the API, sqlite3, Datasette). The LEFT JOINs let SQLite skip the batch lookup when a
     //   query uses no column of it, and become inner joins (with the id index first) when a
@@ -174,6 +175,7 @@ CREATE TABLE batch_rows (
     count_failed     INTEGER NOT NULL,
     count_cancelled  INTEGER NOT NULL,
     engine           TEXT,
+    metadata         TEXT,            -- JSON object or NULL; in batches_created for metadata filters and reports
     created_at       TEXT NOT NULL,
     started_at       TEXT,
     completed_at     TEXT,
@@ -185,10 +187,10 @@ CREATE TABLE batch_rows (
     raw              TEXT NOT NULL CHECK (json_valid(raw))
 );
 INSERT INTO batch_rows (key, id, status, total_items, count_pending, count_running, count_succeeded,
-                        count_failed, count_cancelled, engine, created_at, started_at, completed_at,
+                        count_failed, count_cancelled, engine, metadata, created_at, started_at, completed_at,
                         expires_at, first_seen_at, last_changed_at, last_seen_at, removed_at, raw)
 SELECT rowid, id, status, total_items, count_pending, count_running, count_succeeded, count_failed,
-       count_cancelled, engine, created_at, started_at, completed_at, expires_at, first_seen_at,
+       count_cancelled, engine, metadata, created_at, started_at, completed_at, expires_at, first_seen_at,
        last_changed_at, CASE WHEN removed_at IS NULL THEN NULL ELSE last_seen_at END, removed_at, raw
 FROM batches ORDER BY rowid;
 
@@ -247,10 +249,11 @@ INSERT OR REPLACE INTO meta (key, value)
 SELECT 'last_full_pass_at', started_at FROM sync_runs
 WHERE kind = 'full' AND finished_at IS NOT NULL AND error IS NULL ORDER BY id DESC LIMIT 1;
 
--- The listing's order, and what GET /v1/report sums, so that a report over a million batches
--- reads this index only (a tenth of the table's bytes: raw stays in the table).
+-- The listing's order, and what GET /v1/report sums and metadata filters test, so that a report
+-- or a filter walk over a million batches reads this index only (a tenth of the table's bytes:
+-- raw stays in the table).
 CREATE INDEX batches_created ON batch_rows (created_at DESC, id DESC, status, engine, total_items, count_failed,
-                                            completed_at);
+                                            completed_at, metadata);
 CREATE INDEX batches_status ON batch_rows (status, created_at DESC, id DESC);
 CREATE INDEX batches_removed ON batch_rows (removed_at);
 CREATE INDEX transitions_batch ON transition_rows (batch_key, seq);
@@ -262,8 +265,7 @@ CREATE INDEX deliveries_pending ON deliveries (target, event_seq, id) WHERE stat
 
 CREATE VIEW batches AS
 SELECT b.id, b.status, b.total_items, b.count_pending, b.count_running, b.count_succeeded, b.count_failed,
-       b.count_cancelled, b.engine, json_extract(b.raw, '$.options') AS options,
-       json_extract(b.raw, '$.metadata') AS metadata, b.created_at, b.started_at, b.completed_at,
+       b.count_cancelled, b.engine, json_extract(b.raw, '$.options') AS options, b.metadata, b.created_at, b.started_at, b.completed_at,
        b.expires_at, b.raw, b.first_seen_at,
        coalesce(b.last_seen_at,
                 max(b.last_changed_at, coalesce((SELECT value FROM meta WHERE key = 'last_full_pass_at'), ''))) AS last_seen_at,

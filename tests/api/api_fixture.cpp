@@ -43,9 +43,9 @@ nlohmann::json MirrorFile::insert_batch(const BatchRow& row) {
                        {"extra", "kept"}};
     SQLite::Statement insert(db_, R"sql(
         INSERT INTO batch_rows (id, status, total_items, count_pending, count_running, count_succeeded, count_failed,
-                                count_cancelled, engine, created_at, started_at, completed_at, expires_at, raw,
-                                first_seen_at, last_seen_at, last_changed_at, removed_at)
-        VALUES (?, ?, ?, ?, 0, ?, ?, 0, ?, ?, NULL, ?, '2026-12-03T03:00:00.000Z', ?, ?, ?, ?, ?))sql");
+                                count_cancelled, engine, metadata, created_at, started_at, completed_at, expires_at,
+                                raw, first_seen_at, last_seen_at, last_changed_at, removed_at)
+        VALUES (?, ?, ?, ?, 0, ?, ?, 0, ?, ?, ?, NULL, ?, '2026-12-03T03:00:00.000Z', ?, ?, ?, ?, ?))sql");
     int at = 0;
     insert.bind(++at, row.id);
     insert.bind(++at, row.status);
@@ -54,6 +54,8 @@ nlohmann::json MirrorFile::insert_batch(const BatchRow& row) {
     insert.bind(++at, row.succeeded);
     insert.bind(++at, row.failed);
     if (row.engine) insert.bind(at + 1, *row.engine);
+    ++at;
+    if (!row.metadata.is_null()) insert.bind(at + 1, row.metadata.dump());
     ++at;
     insert.bind(++at, row.created_at);
     if (row.completed_at) insert.bind(at + 1, *row.completed_at);

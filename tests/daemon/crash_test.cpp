@@ -86,7 +86,7 @@ INSERT INTO batches (rowid, id, status, total_items, count_pending, count_runnin
                      count_cancelled, engine, options, metadata, created_at, started_at, completed_at, expires_at,
                      raw, first_seen_at, last_seen_at, last_changed_at, removed_at)
 SELECT key, id, status, total_items, count_pending, count_running, count_succeeded, count_failed, count_cancelled,
-       engine, json_extract(raw, '$.options'), json_extract(raw, '$.metadata'), created_at, started_at,
+       engine, json_extract(raw, '$.options'), metadata, created_at, started_at,
        completed_at, expires_at, raw, first_seen_at, coalesce(last_seen_at, last_changed_at), last_changed_at,
        removed_at
 FROM batch_rows;
