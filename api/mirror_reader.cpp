@@ -3,12 +3,11 @@
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
 
-#include <memory>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string_view>
 
