@@ -8,6 +8,8 @@
 #include <stop_token>
 #include <thread>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "core/untrusted_text.hpp"
 
@@ -72,12 +74,27 @@ public:
         std::lock_guard lock(mutex_);
         return !pages_.empty();
     }
+    // Writer: pages it is done with go back to the fetcher, which parsed them, to be freed there.
+    // glibc frees memory of another thread's arena slowly (a lock and a consolidation per free):
+    // freed on the writer, the parsed pages cost an idle full pass a third of its CPU
+    // (docs/BENCHMARKS.md, issue 14).
+    void give_back(std::deque<Fetched>& spent) {
+        std::lock_guard lock(mutex_);
+        for (Fetched& page : spent) spent_.push_back(std::move(page));
+        spent.clear();
+    }
+    // Fetcher: what the writer gave back, to destroy outside the lock.
+    std::vector<Fetched> take_spent() {
+        std::lock_guard lock(mutex_);
+        return std::exchange(spent_, {});
+    }
 
 private:
     const std::size_t capacity_;
     mutable std::mutex mutex_;
     std::condition_variable_any changed_;
     std::deque<Fetched> pages_;
+    std::vector<Fetched> spent_;  // left with the queue when the fetcher has ended
 };
 
 // The fetcher thread's loop: follows the cursors until a page ends the listing, a place in the
@@ -89,6 +106,7 @@ void fetch_listing(const std::stop_token& token, upstream::UpstreamClient& clien
     // Every cursor this listing followed: one seen again is a loop that would never end.
     std::unordered_set<std::string> cursors_followed;
     for (std::int64_t fetched = 1;; ++fetched) {
+        queue.take_spent();  // destroyed here, on the thread that allocated them
         if (!queue.reserve(token)) return;
         Fetched next;
         if (stop.stop_requested()) {
@@ -141,7 +159,7 @@ ListingOutcome page_listing(upstream::UpstreamClient& client, const std::optiona
         if (group.pages() == 0) return;
         writer.commit();
         group.reset();
-        grouped.clear();
+        queue.give_back(grouped);
     };
     ListingOutcome outcome;
     while (true) {
