@@ -46,14 +46,13 @@ Batch make_batch(int number, int version) {
     b.counts.running = 3;
     b.counts.pending = b.total_items - b.counts.succeeded - b.counts.running;
     b.engine = "docling-v2";
-    b.options = R"({"formats":["markdown","json"],"ocr":true,"tables":"accurate"})";
     b.metadata = R"({"customer":"acme-corp","pipeline":"invoices-eu","submitted_by":"scheduler"})";
     // Newest first in listing order, as the upstream lists them: batch 0 is the newest.
     constexpr std::int64_t kNewest = 10'000'000;
     b.created_at = extract::bench::generated_created_at(kNewest - number);
     b.started_at = extract::bench::generated_created_at(kNewest - number + 1);
     b.expires_at = extract::bench::generated_created_at(kNewest - number + 3 * 86400);
-    b.raw = extract::bench::upstream_json(b);
+    b.raw = extract::bench::upstream_json(b, R"({"formats":["markdown","json"],"ocr":true,"tables":"accurate"})");
     return b;
 }
 

@@ -40,13 +40,12 @@ Batch generated_batch(std::int64_t n) {
         b.counts.pending = b.total_items;
     }
     b.engine = n % 3 == 0 ? "docling-v2" : "marker-v1";
-    b.options = R"({"formats":["markdown","json"],"ocr":true})";
     b.metadata = R"({"customer":"acme-corp","pipeline":"invoices-eu"})";
     b.created_at = generated_created_at(n);
     if (b.status != "pending") b.started_at = generated_created_at(n + 2);
     if (finished) b.completed_at = generated_created_at(n + 600);
     b.expires_at = generated_created_at(n + 30 * 86400);
-    b.raw = upstream_json(b);
+    b.raw = upstream_json(b, R"({"formats":["markdown","json"],"ocr":true})");
     return b;
 }
 
@@ -57,7 +56,7 @@ std::int64_t batch_count(const std::string& path) {
 
 }  // namespace
 
-std::string upstream_json(const Batch& b) {
+std::string upstream_json(const Batch& b, std::string_view options) {
     const auto text_or_null = [](const std::optional<std::string>& v) {
         return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
     };
@@ -70,7 +69,7 @@ std::string upstream_json(const Batch& b) {
           {"failed", b.counts.failed}, {"cancelled", b.counts.cancelled}}},
         {"total_items", b.total_items},
         {"engine", text_or_null(b.engine)},
-        {"options", nlohmann::json::parse(b.options)},
+        {"options", nlohmann::json::parse(options)},
         {"metadata", b.metadata ? nlohmann::json::parse(*b.metadata) : nlohmann::json(nullptr)},
         {"created_at", b.created_at},
         {"started_at", text_or_null(b.started_at)},

@@ -5,13 +5,15 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/batch.hpp"
 
 namespace extract::bench {
 
-// The batch as the upstream would serve it, for its `raw` column: every field of `b`.
-std::string upstream_json(const Batch& b);
+// The batch as the upstream would serve it, for its `raw` column: every field of `b`, and
+// `options` (JSON object text; the mirror keeps it in raw only, so Batch has no field for it).
+std::string upstream_json(const Batch& b, std::string_view options);
 
 // The id of batch n: shaped like the upstream's (`bat_` and 20 letters and digits), scattered
 // over the key space as the upstream's are (so lookups and inserts land all over the id-keyed

@@ -35,7 +35,6 @@ struct Batch {
     BatchCounts counts;
     std::int64_t total_items = 0;
     std::optional<std::string> engine;
-    std::string options = "{}";           // JSON text of an object
     std::optional<std::string> metadata;  // JSON text of an object, or absent / null
     std::string created_at;               // upstream timestamps are kept as received
     std::optional<std::string> started_at;

@@ -62,15 +62,10 @@ public:
         return value ? integer(*value, field) : 0;
     }
 
-    // An object, kept as JSON text.
-    std::string required_object(std::string_view field) {
+    // An object, checked only: the mirror keeps it in `raw`, nothing else reads it.
+    void required_object(std::string_view field) {
         const json* value = require(field);
-        if (!value) return {};
-        if (!value->is_object()) {
-            fail(field, "expected an object, got " + describe_value(*value));
-            return {};
-        }
-        return canonical(*value);
+        if (value && !value->is_object()) fail(field, "expected an object, got " + describe_value(*value));
     }
 
     std::optional<std::string> optional_object(std::string_view field) {
@@ -244,7 +239,7 @@ std::variant<Batch, ParseError> parse_batch(const nlohmann::json& object, std::s
     }
     batch.total_items = reader.required_integer("total_items");
     batch.engine = reader.required_nullable_string("engine");
-    batch.options = reader.required_object("options");
+    reader.required_object("options");
     batch.metadata = reader.optional_object("metadata");
     batch.created_at = reader.required_string("created_at");
     batch.started_at = reader.optional_string("started_at");
