@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <ctime>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
@@ -484,11 +486,37 @@ TEST_F(UpstreamClientTest, RateLimitCanBeChangedOrLifted) {
     EXPECT_EQ(since_first(4), since_first(2));
 }
 
+// Each thread keeps its own fake time, which only its own sleeps advance. A shared fake clock
+// lets one thread's sleep move time under another that has just taken its turn, so what the
+// transport records drifts from the slot the limiter gave; with a clock per thread, a request
+// is recorded at exactly the instant its thread was let through.
+class PerThreadClock final : public Clock, public Sleeper {
+public:
+    WallTime now() const override { return WallTime{} + offset(); }
+    SteadyTime steady_now() const override { return SteadyTime{} + offset(); }
+    bool sleep_for(Millis d) override {
+        std::lock_guard lock(mutex_);
+        offsets_[std::this_thread::get_id()] += d;
+        return true;
+    }
+
+private:
+    Millis offset() const {
+        std::lock_guard lock(mutex_);
+        const auto it = offsets_.find(std::this_thread::get_id());
+        return it == offsets_.end() ? Millis{0} : it->second;
+    }
+    mutable std::mutex mutex_;
+    std::map<std::thread::id, Millis> offsets_;
+};
+
 TEST_F(UpstreamClientTest, RateLimitHoldsAcrossThreads) {
-    transport.respond_always(200, page_body());
+    PerThreadClock clocks;
+    FakeTransport shared(&clocks);
+    shared.respond_always(200, page_body());
     ClientOptions o = options();
     o.max_requests_per_second = 5;
-    auto client = make_client(o);
+    UpstreamClient client(shared, clocks, clocks, std::move(o), [] { return 0.5; });
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&client] {
@@ -496,16 +524,16 @@ TEST_F(UpstreamClientTest, RateLimitHoldsAcrossThreads) {
         });
     }
     for (auto& thread : threads) thread.join();
-    auto requests = transport.requests();
+    const auto requests = shared.requests();
     ASSERT_EQ(requests.size(), 20u);
     EXPECT_EQ(client.requests_sent(), 20);
-    // Threads share the fake clock, so two of them may read the same instant after their
-    // sleeps; what the limiter guarantees is that no request goes before its slot, and the
-    // 20th slot is 19 intervals after the first.
+    // Twenty requests from four threads take the twenty slots one interval apart, none twice.
     std::vector<SteadyTime> sent;
+    std::vector<SteadyTime> slots;
     for (const auto& r : requests) sent.push_back(r.sent_at);
+    for (int k = 0; k < 20; ++k) slots.push_back(SteadyTime{} + k * 200ms);
     std::sort(sent.begin(), sent.end());
-    EXPECT_GE(sent.back() - sent.front(), 19 * 200ms);
+    EXPECT_EQ(sent, slots);
 }
 
 TEST_F(UpstreamClientTest, CountsEveryAttemptByCode) {
