@@ -231,7 +231,60 @@ Mirror::Mirror(const std::string& path, const Clock& clock)
                         "first_seen_at = CASE WHEN reason = excluded.reason THEN first_seen_at ELSE excluded.first_seen_at END, "
                         "reason = excluded.reason, last_seen_at = excluded.last_seen_at, "
                         "seen_in_run = coalesce(excluded.seen_in_run, seen_in_run)"),
-      clear_set_aside_(db_, "DELETE FROM set_aside_batches WHERE batch_id IN (SELECT value FROM json_each(?1))") {}
+      clear_set_aside_(db_, "DELETE FROM set_aside_batches WHERE batch_id IN (SELECT value FROM json_each(?1))") {
+    restore_id_index();
+}
+
+Mirror::~Mirror() {
+    try {
+        restore_id_index();
+    } catch (const std::exception& e) {
+        spdlog::error("could not build the batch id index at exit ({}); it is built when the mirror is opened next",
+                      e.what());
+    }
+}
+
+void Mirror::begin_bulk_load_if_empty(std::int64_t full_pass_run_id) {
+    if (bulk_decided_run_ == full_pass_run_id) return;
+    bulk_decided_run_ = full_pass_run_id;
+    if (bulk_ids_ || db_.execAndGet("SELECT EXISTS (SELECT 1 FROM batch_rows)").getInt() != 0) return;
+    db_.exec("DROP INDEX IF EXISTS batches_id");
+    id_index_ = false;
+    bulk_ids_.emplace();
+}
+
+void Mirror::restore_id_index() {
+    const std::optional<std::size_t> loaded = bulk_ids_ ? std::optional(bulk_ids_->size()) : std::nullopt;
+    bulk_ids_.reset();
+    if (id_index_) return;
+    const bool missing =
+        db_.execAndGet("SELECT NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'batches_id')")
+            .getInt() != 0;
+    if (missing) {
+        const auto started = clock_.steady_now();
+        // SQLite sorts the ids in cache_size of memory and spills the rest to temporary files,
+        // which temp_store = MEMORY would keep in memory (40 MB at a million batches). Outside a
+        // transaction (the usual end of a bulk load) they go to a file; inside one the setting
+        // cannot change.
+        const bool spill_to_file = sqlite3_get_autocommit(db_.getHandle()) != 0;
+        if (spill_to_file) db_.exec("PRAGMA temp_store = FILE");
+        db_.exec("CREATE UNIQUE INDEX batches_id ON batch_rows (id)");
+        if (spill_to_file) db_.exec("PRAGMA temp_store = MEMORY");
+        const double seconds = std::chrono::duration<double>(clock_.steady_now() - started).count();
+        if (loaded) {
+            spdlog::info("built the batch id index after a bulk load of {} batches in {:.2f}s", *loaded, seconds);
+        } else {
+            spdlog::warn("built the batch id index that an unfinished bulk load left out, in {:.2f}s", seconds);
+        }
+    }
+    id_index_ = true;
+}
+
+void Mirror::forget_bulk_load() {
+    bulk_ids_.reset();
+    id_index_ = false;      // unknown until restore_id_index looks
+    bulk_decided_run_ = 0;  // decided again: a rollback may have emptied the mirror again
+}
 
 SQLite::Statement& Mirror::update_batch(unsigned indexed_columns) {
     auto& statement = update_batch_.at(indexed_columns);
@@ -257,6 +310,7 @@ Mirror::Moment Mirror::moment() const {
 
 void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& options, const Moment& at,
                            ApplyResult& result) {
+    if (options.full_pass_run_id) begin_bulk_load_if_empty(*options.full_pass_run_id);
 
     // Each id once, pointing at its first occurrence (a page should not repeat an id, but a
     // repeat must not record anything twice either).
@@ -269,6 +323,12 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         if (first_by_id.emplace(batch.id, &batch).second) ids.push_back(batch.id);
     }
     if (ids.empty()) return;
+    // A bulk load knows that an id it has no hash of is not mirrored; an id it may have seen (a
+    // repeat across pages, or two ids of one hash) ends it, and the index answers from then on.
+    if (bulk_ids_ &&
+        std::any_of(ids.begin(), ids.end(), [&](std::string_view id) { return bulk_ids_->may_contain(id); })) {
+        restore_id_index();
+    }
 
     // What the mirror holds for this page. Read inside the transaction that writes, so a crash
     // before commit leaves nothing and the retry detects the same changes again.
@@ -283,18 +343,21 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
     std::unordered_map<std::string_view, Known> known;
     known.reserve(page.size());
 
-    auto& lookup = fresh(find_page_rows_);
-    lookup.bind(1, json_array(ids));
-    while (lookup.executeStep()) {
-        const SQLite::Column id_column = lookup.getColumn(0);
-        const std::string_view id(id_column.getText(), static_cast<std::size_t>(id_column.getBytes()));
-        const auto first = first_by_id.find(id);
-        if (first == first_by_id.end()) continue;  // cannot happen: the query selects by these ids
-        const SQLite::Column raw_column = lookup.getColumn(2);
-        const std::string_view raw(raw_column.getText(), static_cast<std::size_t>(raw_column.getBytes()));
-        known.emplace(first->first, Known{lookup.getColumn(1).getString(), lookup.getColumn(3).getInt() != 0,
-                                          lookup.getColumn(4).getString(), raw == first->second->raw, nullptr,
-                                          lookup.getColumn(5).getInt64()});
+    if (!bulk_ids_) {  // a bulk load inserts every batch of the page
+        restore_id_index();
+        auto& lookup = fresh(find_page_rows_);
+        lookup.bind(1, json_array(ids));
+        while (lookup.executeStep()) {
+            const SQLite::Column id_column = lookup.getColumn(0);
+            const std::string_view id(id_column.getText(), static_cast<std::size_t>(id_column.getBytes()));
+            const auto first = first_by_id.find(id);
+            if (first == first_by_id.end()) continue;  // cannot happen: the query selects by these ids
+            const SQLite::Column raw_column = lookup.getColumn(2);
+            const std::string_view raw(raw_column.getText(), static_cast<std::size_t>(raw_column.getBytes()));
+            known.emplace(first->first, Known{lookup.getColumn(1).getString(), lookup.getColumn(3).getInt() != 0,
+                                              lookup.getColumn(4).getString(), raw == first->second->raw, nullptr,
+                                              lookup.getColumn(5).getInt64()});
+        }
     }
 
     for (const Batch& batch : page) {
@@ -314,6 +377,7 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
             insert.bind(16, at.text);
             insert.exec();
             key = db_.getLastInsertRowid();  // before the transition's insert
+            if (bulk_ids_) bulk_ids_->insert(batch.id);
             mark_seen(key, options);
             ++result.inserted;
             record_transition(key, nullptr, batch.status, at);
@@ -408,7 +472,8 @@ bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, con
     may_have_set_aside_ = true;
 
     // A mirrored batch that upstream still lists, only no longer storable, is not removed by this pass.
-    if (options.full_pass_run_id && !batch_id_problem(batch.id)) {
+    if (options.full_pass_run_id && !batch_id_problem(batch.id) && (!bulk_ids_ || bulk_ids_->may_contain(batch.id))) {
+        restore_id_index();
         auto& find = fresh(find_key_);
         find.bind(1, batch.id);
         if (find.executeStep()) mark_seen(find.getColumn(0).getInt64(), options);
@@ -534,6 +599,7 @@ int Mirror::remove_unseen(std::int64_t full_pass_run_id, const std::vector<Deliv
 }
 
 int Mirror::mark_removed(const std::string& batch_id, const std::vector<DeliveryRoute>* routes) {
+    restore_id_index();
     const Moment at = moment();
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
     auto& find = fresh(find_key_);
@@ -557,6 +623,7 @@ std::int64_t Mirror::begin_sync_run(std::string_view kind) {
 }
 
 void Mirror::finish_sync_run(std::int64_t run_id, const SyncRunCounts& counts, const std::optional<std::string>& error) {
+    restore_id_index();
     SQLite::Statement update(db_,
                              "UPDATE sync_runs SET finished_at = ?2, requests = ?3, pages = ?4, upserted = ?5, "
                              "changed = ?6, removed = ?7, error = ?8 WHERE id = ?1");
@@ -636,6 +703,7 @@ std::int64_t Mirror::batch_count() {
 }
 
 bool Mirror::contains(const std::string& batch_id) {
+    restore_id_index();
     SQLite::Statement query(db_, "SELECT EXISTS (SELECT 1 FROM batch_rows WHERE id = ?1)");
     query.bind(1, batch_id);
     return query.executeStep() && query.getColumn(0).getInt() != 0;
@@ -760,7 +828,10 @@ Mirror::PageGroup::PageGroup(Mirror& mirror)
 Mirror::PageGroup::~PageGroup() {
     // The transaction's destructor rolls back; a clear_set_aside that the rollback undid may have
     // found the table empty, so the next page looks again.
-    if (!committed_) mirror_.may_have_set_aside_ = true;
+    if (!committed_) {
+        mirror_.may_have_set_aside_ = true;
+        mirror_.forget_bulk_load();
+    }
 }
 
 ApplyResult Mirror::PageGroup::apply(const std::vector<Batch>& page, const ApplyOptions& options) {
@@ -780,6 +851,7 @@ ApplyResult Mirror::PageGroup::apply(const std::vector<Batch>& page, const Apply
     mirror_.db_.exec("ROLLBACK");
     mirror_.db_.exec("BEGIN IMMEDIATE");  // transaction_ commits or rolls back this one
     mirror_.may_have_set_aside_ = true;
+    mirror_.forget_bulk_load();
     newly_set_aside_.clear();
     cleared_set_aside_ = 0;
     last_event_seq_ = 0;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cache/event.hpp"
+#include "cache/id_hash_set.hpp"
 #include "core/batch.hpp"
 #include "core/clock.hpp"
 
@@ -96,7 +97,9 @@ public:
     // Opens or creates the file (its directory must exist), WAL, synchronous=NORMAL,
     // busy_timeout 5000, foreign keys on, an 8 MiB page cache, a checkpoint every 32 MiB of WAL,
     // then migrates. Throws MirrorOpenError.
+    // Builds the id index if a bulk load killed before its end left it out.
     Mirror(const std::string& path, const Clock& clock);
+    ~Mirror();  // builds the id index if a bulk load is still on (an error there is logged)
     Mirror(const Mirror&) = delete;
     Mirror& operator=(const Mirror&) = delete;
 
@@ -153,6 +156,7 @@ public:
 
     // Inserts a sync_runs row started now and returns its id. `kind` is "full" or "fast".
     std::int64_t begin_sync_run(std::string_view kind);
+    // Ends a bulk load the run began (see bulk_loading) by building the id index, then records the run.
     void finish_sync_run(std::int64_t run_id, const SyncRunCounts& counts, const std::optional<std::string>& error);
     // At start-up: runs left unfinished by a crash get finished_at now and error "interrupted".
     int close_interrupted_runs();
@@ -178,6 +182,14 @@ public:
     // first call on a fresh file (empty batches table: pending) and kept in `meta`.
     bool bootstrap_pending();
     void finish_bootstrap();
+
+    // True while a full pass that began on an empty mirror loads it in bulk: the unique index
+    // batches_id is dropped at its first page and built once, sorted, when the run ends
+    // (finish_sync_run), or earlier when an id is listed twice or looked up. Meanwhile the ids
+    // are known by their hashes in memory (8 to 16 bytes a batch), and readers that look a batch
+    // up by id scan the table. A first sync of a million batches so writes each leaf of the id
+    // index once instead of once per group that touches it (SPEC §3; docs/sync.md, "Bulk load").
+    bool bulk_loading() const { return bulk_ids_.has_value(); }
 
     std::int64_t batch_count();  // not removed
     // Whether the mirror holds this batch, removed or not.
@@ -245,6 +257,13 @@ private:
     std::vector<std::int64_t> unseen_keys(std::int64_t full_pass_run_id);
     // After a commit that wrote events.
     void notify(std::int64_t last_seq);
+    // At the first page of a full pass: drops the id index when the mirror is empty (bulk load).
+    void begin_bulk_load_if_empty(std::int64_t full_pass_run_id);
+    // Ends a bulk load, if one is on, and makes sure the id index exists.
+    void restore_id_index();
+    // After a write transaction rolled back: what it did to the id index is undone, the hashes
+    // of the ids it inserted are not, so the bulk load ends.
+    void forget_bulk_load();
     // A page's batches that were not stored, each with why.
     using SetAsideList = std::vector<std::pair<const Batch*, std::string>>;
     // The stored part of a page, inside the caller's transaction: batches with a set_aside reason
@@ -285,6 +304,11 @@ private:
     // which then removes nothing. About 125 KB for a million batches.
     std::vector<bool> seen_;
     std::int64_t seen_run_ = 0;
+    // Bulk load (bulk_loading): the ids stored since batches_id was dropped. id_index_ is false
+    // while the index may be missing; the run that last decided whether to bulk load.
+    std::optional<IdHashSet> bulk_ids_;
+    bool id_index_ = false;
+    std::int64_t bulk_decided_run_ = 0;
 };
 
 }  // namespace extract::cache

@@ -144,8 +144,11 @@ CREATE TABLE IF NOT EXISTS set_aside_batches (
 )sql",
     // 5: layout v4 (issue 14, docs/schema.md): writes follow change, not history.
     // - batch_rows keys each batch by an integer; transition_rows and event_rows reference that
-    //   key, so the random upstream id is the key of one B-tree only (batch_rows' UNIQUE index)
-    //   instead of three tables and three indexes.
+    //   key, so the random upstream id is the key of one B-tree only (the unique index
+    //   batches_id) instead of three tables and three indexes. batches_id is an index of its own,
+    //   not a UNIQUE column, so that a first sync into an empty mirror can drop it and build it
+    //   once, sorted, at the end of the pass (Mirror, "bulk load"), and so that this step builds it
+    //   after copying the rows instead of inserting a million random keys one by one.
     // - An unchanged batch is not written: last_seen_at is NULL while the batch is live and
     //   derived by the `batches` view from the last complete full pass (meta
     //   `last_full_pass_at`, which every such pass saw all live batches in); a removal freezes it.
@@ -166,7 +169,7 @@ CREATE TEMP TABLE v3_sequence AS SELECT name, seq FROM sqlite_sequence;
 
 CREATE TABLE batch_rows (
     key              INTEGER PRIMARY KEY,
-    id               TEXT NOT NULL UNIQUE,
+    id               TEXT NOT NULL,   -- unique: batches_id
     status           TEXT NOT NULL,
     total_items      INTEGER NOT NULL,
     count_pending    INTEGER NOT NULL,
@@ -249,6 +252,7 @@ INSERT OR REPLACE INTO meta (key, value)
 SELECT 'last_full_pass_at', started_at FROM sync_runs
 WHERE kind = 'full' AND finished_at IS NOT NULL AND error IS NULL ORDER BY id DESC LIMIT 1;
 
+CREATE UNIQUE INDEX batches_id ON batch_rows (id);
 -- The listing's order, and what GET /v1/report sums and metadata filters test, so that a report
 -- or a filter walk over a million batches reads this index only (a tenth of the table's bytes:
 -- raw stays in the table).
