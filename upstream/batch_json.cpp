@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "upstream/batch_page_scanner.hpp"
 #include "upstream/text_snippet.hpp"
 
 namespace extract::upstream {
@@ -252,6 +253,11 @@ std::variant<Batch, ParseError> parse_batch(const nlohmann::json& object, std::s
 }
 
 std::variant<BatchPage, ParseError> parse_batch_page(std::string_view body) {
+    if (auto page = scan_batch_page(body)) return std::move(*page);
+    return parse_batch_page_tree(body);
+}
+
+std::variant<BatchPage, ParseError> parse_batch_page_tree(std::string_view body) {
     DepthReport depth;
     auto parsed = parse_json(body, BodyShape::page, depth);
     if (auto* error = std::get_if<ParseError>(&parsed)) return std::move(*error);

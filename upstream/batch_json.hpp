@@ -24,8 +24,12 @@ struct ParseError {
     std::string message;  // names the field: "data[3].counts.pending: expected an integer, got string"
 };
 
-// Body of GET /v1/batches: {"object":"list","data":[...],"next_cursor":...}.
+// Body of GET /v1/batches: {"object":"list","data":[...],"next_cursor":...}. An ordinary page
+// is read in one pass without a JSON tree (scan_batch_page); any other goes to
+// parse_batch_page_tree, which gives the same answer for every page the first one reads.
 std::variant<BatchPage, ParseError> parse_batch_page(std::string_view body);
+// The reference: nlohmann's tree, every field checked, every error named. For tests and the fuzzer.
+std::variant<BatchPage, ParseError> parse_batch_page_tree(std::string_view body);
 
 // Body of GET /v1/batches/{id}: the batch itself; its "items" and "next_cursor" (the items'
 // paging) are not part of the batch and are left out of Batch::raw.

@@ -1,5 +1,6 @@
 // Fuzzes the upstream's page parser (upstream/batch_json): any body a server or a proxy in
-// between may send must become a BatchPage or a ParseError, never a crash or an exception.
+// between may send must become a BatchPage or a ParseError, never a crash or an exception; and
+// wherever its fast path (scan_batch_page) answers, the answer is the nlohmann tree's, to the byte.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "core/batch.hpp"
 #include "upstream/batch_json.hpp"
+#include "upstream/batch_page_scanner.hpp"
 
 namespace {
 
@@ -58,5 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (page->next_cursor && page->next_cursor->empty()) std::abort();
     }
     if (const auto* batch = std::get_if<extract::Batch>(&result_detail)) check(*batch);
+    if (const auto fast = extract::upstream::scan_batch_page(body)) {
+        const auto tree = extract::upstream::parse_batch_page_tree(body);
+        const auto* reference = std::get_if<BatchPage>(&tree);
+        if (!reference || reference->batches != fast->batches || reference->next_cursor != fast->next_cursor) std::abort();
+    }
     return 0;
 }
