@@ -119,17 +119,24 @@ void ensure_generated_mirror(const std::string& path, std::int64_t rows) {
     }
     const SystemClock clock;
     cache::Mirror mirror(path, clock);
+    // A full pass into the empty file, as a first sync writes it (a bulk load: docs/sync.md).
     cache::ApplyOptions bootstrap;
     bootstrap.first_sighting = extract::cache::FirstSightingEvents::none;
+    bootstrap.full_pass_run_id = mirror.begin_sync_run("full");
+    cache::SyncRunCounts counts;
     std::vector<Batch> page;
     // Newest first, as a first sync would see them.
     for (std::int64_t n = rows - 1; n >= 0; --n) {
         page.push_back(generated_batch(n));
         if (page.size() == kPageSize || n == 0) {
             mirror.apply_page(page, bootstrap);
+            counts.requests = ++counts.pages;
+            counts.upserted += static_cast<std::int64_t>(page.size());
             page.clear();
         }
     }
+    counts.changed = counts.upserted;
+    mirror.finish_sync_run(*bootstrap.full_pass_run_id, counts, std::nullopt);
 }
 
 }  // namespace extract::bench

@@ -186,7 +186,9 @@ std::variant<json, ParseError> parse_json(std::string_view body, BodyShape shape
     };
     try {
         return json::parse(body.begin(), body.end(), callback);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // parse_error, and out_of_range for a number past a double's range (1e400): a hostile
+        // or broken body either way.
         std::string what = e.what();
         if (const auto bracket = what.find("] "); what.starts_with("[json.exception") && bracket != std::string::npos) {
             what.erase(0, bracket + 2);
