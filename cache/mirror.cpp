@@ -312,15 +312,20 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
                            ApplyResult& result) {
     if (options.full_pass_run_id) begin_bulk_load_if_empty(*options.full_pass_run_id);
 
-    // Each id once, pointing at its first occurrence (a page should not repeat an id, but a
-    // repeat must not record anything twice either).
-    std::unordered_map<std::string_view, const Batch*> first_by_id;
-    first_by_id.reserve(page.size());
+    // Each id once, with the index of its first occurrence in `firsts` (a page should not repeat
+    // an id, but a repeat must not record anything twice either).
+    std::unordered_map<std::string_view, std::size_t> index_of;
+    index_of.reserve(page.size());
     std::vector<std::string_view> ids;
+    std::vector<const Batch*> firsts;
     ids.reserve(page.size());
+    firsts.reserve(page.size());
     for (const Batch& batch : page) {
         if (batch.set_aside) continue;
-        if (first_by_id.emplace(batch.id, &batch).second) ids.push_back(batch.id);
+        if (index_of.emplace(batch.id, ids.size()).second) {
+            ids.push_back(batch.id);
+            firsts.push_back(&batch);
+        }
     }
     if (ids.empty()) return;
     // A bulk load knows that an id it has no hash of is not mirrored; an id it may have seen (a
@@ -332,16 +337,19 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
 
     // What the mirror holds for this page. Read inside the transaction that writes, so a crash
     // before commit leaves nothing and the retry detects the same changes again.
+    // By the id's index in `ids`; what a page's batch is compared with is its row's state before
+    // the page (found), then the page's last occurrence of it (last_applied), whose values the
+    // row holds from then on. Nothing is copied per row but the status (short).
     struct Known {
+        bool found = false;  // the mirror holds the row, or this page inserted it
         std::string status;
         bool removed = false;
-        std::string created_at;
+        bool created_at_as_first = false;   // the row's created_at equals the first occurrence's
         bool same_as_first = false;         // the row's raw equals the page's first occurrence
         const Batch* last_applied = nullptr;  // set once this page has written or matched the row
         std::int64_t key = 0;  // writes address the row by its key: no second seek through the id index
     };
-    std::unordered_map<std::string_view, Known> known;
-    known.reserve(page.size());
+    std::vector<Known> known(ids.size());
 
     if (!bulk_ids_) {  // a bulk load inserts every batch of the page
         restore_id_index();
@@ -350,13 +358,17 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         while (lookup.executeStep()) {
             const SQLite::Column id_column = lookup.getColumn(0);
             const std::string_view id(id_column.getText(), static_cast<std::size_t>(id_column.getBytes()));
-            const auto first = first_by_id.find(id);
-            if (first == first_by_id.end()) continue;  // cannot happen: the query selects by these ids
+            const auto index = index_of.find(id);
+            if (index == index_of.end()) continue;  // cannot happen: the query selects by these ids
+            const Batch& first = *firsts[index->second];
             const SQLite::Column raw_column = lookup.getColumn(2);
             const std::string_view raw(raw_column.getText(), static_cast<std::size_t>(raw_column.getBytes()));
-            known.emplace(first->first, Known{lookup.getColumn(1).getString(), lookup.getColumn(3).getInt() != 0,
-                                              lookup.getColumn(4).getString(), raw == first->second->raw, nullptr,
-                                              lookup.getColumn(5).getInt64()});
+            const SQLite::Column created_column = lookup.getColumn(4);
+            const std::string_view created_at(created_column.getText(),
+                                              static_cast<std::size_t>(created_column.getBytes()));
+            known[index->second] = Known{true, lookup.getColumn(1).getString(), lookup.getColumn(3).getInt() != 0,
+                                         created_at == first.created_at, raw == first.raw, nullptr,
+                                         lookup.getColumn(5).getInt64()};
         }
     }
 
@@ -370,8 +382,8 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
             ++result.events;
             ++result.events_by_type[std::string(event_type_name(type))];
         };
-        const auto found = known.find(batch.id);
-        if (found == known.end()) {
+        Known& row = known[index_of.find(batch.id)->second];
+        if (!row.found) {
             auto& insert = fresh(insert_batch_);
             bind_content(insert, batch);
             insert.bind(16, at.text);
@@ -388,14 +400,17 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
                 // The transition from nothing, as an event: what completion targets take.
                 emit(EventType::status_changed, std::nullopt);
             }
-            known.emplace(batch.id, Known{batch.status, false, batch.created_at, true, &batch, key});
+            row.found = true;
+            row.status = batch.status;
+            row.last_applied = &batch;
+            row.key = key;
             continue;
         }
 
-        Known& row = found->second;
         key = row.key;
         mark_seen(key, options);
-        const bool same_content = row.last_applied ? row.last_applied->raw == batch.raw : row.same_as_first;
+        const Batch* before = row.last_applied;
+        const bool same_content = before ? before->raw == batch.raw : row.same_as_first;
         row.last_applied = &batch;
         if (same_content && !row.removed) {
             ++result.unchanged;  // writes follow change: nothing (SPEC §3)
@@ -404,7 +419,7 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
 
         unsigned indexed = 0;
         if (batch.status != row.status) indexed |= kSetStatus;
-        if (batch.created_at != row.created_at) indexed |= kSetCreatedAt;
+        if (before ? batch.created_at != before->created_at : !row.created_at_as_first) indexed |= kSetCreatedAt;
         if (row.removed) indexed |= kClearRemovedAt;
         auto& update = fresh(update_batch(indexed));
         bind_content(update, batch);
@@ -418,7 +433,6 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
             row.removed = false;
             ++result.restored;
         }
-        row.created_at = batch.created_at;
         EventType type = EventType::updated;  // another field changed, or a removed batch came back
         if (batch.status != row.status) {
             type = EventType::status_changed;
