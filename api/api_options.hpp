@@ -15,7 +15,6 @@ struct ApiOptions {
     unsigned socket_mode = 0660;
     std::string db_path;
     std::string version;  // answered by GET /v1/health
-    std::vector<std::string> terminal_statuses;
     // The mirror's `cursor_key` (cache::Mirror::cursor_key): the MAC key of the cursors the API
     // hands out. Empty: a random key of this server's own (cursors then last as long as it).
     std::string cursor_key;

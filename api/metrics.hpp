@@ -13,7 +13,7 @@
 //   last_successful_sync_timestamp_seconds gauge     -
 //   transitions_total                     counter    to_status
 //   events_total                          counter    type
-//   deliveries_total                      counter    target, outcome (delivered|retry|failed|disabled)
+//   deliveries_total                      counter    target, outcome (delivered|retried|failed|disabled)
 //   batches                               gauge      status  (not removed; read from the mirror per scrape)
 //   batches_removed                       gauge      -       (read from the mirror per scrape)
 //   deliveries                            gauge      state   (read from the mirror per scrape)

@@ -14,13 +14,13 @@
 #include "cli/unix_http_client.hpp"
 #include "cli/history.hpp"
 #include "cli/views.hpp"
+#include "core/batch.hpp"
 #include "core/duration.hpp"
 #include "core/untrusted_text.hpp"
 
 namespace extract::cli {
 namespace {
 
-constexpr std::array<std::string_view, 4> kTerminalStatuses{"completed", "partially_failed", "failed", "cancelled"};
 // How long one long poll may be held: short enough that a daemon restart is noticed soon.
 constexpr Millis kLongPollChunk{30'000};
 // wait, while neither the mirror nor the upstream could be asked about the batch: how often to look again.
@@ -449,7 +449,8 @@ std::optional<int> rejected(const CommandEnvironment& env, const ApiAnswer& answ
 }
 
 bool is_terminal_status(std::string_view status) {
-    return std::find(kTerminalStatuses.begin(), kTerminalStatuses.end(), status) != kTerminalStatuses.end();
+    return std::find(kDefaultTerminalStatuses.begin(), kDefaultTerminalStatuses.end(), status) !=
+           kDefaultTerminalStatuses.end();
 }
 
 std::optional<int> wait_exit_code(std::string_view status) {

@@ -2,6 +2,7 @@
 // One batch as the mirror stores it: the typed fields of the upstream BatchResource plus
 // its whole object as canonical JSON text (`raw`), so unknown fields survive.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -19,6 +20,11 @@ inline constexpr int kMaxBatchNesting = 64;
 // Bytes of a batch id: it is a primary key, an environment variable of every trigger and a
 // path segment of the upstream's URL.
 inline constexpr std::size_t kMaxBatchIdBytes = 256;
+
+// The statuses after which a batch no longer changes: SPEC's default for [sync] terminal_statuses,
+// and what `extractctl wait` waits for.
+inline constexpr std::array<std::string_view, 4> kDefaultTerminalStatuses{"completed", "partially_failed", "failed",
+                                                                          "cancelled"};
 
 struct BatchCounts {
     std::int64_t pending = 0;

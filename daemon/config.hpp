@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/batch.hpp"
 #include "core/clock.hpp"
 
 namespace extract::daemon {
@@ -29,7 +30,7 @@ struct SyncConfig {
     Millis poll_interval{10000};
     Millis idle_poll_interval{60000};
     Millis full_sync_interval{900000};
-    std::vector<std::string> terminal_statuses{"completed", "partially_failed", "failed", "cancelled"};
+    std::vector<std::string> terminal_statuses{kDefaultTerminalStatuses.begin(), kDefaultTerminalStatuses.end()};
     bool emit_on_bootstrap = false;
     // The mass-removal guard (docs/sync.md): a complete pass that would remove more than this
     // percentage of the live batches (and more than 20) is held ...

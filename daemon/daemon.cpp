@@ -229,7 +229,6 @@ int Daemon::run() {
     options.allowed_gids = config_.api.allowed_gids;
     options.db_path = config_.cache.path;
     options.version = EXTRACT_VERSION;
-    options.terminal_statuses = config_.sync.terminal_statuses;
     try {
         options.cursor_key = mirror_->cursor_key();
     } catch (const std::exception& e) {

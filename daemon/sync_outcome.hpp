@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cache/mirror.hpp"
+#include "core/batch.hpp"
 #include "core/clock.hpp"
 #include "daemon/mass_removal_guard.hpp"
 #include "upstream/client.hpp"
@@ -49,7 +50,7 @@ void count_applied(SyncOutcome& outcome, const cache::ApplyResult& applied);
 struct FullSyncSettings {
     bool emit_on_bootstrap = false;
     const std::vector<cache::DeliveryRoute>* routes = nullptr;
-    std::vector<std::string> terminal_statuses{"completed", "partially_failed", "failed", "cancelled"};
+    std::vector<std::string> terminal_statuses{kDefaultTerminalStatuses.begin(), kDefaultTerminalStatuses.end()};
     MassRemovalSettings mass_removal;  // [sync] mass_removal_threshold / mass_removal_confirm
     // POST /v1/sync?full=true&confirm_removals=true: this full pass removes what it did not list,
     // however many (a held mass removal is applied).

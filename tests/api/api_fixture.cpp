@@ -158,7 +158,6 @@ ApiTest::ApiTest() {
     options.socket_path = socket_path;
     options.db_path = db_path;
     options.version = "0.1.0-test";
-    options.terminal_statuses = {"completed", "partially_failed", "failed", "cancelled"};
     api::HealthSnapshot healthy;
     healthy.status = "ok";
     healthy.synced = true;
