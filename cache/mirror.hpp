@@ -190,6 +190,8 @@ public:
     // up by id scan the table. A first sync of a million batches so writes each leaf of the id
     // index once instead of once per group that touches it (SPEC §3; docs/sync.md, "Bulk load").
     bool bulk_loading() const { return bulk_ids_.has_value(); }
+    // WAL pages between SQLite's automatic checkpoints: 8192, and 65536 during a bulk load.
+    int wal_autocheckpoint();
 
     std::int64_t batch_count();  // not removed
     // Whether the mirror holds this batch, removed or not.

@@ -42,9 +42,11 @@ TEST(IdHashSet, KnowsEveryIdItWasGivenAndFewOthers) {
 
 TEST_F(BulkLoadTest, AFirstPassDropsTheIdIndexAndItsRunBuildsItOnceAtTheEnd) {
     const std::int64_t run = mirror->begin_sync_run("full");
+    EXPECT_EQ(mirror->wal_autocheckpoint(), 8192);
     mirror->apply_page(page_of(50, "pending", 0), full_pass(run));
     EXPECT_TRUE(mirror->bulk_loading());
     EXPECT_FALSE(id_index()) << "dropped for the pass";
+    EXPECT_EQ(mirror->wal_autocheckpoint(), 65536) << "fewer checkpoints while it loads";
     mirror->apply_page(page_of(50, "running", 50), full_pass(run));
     EXPECT_EQ(count("batches"), 100);
     EXPECT_EQ(value("SELECT status FROM batches WHERE id = 'batch_70'"), "running") << "readers scan meanwhile";
@@ -52,6 +54,7 @@ TEST_F(BulkLoadTest, AFirstPassDropsTheIdIndexAndItsRunBuildsItOnceAtTheEnd) {
     mirror->finish_sync_run(run, {}, std::nullopt);
     EXPECT_FALSE(mirror->bulk_loading());
     EXPECT_TRUE(id_index());
+    EXPECT_EQ(mirror->wal_autocheckpoint(), 8192) << "back to the usual once it ends";
     EXPECT_EQ(count("batches"), 100);
     EXPECT_EQ(count("transitions"), 100);
     EXPECT_EQ(rows("EXPLAIN QUERY PLAN SELECT * FROM batches WHERE id = 'batch_1'").at(0).at(3),
@@ -102,6 +105,7 @@ TEST_F(BulkLoadTest, AGroupThatRollsBackEndsTheBulkLoadAndTheNextPageFindsItsRow
         group.apply(rolled_back, options);
     }  // no commit
     EXPECT_FALSE(mirror->bulk_loading()) << "its hashes name rows that are gone";
+    EXPECT_EQ(mirror->wal_autocheckpoint(), 8192);
     const ApplyResult again = mirror->apply_page(page_of(20, "pending", 0), options);
     EXPECT_EQ(again.inserted, 10);
     EXPECT_EQ(again.unchanged, 10);
