@@ -21,11 +21,6 @@ protected:
     bool id_index() const {
         return value("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'batches_id'") == "1";
     }
-    ApplyOptions full_pass(std::int64_t run) const {
-        ApplyOptions options;
-        options.full_pass_run_id = run;
-        return options;
-    }
 };
 
 TEST(IdHashSet, KnowsEveryIdItWasGivenAndFewOthers) {

@@ -64,6 +64,13 @@ inline std::vector<Batch> page_of(int n, const std::string& status, int first = 
     return page;
 }
 
+// What a full pass `run` applies its pages with: every listed batch counts as seen by it.
+inline ApplyOptions full_pass(std::int64_t run) {
+    ApplyOptions options;
+    options.full_pass_run_id = run;
+    return options;
+}
+
 // Runs `write` on a Mirror of `path` in a forked child whose file size limit sits just above the
 // write-ahead log's size: the kernel kills it (SIGXFSZ) in the middle of writing the commit's
 // frames. Returns the child's wait status. No Mirror connection may be open across the call.

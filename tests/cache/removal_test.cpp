@@ -8,15 +8,6 @@ using namespace extract::cache;
 using namespace extract::cache::testing;
 using namespace std::chrono_literals;
 
-namespace {
-
-ApplyOptions full_pass(std::int64_t run_id) {
-    ApplyOptions options;
-    options.full_pass_run_id = run_id;
-    return options;
-}
-
-}  // namespace
 
 TEST_F(MirrorTest, OnlyACompletePassRemovesTheBatchesItDidNotSee) {
     const std::int64_t first = mirror->begin_sync_run("full");

@@ -27,14 +27,7 @@ std::size_t occurrences(const std::string& text, const std::string& needle) {
 
 }  // namespace
 
-class SetAsideTest : public MirrorTest {
-protected:
-    ApplyOptions full_pass(std::int64_t run) const {
-        ApplyOptions options;
-        options.full_pass_run_id = run;
-        return options;
-    }
-};
+using SetAsideTest = MirrorTest;
 
 TEST_F(SetAsideTest, TheRestOfThePageIsStoredAndTheBatchIsRecordedAndLoggedOnceWithItsIdEscaped) {
     LogCapture log;
