@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "cache/schema.hpp"
+#include "core/json_text.hpp"
 #include "core/timefmt.hpp"
 #include "core/untrusted_text.hpp"
 
@@ -128,21 +129,7 @@ std::string json_array(const Strings& values) {
     std::string out = "[";
     for (const std::string_view value : values) {
         if (out.size() > 1) out += ',';
-        out += '"';
-        for (const char c : value) {
-            if (c == '"' || c == '\\') {
-                out += '\\';
-                out += c;
-            } else if (static_cast<unsigned char>(c) < 0x20) {
-                constexpr std::string_view hex = "0123456789abcdef";
-                out += "\\u00";
-                out += hex[static_cast<unsigned char>(c) >> 4];
-                out += hex[static_cast<unsigned char>(c) & 0xF];
-            } else {
-                out += c;
-            }
-        }
-        out += '"';
+        append_json_string(out, value);
     }
     out += ']';
     return out;

@@ -3,6 +3,8 @@
 #include <array>
 #include <charconv>
 
+#include "core/json_text.hpp"
+
 namespace extract::sim {
 namespace {
 
@@ -148,25 +150,6 @@ std::string format_upstream_timestamp(Micros wall) {
     std::string out;
     append_upstream_timestamp(out, wall);
     return out;
-}
-
-void append_json_string(std::string& out, std::string_view text) {
-    static constexpr std::string_view kHex = "0123456789abcdef";
-    out += '"';
-    for (const char c : text) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (u < 0x20) {
-            out += "\\u00";
-            out += kHex[u >> 4];
-            out += kHex[u & 0xF];
-        } else {
-            out += c;
-        }
-    }
-    out += '"';
 }
 
 }  // namespace extract::sim

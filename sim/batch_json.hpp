@@ -16,7 +16,4 @@ std::string batch_json(const BatchRecord& batch, std::string_view status_name);
 std::string format_upstream_timestamp(Micros wall);
 void append_upstream_timestamp(std::string& out, Micros wall);
 
-// `text` as a JSON string literal, quotes included.
-void append_json_string(std::string& out, std::string_view text);
-
 }  // namespace extract::sim

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "core/json_text.hpp"
+
 namespace extract::upstream {
 namespace {
 
@@ -205,36 +207,6 @@ private:
     std::size_t pos_ = 0;
 };
 
-// Appends `value` as nlohmann's dump writes a string (ensure_ascii off): the short escapes,
-// \u00xx for the other control characters, every other byte as it is.
-void append_quoted(std::string& out, std::string_view value) {
-    out.push_back('"');
-    std::size_t run = 0;  // the start of the bytes not yet appended, which need no escape
-    for (std::size_t i = 0; i < value.size(); ++i) {
-        const auto c = static_cast<unsigned char>(value[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        out.append(value.data() + run, i - run);
-        run = i + 1;
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default: {
-                constexpr std::string_view hex = "0123456789abcdef";
-                out += "\\u00";
-                out.push_back(hex[c >> 4]);
-                out.push_back(hex[c & 0xF]);
-            }
-        }
-    }
-    out.append(value.data() + run, value.size() - run);
-    out.push_back('"');
-}
-
 // A batch object's top-level fields as read, before they are checked.
 struct Field {
     Kind kind = Kind::null;
@@ -321,6 +293,7 @@ private:
     bool batch_object(Batch& batch) {
         raw_.clear();
         fields_.clear();
+        counts_fields_.clear();
         Kind kind{};
         if (!value(raw_, 1, kind, &fields_)) return false;
         const auto field = [&](std::string_view name) -> const Field* {
@@ -347,7 +320,17 @@ private:
         if (!required_string("status", batch.status)) return false;
         const Field* counts = field("counts");
         if (!counts || counts->kind != Kind::object) return false;
-        batch.counts = counts_;
+        for (const auto& [name, f] : counts_fields_) {  // only integers; a missing one is 0
+            std::int64_t* slot = name == "pending"     ? &batch.counts.pending
+                                 : name == "running"   ? &batch.counts.running
+                                 : name == "succeeded" ? &batch.counts.succeeded
+                                 : name == "failed"    ? &batch.counts.failed
+                                 : name == "cancelled" ? &batch.counts.cancelled
+                                                       : nullptr;
+            if (!slot) continue;
+            if (f.kind != Kind::integer) return false;
+            *slot = f.number;
+        }
         const Field* total = field("total_items");
         if (!total || total->kind != Kind::integer) return false;
         batch.total_items = total->number;
@@ -367,14 +350,14 @@ private:
     }
 
     // Writes the canonical text of the value at the cursor to `out`. `depth` is the level of a
-    // container opened here (the batch object is 1). `fields`: for the batch object, its
-    // top-level members as read (and, for "counts", counts_ filled).
+    // container opened here (the batch object is 1). `fields`: for the batch object (and its
+    // "counts"), its members as read.
     bool value(std::string& out, int depth, Kind& kind, std::vector<std::pair<std::string, Field>>* fields) {
         switch (scan_.peek()) {
             case '"': {
                 kind = Kind::string;
                 if (!scan_.string(text_)) return false;
-                append_quoted(out, text_);
+                append_json_string(out, text_);
                 return true;
             }
             case '{':
@@ -412,11 +395,9 @@ private:
                 kind = Kind::null;
                 out += "null";
                 return scan_.literal("null");
-            default: {
+            default:
                 kind = Kind::integer;
-                std::int64_t ignored = 0;
-                return scan_.integer(out, ignored);
-            }
+                return scan_.integer(out, number_);
         }
     }
 
@@ -436,12 +417,13 @@ private:
                 if (!members.empty()) out.push_back(',');
                 Member member{keys.size(), key_.size(), out.size(), 0};
                 keys += key_;
-                append_quoted(out, key_);
+                append_json_string(out, key_);
                 out.push_back(':');
                 const std::size_t value_begin = out.size();
-                const bool is_counts = fields && key_ == "counts";
+                // The members of the batch's "counts" are read as fields too.
+                const bool is_counts = fields == &fields_ && key_ == "counts";
                 Kind kind{};
-                if (!value(out, depth + 1, kind, nullptr)) return false;
+                if (!value(out, depth + 1, kind, is_counts ? &counts_fields_ : nullptr)) return false;
                 member.end = out.size();
                 members.push_back(member);
                 if (fields) {
@@ -450,12 +432,7 @@ private:
                     f.begin = value_begin;
                     f.end = out.size();
                     if (kind == Kind::string) f.text = text_;
-                    if (kind == Kind::integer && !read_integer(std::string_view(out).substr(value_begin), f.number)) {
-                        return false;
-                    }
-                    if (is_counts && kind == Kind::object && !read_counts(std::string_view(out).substr(value_begin))) {
-                        return false;
-                    }
+                    if (kind == Kind::integer) f.number = number_;
                     fields->emplace_back(keys.substr(member.key_begin, member.key_length), std::move(f));
                 }
             } while (scan_.consume(','));
@@ -498,65 +475,13 @@ private:
         return true;
     }
 
-    static bool read_integer(std::string_view text, std::int64_t& value) {
-        return std::from_chars(text.data(), text.data() + text.size(), value).ec == std::errc{};
-    }
-
-    // "counts" as canonical text: {"cancelled":N,...}; only integers, missing ones are 0.
-    bool read_counts(std::string_view text) {
-        counts_ = BatchCounts{};
-        Scanner inner(text);
-        if (!inner.consume('{')) return false;
-        if (inner.consume('}')) return true;
-        std::string name, ignored;
-        do {
-            if (!inner.string(name) || !inner.consume(':')) return false;
-            std::int64_t* slot = name == "pending"     ? &counts_.pending
-                                 : name == "running"   ? &counts_.running
-                                 : name == "succeeded" ? &counts_.succeeded
-                                 : name == "failed"    ? &counts_.failed
-                                 : name == "cancelled" ? &counts_.cancelled
-                                                       : nullptr;
-            if (slot) {
-                if (!inner.integer(ignored, *slot)) return false;
-            } else if (!skip(inner)) {
-                return false;
-            }
-        } while (inner.consume(','));
-        return inner.consume('}');
-    }
-
-    // Skips one canonical value written by this reader (so it is well formed).
-    static bool skip(Scanner& inner) {
-        std::string scratch;
-        std::int64_t ignored = 0;
-        switch (inner.peek()) {
-            case '"': return inner.string(scratch);
-            case 't': return inner.literal("true");
-            case 'f': return inner.literal("false");
-            case 'n': return inner.literal("null");
-            case '{':
-            case '[': {
-                const char close = inner.peek() == '{' ? '}' : ']';
-                const bool is_object = close == '}';
-                inner.consume(is_object ? '{' : '[');
-                if (inner.consume(close)) return true;
-                do {
-                    if (is_object && (!inner.string(scratch) || !inner.consume(':'))) return false;
-                    if (!skip(inner)) return false;
-                } while (inner.consume(','));
-                return inner.consume(close);
-            }
-            default: return inner.integer(scratch, ignored);
-        }
-    }
-
     Scanner scan_;
     std::vector<ObjectScratch> scratch_;
     std::string raw_;
     std::vector<std::pair<std::string, Field>> fields_;
-    BatchCounts counts_;
+    std::vector<std::pair<std::string, Field>> counts_fields_;
     std::string text_;  // the last string value read
+    std::int64_t number_ = 0;  // the last integer read
     std::string key_;   // the last key read
 };
 
