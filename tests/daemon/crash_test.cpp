@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "cache/schema.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
@@ -109,7 +110,7 @@ template <class Query>
 bool file_shows(const std::string& db_path, Query query) {
     try {
         if (!std::filesystem::exists(db_path)) return false;
-        SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(db_path);
         return query(db);
     } catch (const std::exception&) {
         return false;
@@ -128,7 +129,7 @@ std::int64_t last_run(SQLite::Database& db) {
 }
 
 std::set<std::string> event_ids(const std::string& db_path) {
-    SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+    auto db = open_live_db(db_path);
     SQLite::Statement q(db, "SELECT id FROM events");
     std::set<std::string> ids;
     while (q.executeStep()) ids.insert(q.getColumn(0).getString());
@@ -203,7 +204,7 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
         ASSERT_EQ(syncd->wait(10s), 128 + SIGKILL) << syncd->stderr_text();
         if (!std::filesystem::exists(env.db_path)) continue;  // killed before it created the file
 
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         ASSERT_EQ(integrity_check(db), "ok");
         if (full_pass_open(db, runs_before)) ++mid_pass;
         const Problems chains = transition_chain_problems(db);
@@ -235,7 +236,7 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
     const ApiAnswer run = call_api(env.socket_path, "POST", "/v1/sync?full=true&wait=true", 60s);
     ASSERT_EQ(run.status, 200) << run.body.dump() << syncd->stderr_text();
     {
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         EXPECT_EQ(integrity_check(db), "ok");
         const Problems differences = truth_problems(db, sim.snapshot());
         EXPECT_TRUE(differences.empty()) << first_problems(differences);
@@ -339,7 +340,7 @@ TEST(SyncdCrashes, KillsDuringAGroupedFirstSyncLeaveEveryPageWholeAndTheNextPass
         syncd->signal(SIGKILL);
         ASSERT_EQ(syncd->wait(10s), 128 + SIGKILL) << syncd->stderr_text();
 
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         ASSERT_EQ(integrity_check(db), "ok");
         int whole = 0;
         const Problems torn = torn_pages(db, pages, whole);
@@ -349,7 +350,7 @@ TEST(SyncdCrashes, KillsDuringAGroupedFirstSyncLeaveEveryPageWholeAndTheNextPass
     EXPECT_GT(partial, 0) << "no kill landed before the first sync completed";
 
     ASSERT_EQ(env.start_syncd({"--once"})->wait(120s), 0);
-    SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+    auto db = open_live_db(env.db_path);
     EXPECT_EQ(integrity_check(db), "ok");
     const Problems differences = truth_problems(db, sim.snapshot());
     EXPECT_TRUE(differences.empty()) << first_problems(differences);

@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "tests/support/live_db.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
@@ -124,7 +125,7 @@ TEST(SyncdFaults, AfterFaultsStopOneFullSyncMakesTheMirrorEqualTheTruthWithEvery
     EXPECT_TRUE(run.body.at("error").is_null()) << run.body.dump();
     const json truth = sim.snapshot();
 
-    SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+    auto db = open_live_db(env.db_path);
     EXPECT_EQ(integrity_check(db), "ok");
     const Problems differences = truth_problems(db, truth);
     EXPECT_TRUE(differences.empty()) << first_problems(differences);

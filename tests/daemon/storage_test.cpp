@@ -10,6 +10,7 @@
 #include <chrono>
 #include <string>
 
+#include "tests/support/live_db.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
@@ -85,7 +86,7 @@ struct TroubleScene {
             30s))
             << h.dump() << "\n" << syncd->stderr_text();
         EXPECT_EQ(h.at("consecutive_failures"), 0);
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         EXPECT_EQ(integrity_check(db), "ok");
         const Problems chains = transition_chain_problems(db);
         EXPECT_TRUE(chains.empty()) << first_problems(chains);

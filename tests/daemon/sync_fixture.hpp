@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cache/mirror.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/fake_transport.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -42,7 +43,7 @@ protected:
     }
 
     std::int64_t count(const std::string& sql) const {
-        SQLite::Database db((dir / "mirror.db").string(), SQLite::OPEN_READONLY);
+        auto db = open_live_db((dir / "mirror.db").string());
         return db.execAndGet(sql).getInt64();
     }
 

@@ -13,6 +13,7 @@
 
 #include "cli/unix_http_client.hpp"
 #include "core/timefmt.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
 
@@ -197,7 +198,7 @@ TEST_F(RunningDaemon, PagingTheLocalListWhileASyncWritesNeitherSkipsNorRepeats) 
     const auto before = api_json("/v1/stats").at("batches").at("total").get<int>();
     std::set<std::string> ids_before;
     {
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         SQLite::Statement q(db, "SELECT id FROM batches");
         while (q.executeStep()) ids_before.insert(q.getColumn(0).getString());
     }
@@ -231,7 +232,7 @@ TEST_F(RunningDaemon, ACursorOutlivesARestartAndAnotherMirrorsDaemonRefusesIt) {
     const json second_page = api_json("/v1/batches?limit=5&cursor=" + cursor).at("data");
     ASSERT_EQ(second_page.size(), 5u);
     {
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         EXPECT_EQ(db.execAndGet("SELECT length(value) FROM meta WHERE key = 'cursor_key'").getInt(), 64);
     }
 

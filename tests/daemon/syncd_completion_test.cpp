@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli/unix_http_client.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/webhook_receiver.hpp"
@@ -110,7 +111,7 @@ public:
     }
     // The completion of each batch, as the events table holds it: batch id -> events.
     std::map<std::string, std::int64_t> completion_events() const {
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         SQLite::Statement q(db,
                             "SELECT batch_id, count(*) FROM events WHERE type = 'batch.status_changed' AND "
                             "json_extract(payload, '$.data.batch.status') = 'completed' GROUP BY batch_id");
@@ -119,7 +120,7 @@ public:
         return out;
     }
     std::set<std::string> completion_event_ids() const {
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         SQLite::Statement q(db,
                             "SELECT id FROM events WHERE type = 'batch.status_changed' AND "
                             "json_extract(payload, '$.data.batch.status') = 'completed'");
@@ -322,7 +323,7 @@ TEST_F(SyncdCompletionCrash, AKill9DuringABurstOfCompletionsFiresEachOncePerTarg
     EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE target = 'trigger.done'"), 50);
     EXPECT_EQ(receiver.received_ids(), expected);
     for (const auto& r : receiver.requests()) EXPECT_EQ(r.at("verified"), json::array({true})) << r.dump();
-    SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+    auto db = open_live_db(env.db_path);
     EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/live_db.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
@@ -50,7 +51,7 @@ protected:
     json health() const { return read_health(env.socket_path).value_or(json::object()); }
     // The hold's start as kept in the mirror's meta; empty when nothing is held.
     std::string held_since() const {
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         SQLite::Statement query(db, "SELECT value FROM meta WHERE key = 'held_removals'");
         return query.executeStep() ? json::parse(query.getColumn(0).getString()).at("since").get<std::string>() : "";
     }

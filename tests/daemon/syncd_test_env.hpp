@@ -13,6 +13,7 @@
 
 #include "cli/unix_http_client.hpp"
 
+#include "tests/support/live_db.hpp"
 #include "tests/support/child_process.hpp"
 #include "tests/support/sim_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -50,7 +51,7 @@ struct SyncdEnv {
 
     // id -> canonical raw JSON of every batch in the mirror that is not removed.
     std::map<std::string, std::string> mirror_batches() const {
-        SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(db_path);
         SQLite::Statement q(db, "SELECT id, raw FROM batches WHERE removed_at IS NULL");
         std::map<std::string, std::string> out;
         while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getString();
@@ -58,7 +59,7 @@ struct SyncdEnv {
     }
 
     std::int64_t count(const std::string& sql) const {
-        SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(db_path);
         return db.execAndGet(sql).getInt64();
     }
 };

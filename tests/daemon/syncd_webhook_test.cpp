@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "cli/unix_http_client.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/webhook_receiver.hpp"
@@ -59,7 +60,7 @@ TEST(SyncdWebhooks, EveryEventArrivesAtLeastOnceAcrossFiveKillsAndEveryRequestVe
         << syncd->stderr_text();
     std::set<std::string> expected;
     {
-        SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+        auto db = open_live_db(env.db_path);
         SQLite::Statement q(db, "SELECT id FROM events WHERE type = 'batch.status_changed'");
         while (q.executeStep()) expected.insert(q.getColumn(0).getString());
     }
@@ -78,7 +79,7 @@ TEST(SyncdWebhooks, EveryEventArrivesAtLeastOnceAcrossFiveKillsAndEveryRequestVe
     EXPECT_EQ(count("SELECT count(*) FROM transitions WHERE to_status = 'completed' AND from_status = 'pending'"), 200)
         << "each transition recorded exactly once across the crashes";
     EXPECT_TRUE(eventually([&] { return count("SELECT count(*) FROM deliveries WHERE state != 'delivered'") == 0; }, 30s));
-    SQLite::Database db(env.db_path, SQLite::OPEN_READONLY);
+    auto db = open_live_db(env.db_path);
     EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
 
