@@ -33,7 +33,7 @@ struct ApiOptions {
     // What one uid may hold (root and the daemon's own included). 0: a quarter of
     // max_connections. An eighth of max_connections is kept for root and the daemon's own uid;
     // at a limit, a connection that has sent nothing since it was accepted is closed to make
-    // room before a newcomer is refused (api/connection_admission.hpp).
+    // room before a newcomer is refused (http/connection_admission.hpp).
     std::size_t max_connections_per_uid = 0;
     Millis request_timeout{std::chrono::seconds(10)};  // a request's first byte to its last; then 408 and closed
     Millis idle_timeout{std::chrono::seconds(60)};     // a kept-alive connection with no request is closed

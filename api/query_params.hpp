@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "api/http_message.hpp"
+#include "http/http_message.hpp"
 #include "core/closed_sets.hpp"
 #include "core/clock.hpp"
 

@@ -16,10 +16,10 @@
 #include "api/batch_cursor.hpp"
 #include "api/daemon_link.hpp"
 #include "api/event_notifier.hpp"
-#include "api/http_message.hpp"
-#include "api/metrics.hpp"
+#include "http/http_message.hpp"
+#include "metrics/metrics.hpp"
 #include "api/mirror_connections.hpp"
-#include "api/router.hpp"
+#include "http/router.hpp"
 #include "core/clock.hpp"
 
 namespace extract::api {

@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <thread>
 
-#include "api/connection_loop.hpp"
+#include "http/connection_loop.hpp"
 #include "api/routes.hpp"
-#include "api/unix_listener.hpp"
-#include "api/worker_pool.hpp"
+#include "http/unix_listener.hpp"
+#include "http/worker_pool.hpp"
 
 namespace extract::api {
 

@@ -12,7 +12,7 @@
 #include "api/api_options.hpp"
 #include "api/daemon_link.hpp"
 #include "api/event_notifier.hpp"
-#include "api/metrics.hpp"
+#include "metrics/metrics.hpp"
 #include "core/clock.hpp"
 
 namespace extract::api {

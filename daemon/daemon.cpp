@@ -19,7 +19,7 @@
 #include "core/timefmt.hpp"
 #include "core/untrusted_text.hpp"
 #include "daemon/logging.hpp"
-#include "daemon/sync_engine.hpp"
+#include "sync/sync_engine.hpp"
 #include "daemon/socket_activation.hpp"
 
 namespace extract::daemon {

@@ -16,7 +16,7 @@
 
 #include "api/daemon_link.hpp"
 #include "api/event_notifier.hpp"
-#include "api/metrics.hpp"
+#include "metrics/metrics.hpp"
 #include "api/server.hpp"
 #include "cli/unix_http_client.hpp"
 #include "tests/support/temp_dir.hpp"

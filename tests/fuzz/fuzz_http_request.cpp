@@ -1,4 +1,4 @@
-// Fuzzes the local API's HTTP request parser (api/http_message): the first thing a client's
+// Fuzzes the local API's HTTP request parser (http/http_message): the first thing a client's
 // bytes reach. Any input is a request, a wait for more, or a 4xx/5xx rejection, never a crash,
 // and a complete request never claims more bytes than it was given.
 #include <cstddef>
@@ -7,7 +7,7 @@
 #include <string_view>
 #include <variant>
 
-#include "api/http_message.hpp"
+#include "http/http_message.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view buffer(reinterpret_cast<const char*>(data), size);

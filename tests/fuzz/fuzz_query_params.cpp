@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/http_message.hpp"
+#include "http/http_message.hpp"
 #include "api/query_params.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

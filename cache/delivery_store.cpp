@@ -1,0 +1,213 @@
+#include "cache/delivery_store.hpp"
+
+#include <SQLiteCpp/Transaction.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/timefmt.hpp"
+
+namespace extract::daemon {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+// The columns read_delivery() expects, in its order, after the deliveries alias d and events e.
+constexpr const char* kDeliveryColumns =
+    "d.id, d.event_seq, d.attempts, e.id, e.type, e.batch_id, e.payload, d.next_attempt_at";
+
+SQLite::Database open_database(const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE);
+    db.setBusyTimeout(kBusyTimeoutMs);
+    // As the mirror's own connection (cache/mirror.cpp): in WAL mode a commit then waits for no
+    // fsync. A power cut may forget the last attempts recorded, and they are sent again (at
+    // least once, as after any crash); an fsync per attempt held every target to a few hundred
+    // deliveries a second, all of them queued on the write lock (issue 7).
+    db.exec("PRAGMA synchronous = NORMAL");
+    return db;
+}
+
+std::string meta_key(const std::string& target) { return "disabled." + target; }
+
+// A prepared statement for one use: fresh bindings, and reset when done. A statement left
+// stepping would hold its read snapshot open, and this connection would no longer see what
+// other connections commit (an operator's retry, new deliveries).
+class StatementUse {
+public:
+    explicit StatementUse(SQLite::Statement& statement) : statement_(statement) {
+        statement_.reset();
+        statement_.clearBindings();
+    }
+    ~StatementUse() { statement_.tryReset(); }
+    StatementUse(const StatementUse&) = delete;
+    StatementUse& operator=(const StatementUse&) = delete;
+
+private:
+    SQLite::Statement& statement_;
+};
+
+void bind_optional_time(SQLite::Statement& statement, int index, const std::optional<WallTime>& at) {
+    if (at) {
+        statement.bind(index, format_timestamp(*at));
+    } else {
+        statement.bind(index);
+    }
+}
+
+}  // namespace
+
+const char* state_name(DeliveryState state) {
+    switch (state) {
+        case DeliveryState::pending:
+            return "pending";
+        case DeliveryState::delivered:
+            return "delivered";
+        case DeliveryState::failed:
+            return "failed";
+        case DeliveryState::disabled:
+            return "disabled";
+    }
+    return "pending";
+}
+
+DeliveryStore::DeliveryStore(const std::string& db_path)
+    : db_(open_database(db_path)),
+      due_(db_, std::string("SELECT ") + kDeliveryColumns +
+                    " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+                    " WHERE d.target = ?1 AND d.state = 'pending'"
+                    " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?2)"
+                    " ORDER BY d.event_seq, d.id LIMIT ?3"),
+      head_(db_, std::string("SELECT ") + kDeliveryColumns +
+                     " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+                     " WHERE d.target = ?1 AND d.state = 'pending'"
+                     " ORDER BY d.event_seq, d.id LIMIT ?2"),
+      next_attempt_(db_,
+                    "SELECT MIN(next_attempt_at) FROM deliveries"
+                    " WHERE target = ?1 AND state = 'pending' AND next_attempt_at > ?2"),
+      insert_attempt_(db_,
+                      "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, error)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+      update_delivery_(db_,
+                       "UPDATE deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, last_status = ?5,"
+                       " last_error = ?6, delivered_at = COALESCE(?7, delivered_at) WHERE id = ?1"),
+      put_meta_(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)"),
+      get_meta_(db_, "SELECT value FROM meta WHERE key = ?1"),
+      delete_meta_(db_, "DELETE FROM meta WHERE key = ?1"),
+      delivery_state_(db_, "SELECT state FROM deliveries WHERE id = ?1") {}
+
+OutboxDelivery DeliveryStore::read_delivery(SQLite::Statement& row, const std::string& target) {
+    OutboxDelivery d;
+    d.id = row.getColumn(0).getInt64();
+    d.event_seq = row.getColumn(1).getInt64();
+    d.target = target;
+    d.attempts = row.getColumn(2).getInt();
+    d.event_id = row.getColumn(3).getString();
+    d.event_type = row.getColumn(4).getString();
+    d.batch_id = row.getColumn(5).getString();
+    d.payload = row.getColumn(6).getString();
+    return d;
+}
+
+std::vector<OutboxDelivery> DeliveryStore::due(const std::string& target, WallTime now, int limit) {
+    std::vector<OutboxDelivery> found;
+    StatementUse use(due_);
+    due_.bind(1, target);
+    due_.bind(2, format_timestamp(now));
+    due_.bind(3, limit);
+    while (due_.executeStep()) found.push_back(read_delivery(due_, target));
+    return found;
+}
+
+std::vector<QueuedDelivery> DeliveryStore::head(const std::string& target, int limit) {
+    std::vector<QueuedDelivery> found;
+    StatementUse use(head_);
+    head_.bind(1, target);
+    head_.bind(2, limit);
+    while (head_.executeStep()) {
+        QueuedDelivery q{read_delivery(head_, target), std::nullopt};
+        if (!head_.getColumn(7).isNull()) q.next_attempt_at = parse_timestamp(head_.getColumn(7).getString());
+        found.push_back(std::move(q));
+    }
+    return found;
+}
+
+std::optional<WallTime> DeliveryStore::next_attempt_after(const std::string& target, WallTime now) {
+    StatementUse use(next_attempt_);
+    next_attempt_.bind(1, target);
+    next_attempt_.bind(2, format_timestamp(now));
+    if (!next_attempt_.executeStep() || next_attempt_.getColumn(0).isNull()) return std::nullopt;
+    return parse_timestamp(next_attempt_.getColumn(0).getString());
+}
+
+void DeliveryStore::record_attempt(const OutboxDelivery& delivery, const AttemptRecord& record,
+                                   const std::optional<DisabledMark>& disable) {
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+
+    StatementUse insert_use(insert_attempt_);
+    insert_attempt_.bind(1, delivery.id);
+    insert_attempt_.bind(2, record.attempt);
+    insert_attempt_.bind(3, format_timestamp(record.started_at));
+    insert_attempt_.bind(4, static_cast<std::int64_t>(record.duration.count()));
+    if (record.status) insert_attempt_.bind(5, *record.status);
+    if (!record.error.empty()) insert_attempt_.bind(6, record.error);
+    insert_attempt_.exec();
+
+    StatementUse update_use(update_delivery_);
+    update_delivery_.bind(1, delivery.id);
+    update_delivery_.bind(2, state_name(record.state));
+    update_delivery_.bind(3, record.attempt);
+    bind_optional_time(update_delivery_, 4,
+                       record.state == DeliveryState::pending ? record.next_attempt_at : std::nullopt);
+    if (record.status) update_delivery_.bind(5, *record.status);
+    if (!record.error.empty()) update_delivery_.bind(6, record.error);
+    bind_optional_time(update_delivery_, 7,
+                       record.state == DeliveryState::delivered
+                           ? std::optional<WallTime>(record.started_at + record.duration)
+                           : std::nullopt);
+    update_delivery_.exec();  // 0 rows when the delivery was pruned meanwhile: nothing to keep current
+
+    if (disable) {
+        const nlohmann::json mark{{"delivery_id", disable->delivery_id}, {"url", disable->url}, {"at", disable->at}};
+        StatementUse put_use(put_meta_);
+        put_meta_.bind(1, meta_key(delivery.target));
+        put_meta_.bind(2, mark.dump());
+        put_meta_.exec();
+    }
+    tx.commit();
+}
+
+std::optional<DisabledMark> DeliveryStore::disabled_mark(const std::string& target) {
+    StatementUse use(get_meta_);
+    get_meta_.bind(1, meta_key(target));
+    if (!get_meta_.executeStep()) return std::nullopt;
+    const auto value = nlohmann::json::parse(get_meta_.getColumn(0).getString(), nullptr, false);
+    DisabledMark mark;
+    if (value.is_object()) {
+        mark.delivery_id = value.value("delivery_id", std::int64_t{0});
+        mark.url = value.value("url", std::string());
+        mark.at = value.value("at", std::string());
+    }
+    // A value someone else wrote that is not ours still means "disabled": never send on a guess.
+    return mark;
+}
+
+void DeliveryStore::clear_disabled_mark(const std::string& target) {
+    StatementUse use(delete_meta_);
+    delete_meta_.bind(1, meta_key(target));
+    delete_meta_.exec();
+}
+
+std::optional<std::string> DeliveryStore::delivery_state(std::int64_t delivery_id) {
+    StatementUse use(delivery_state_);
+    delivery_state_.bind(1, delivery_id);
+    if (!delivery_state_.executeStep()) return std::nullopt;
+    return delivery_state_.getColumn(0).getString();
+}
+
+std::map<std::string, std::int64_t> DeliveryStore::pending_by_target() {
+    std::map<std::string, std::int64_t> counts;
+    SQLite::Statement query(db_, "SELECT target, COUNT(*) FROM deliveries WHERE state = 'pending' GROUP BY target");
+    while (query.executeStep()) counts[query.getColumn(0).getString()] = query.getColumn(1).getInt64();
+    return counts;
+}
+
+}  // namespace extract::daemon
