@@ -24,6 +24,7 @@
 
 #include "cli/unix_http_client.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
+#include "tests/support/eventually.hpp"
 
 using namespace extract::testing;
 using namespace std::chrono_literals;
@@ -59,7 +60,7 @@ public:
     // The next message that contains `needle` (earlier ones are dropped), or nullopt when none
     // arrives within `timeout`.
     std::optional<std::string> wait_for(const std::string& needle, std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
         while (auto message = next(deadline)) {
             if (message->find(needle) != std::string::npos) return message;
         }

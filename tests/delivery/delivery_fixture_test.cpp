@@ -218,7 +218,7 @@ std::size_t FakeWebhookSender::Script::request_count() {
 
 bool FakeWebhookSender::Script::wait_for_requests(std::size_t n, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex);
-    return changed.wait_for(lock, timeout, [&] { return requests.size() >= n; });
+    return changed.wait_for(lock, extract::testing::scaled(timeout), [&] { return requests.size() >= n; });
 }
 
 SendResult FakeWebhookSender::post(const WebhookRequest& request) {

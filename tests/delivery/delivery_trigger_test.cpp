@@ -228,7 +228,7 @@ TEST_F(DeliveryTriggerTest, AbortKillsARunningCommandPromptly) {
 
     const auto asked = Steady::now();
     runner.abort();
-    ASSERT_EQ(running.wait_for(seconds{5}), std::future_status::ready);
+    ASSERT_EQ(running.wait_for(extract::testing::scaled(seconds{5})), std::future_status::ready);
     EXPECT_LT(Steady::now() - asked, extract::testing::scaled(seconds{2}));
     EXPECT_EQ(running.get().ending, ProcessOutcome::Ending::aborted);
     EXPECT_TRUE(testing::eventually([&] { return process_gone(main); }));

@@ -55,7 +55,7 @@ struct ServerState {
     }
     bool wait_until_hanging(std::chrono::milliseconds timeout) {
         std::unique_lock lock(mutex);
-        return changed.wait_for(lock, timeout, [this] { return hanging > 0; });
+        return changed.wait_for(lock, scaled(timeout), [this] { return hanging > 0; });
     }
     std::vector<SeenRequest> requests() {
         std::lock_guard lock(mutex);
@@ -79,7 +79,7 @@ public:
             ++state_.hanging;
             state_.changed.notify_all();
             // Bounded, so that a failing test still lets the server stop.
-            state_.changed.wait_for(lock, 10s, [this] { return state_.gate_open; });
+            state_.changed.wait_for(lock, scaled(10s), [this] { return state_.gate_open; });
         }
         if (uri.starts_with("/busy")) {
             response.setStatus(Poco::Net::HTTPResponse::HTTP_SERVICE_UNAVAILABLE);
@@ -368,7 +368,7 @@ TEST(PocoHttpTransport, AbortFromAnotherThreadEndsABlockedRequest) {
 
     const auto aborted_at = std::chrono::steady_clock::now();
     transport.abort();
-    ASSERT_EQ(pending.wait_for(5s), std::future_status::ready);
+    ASSERT_EQ(pending.wait_for(scaled(5s)), std::future_status::ready);
     EXPECT_LT(std::chrono::steady_clock::now() - aborted_at, scaled(2s));
     const auto result = pending.get();
     EXPECT_EQ(result.error, TransportError::aborted) << result.message;
