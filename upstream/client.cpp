@@ -1,5 +1,6 @@
 #include "upstream/client.hpp"
 
+#include <Poco/URI.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -19,23 +20,11 @@ constexpr std::size_t kBodySnippetChars = 200;
 // A Retry-After beyond this is read as this: a typo upstream must not stall the mirror for years.
 constexpr std::chrono::seconds kMaxRetryAfter{24 * 3600};
 
-// RFC 3986 percent-encoding of a query or path component: only unreserved characters stay.
+// RFC 3986 percent-encoding of a query or path component: only unreserved characters stay (Poco
+// encodes controls, non-ASCII bytes and its own "illegal" set; the rest of the punctuation is named here).
 std::string url_encode(std::string_view text) {
-    static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
-    out.reserve(text.size());
-    for (const char ch : text) {
-        const auto c = static_cast<unsigned char>(ch);
-        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                                c == '-' || c == '.' || c == '_' || c == '~';
-        if (unreserved) {
-            out += ch;
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 0xF];
-        }
-    }
+    Poco::URI::encode(std::string(text), "!#$&'()*+,/:;=?@[]%\" <>\\^`{|}", out);
     return out;
 }
 

@@ -122,6 +122,27 @@ TEST_F(UpstreamClientTest, ListQueryIsEncoded) {
               "/v1/batches?status=partially%20failed%26x%3D1&cursor=eyJ0IjoiMjAyNiJ9%2B%2F%3D%3F%26%25&limit=50");
 }
 
+// Every printable ASCII character, a control, DEL and a UTF-8 pair: only RFC 3986's unreserved
+// characters (letters, digits, - . _ ~) stay as they are, in the path and in the query.
+TEST_F(UpstreamClientTest, OnlyUnreservedCharactersStayUnencoded) {
+    std::string text;
+    for (char c = 0x20; c < 0x7F; ++c) text += c;
+    text += "\x01\x7F\xC3\xA9";
+    const std::string encoded =
+        "%20%21%22%23%24%25%26%27%28%29%2A%2B%2C-.%2F0123456789%3A%3B%3C%3D%3E%3F%40ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        "%5B%5C%5D%5E_%60abcdefghijklmnopqrstuvwxyz%7B%7C%7D~%01%7F%C3%A9";
+    transport.respond(200, page_body()).respond(404, R"({"detail":"Not Found"})");
+    ClientOptions o = options();
+    o.page_size = 7;
+    auto client = make_client(o);
+    client.list_batches(text, text);
+    client.get_batch(text);
+    const auto requests = transport.requests();
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_EQ(requests[0].target, "/v1/batches?status=" + encoded + "&cursor=" + encoded + "&limit=7");
+    EXPECT_EQ(requests[1].target, "/v1/batches/" + encoded + "?limit=1");
+}
+
 TEST_F(UpstreamClientTest, GetBatchAsksForOneItem) {
     json detail = batch_object("bat 1/x");
     detail["items"] = json::array();
