@@ -91,24 +91,18 @@ UpstreamClient::UpstreamClient(HttpTransport& transport, const Clock& clock, Sle
       max_connect_attempts_(std::clamp(options.max_connect_attempts, 1, std::max(1, options.max_attempts))),
       initial_backoff_(options.initial_backoff),
       max_backoff_(options.max_backoff),
+      request_spacing_(options.max_requests_per_second > 0
+                           ? std::chrono::duration_cast<SteadyTime::duration>(
+                                 std::chrono::duration<double>(1.0 / options.max_requests_per_second))
+                           : SteadyTime::duration{0}),
       api_key_(std::move(options.api_key)),
       api_key_source_(std::move(options.api_key_source)),
-      jitter_(jitter ? std::move(jitter) : default_jitter()) {
-    set_rate_limit(options.max_requests_per_second);
-}
+      jitter_(jitter ? std::move(jitter) : default_jitter()) {}
 
 void UpstreamClient::set_api_key(std::string key, std::string source) {
     std::lock_guard lock(mutex_);
     api_key_ = std::move(key);
     api_key_source_ = std::move(source);
-}
-
-void UpstreamClient::set_rate_limit(double max_requests_per_second) {
-    std::lock_guard lock(mutex_);
-    request_spacing_ = max_requests_per_second > 0
-                           ? std::chrono::duration_cast<SteadyTime::duration>(
-                                 std::chrono::duration<double>(1.0 / max_requests_per_second))
-                           : SteadyTime::duration{0};
 }
 
 std::int64_t UpstreamClient::requests_sent() const { return requests_sent_.load(std::memory_order_relaxed); }
