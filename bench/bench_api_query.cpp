@@ -64,18 +64,15 @@ constexpr const char* kUsage =
 
 std::optional<Settings> parse(int argc, char** argv) {
     Settings s;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        const auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-        if (flag == "--rows") s.rows = std::atoll(value().c_str());
-        else if (flag == "--seconds") s.seconds = std::atof(value().c_str());
-        else if (flag == "--connections") s.connections = std::atoi(value().c_str());
-        else if (flag == "--mirror") s.mirror = value();
-        else if (flag == "--syncd") s.syncd = value();
-        else if (flag == "--only") s.only = value();
-        else if (flag == "--smoke") s.smoke = true;
-        else return std::nullopt;
-    }
+    CLI::App app;
+    app.add_option("--rows", s.rows);
+    app.add_option("--seconds", s.seconds);
+    app.add_option("--connections", s.connections);
+    app.add_option("--mirror", s.mirror);
+    app.add_option("--syncd", s.syncd);
+    app.add_option("--only", s.only);
+    app.add_flag("--smoke", s.smoke);
+    if (!extract::bench::parses(app, argc, argv)) return std::nullopt;
     if (s.smoke) {
         s.rows = 2000;
         s.seconds = 0.5;

@@ -63,16 +63,13 @@ constexpr const char* kUsage = "usage: bench_events [--transitions N] [--clients
 
 std::optional<Settings> parse(int argc, char** argv) {
     Settings s;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        const auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-        if (flag == "--transitions") s.transitions = std::atoi(value().c_str());
-        else if (flag == "--clients") s.clients = std::atoi(value().c_str());
-        else if (flag == "--targets") s.targets = std::atoi(value().c_str());
-        else if (flag == "--bin") s.bin_dir = value();
-        else if (flag == "--smoke") s.smoke = true;
-        else return std::nullopt;
-    }
+    CLI::App app;
+    app.add_option("--transitions", s.transitions);
+    app.add_option("--clients", s.clients);
+    app.add_option("--targets", s.targets);
+    app.add_option("--bin", s.bin_dir);
+    app.add_flag("--smoke", s.smoke);
+    if (!extract::bench::parses(app, argc, argv)) return std::nullopt;
     if (s.smoke) {
         s.transitions = 200;
         s.clients = 3;

@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -29,7 +30,6 @@
 #include <iterator>
 #include <random>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -55,25 +55,17 @@ struct Options {
     std::string order = "shuffled";
 };
 
-std::vector<long> parse_list(const std::string& text) {
-    std::vector<long> out;
-    std::stringstream in(text);
-    for (std::string item; std::getline(in, item, ',');) out.push_back(std::stol(item));
-    return out;
-}
-
+// Throws CLI::ParseError (main prints it, exit 1) on an unknown flag or a value that is not a number.
 Options parse_options(int argc, char** argv) {
     Options o;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string flag = argv[i], value = argv[i + 1];
-        if (flag == "--sizes") o.sizes = parse_list(value);
-        else if (flag == "--active") o.active = parse_list(value);
-        else if (flag == "--changes") o.changes = std::stoi(value);
-        else if (flag == "--poll") o.poll_ms = std::stol(value);
-        else if (flag == "--idle") o.idle_ms = std::stol(value);
-        else if (flag == "--order") o.order = value;
-        else throw std::invalid_argument("unknown flag " + flag);
-    }
+    CLI::App app;
+    app.add_option("--sizes", o.sizes)->delimiter(',');
+    app.add_option("--active", o.active)->delimiter(',');
+    app.add_option("--changes", o.changes);
+    app.add_option("--poll", o.poll_ms);
+    app.add_option("--idle", o.idle_ms);
+    app.add_option("--order", o.order);
+    app.parse(argc, argv);
     return o;
 }
 

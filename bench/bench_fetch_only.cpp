@@ -7,13 +7,13 @@
 // Prints one line: "fetch-only: PAGES pages, BATCHES batches in SECONDS s (RATE batches/s)".
 // Exits 0 when the pass completed, 1 when a page failed, 2 on a usage error.
 
+
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <string>
-#include <string_view>
 
+#include "bench/bench_main.hpp"
 #include "core/clock.hpp"
 #include "upstream/client.hpp"
 #include "upstream/http_transport.hpp"
@@ -28,20 +28,11 @@ struct Arguments {
 
 std::optional<Arguments> parse(int argc, char** argv) {
     Arguments out;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string_view flag = argv[i];
-        const char* value = argv[i + 1];
-        if (flag == "--base-url") {
-            out.base_url = value;
-        } else if (flag == "--api-key") {
-            out.api_key = value;
-        } else if (flag == "--page-size") {
-            out.page_size = std::atoi(value);
-        } else {
-            return std::nullopt;
-        }
-    }
-    if (argc % 2 == 0 || out.base_url.empty() || out.page_size < 1 || out.page_size > 200) return std::nullopt;
+    CLI::App app;
+    app.add_option("--base-url", out.base_url)->required();
+    app.add_option("--api-key", out.api_key);
+    app.add_option("--page-size", out.page_size)->check(CLI::Range(1, 200));
+    if (!extract::bench::parses(app, argc, argv)) return std::nullopt;
     return out;
 }
 

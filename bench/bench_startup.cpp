@@ -32,6 +32,9 @@
 #include <string>
 #include <string_view>
 
+#include "bench/bench_main.hpp"
+#include "cli/unix_http_client.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -45,22 +48,16 @@ struct Arguments {
 
 std::optional<Arguments> parse(int argc, char** argv) {
     Arguments out;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const std::string_view flag = argv[i];
-        const char* value = argv[i + 1];
-        if (flag == "--syncd") {
-            out.syncd = value;
-        } else if (flag == "--config") {
-            out.config = value;
-        } else if (flag == "--timeout-s") {
-            out.timeout = std::chrono::seconds(std::atoi(value));
-        } else if (flag == "--idle-ms") {
-            out.idle = std::chrono::milliseconds(std::atoi(value));
-        } else {
-            return std::nullopt;
-        }
-    }
-    if (argc % 2 == 0 || out.syncd.empty() || out.config.empty()) return std::nullopt;
+    long timeout_s = out.timeout.count();
+    long idle_ms = out.idle.count();
+    CLI::App app;
+    app.add_option("--syncd", out.syncd)->required();
+    app.add_option("--config", out.config)->required();
+    app.add_option("--timeout-s", timeout_s)->check(CLI::NonNegativeNumber);
+    app.add_option("--idle-ms", idle_ms)->check(CLI::NonNegativeNumber);
+    if (!extract::bench::parses(app, argc, argv)) return std::nullopt;
+    out.timeout = std::chrono::seconds(timeout_s);
+    out.idle = std::chrono::milliseconds(idle_ms);
     return out;
 }
 
@@ -95,23 +92,11 @@ sockaddr_un unix_address(const std::string& path) {
 
 // The HTTP status of GET /v1/health, or 0 when the socket does not answer (yet).
 int health_status(const std::string& socket_path) {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    const sockaddr_un address = unix_address(socket_path);
-    int status = 0;
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) {
-        constexpr std::string_view request = "GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-        if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-            timeval timeout{2, 0};
-            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-            char head[32] = {};
-            const ssize_t n = ::read(fd, head, sizeof(head) - 1);
-            // "HTTP/1.1 200 OK"
-            if (n >= 12 && std::string_view(head, 5) == "HTTP/") status = std::atoi(head + 9);
-        }
+    try {
+        return extract::cli::UnixHttpClient(socket_path, std::chrono::seconds(2)).request("GET", "/v1/health").status;
+    } catch (const extract::cli::ConnectError&) {
+        return 0;
     }
-    ::close(fd);
-    return status;
 }
 
 // Reads datagrams waiting on the notify socket; true once one of them held READY=1.

@@ -145,15 +145,6 @@ bool route_takes(const DeliveryRoute& route, std::string_view type, std::string_
     return type_matches && (route.statuses.empty() || contains(route.statuses, status));
 }
 
-std::optional<std::string> optional_text(const SQLite::Column& column) {
-    if (column.isNull()) return std::nullopt;
-    return column.getString();
-}
-
-nlohmann::json json_or_null(const std::optional<std::string>& value) {
-    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
-
 // A value a CHECK, NOT NULL or UNIQUE constraint refused: the batch's fault, not the file's. A
 // trigger's RAISE or a foreign key is not the batch's doing, and fails the page as any error does.
 bool is_constraint_failure(const SQLite::Exception& e) {
@@ -654,26 +645,6 @@ int Mirror::close_interrupted_runs() {
                              "UPDATE sync_runs SET finished_at = ?1, error = 'interrupted' WHERE finished_at IS NULL");
     update.bind(1, moment().text);
     return update.exec();
-}
-
-std::optional<nlohmann::json> Mirror::sync_run(std::int64_t run_id) {
-    SQLite::Statement query(db_,
-                            "SELECT id, kind, started_at, finished_at, requests, pages, upserted, changed, removed, "
-                            "error FROM sync_runs WHERE id = ?1");
-    query.bind(1, run_id);
-    if (!query.executeStep()) return std::nullopt;
-    return nlohmann::json{
-        {"id", query.getColumn(0).getInt64()},
-        {"kind", query.getColumn(1).getString()},
-        {"started_at", query.getColumn(2).getString()},
-        {"finished_at", json_or_null(optional_text(query.getColumn(3)))},
-        {"requests", query.getColumn(4).getInt64()},
-        {"pages", query.getColumn(5).getInt64()},
-        {"upserted", query.getColumn(6).getInt64()},
-        {"changed", query.getColumn(7).getInt64()},
-        {"removed", query.getColumn(8).getInt64()},
-        {"error", json_or_null(optional_text(query.getColumn(9)))},
-    };
 }
 
 std::optional<std::int64_t> Mirror::last_full_pass_pages() {

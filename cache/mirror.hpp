@@ -160,8 +160,6 @@ public:
     void finish_sync_run(std::int64_t run_id, const SyncRunCounts& counts, const std::optional<std::string>& error);
     // At start-up: runs left unfinished by a crash get finished_at now and error "interrupted".
     int close_interrupted_runs();
-    // The sync_runs row as {id,kind,started_at,finished_at,requests,pages,upserted,changed,removed,error}.
-    std::optional<nlohmann::json> sync_run(std::int64_t run_id);
     // Pages of the latest full pass that completed (finished without error); nullopt before the
     // first one. The sync planner's estimate of what the next full pass costs.
     std::optional<std::int64_t> last_full_pass_pages();

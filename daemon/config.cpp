@@ -15,9 +15,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
+#include <sstream>
 #include <system_error>
 #include <utility>
+
+#include <Poco/Base64Decoder.h>
+#include <Poco/Base64Encoder.h>  // Poco::BASE64_NO_PADDING
 
 #include "core/duration.hpp"
 #include "daemon/logging.hpp"
@@ -812,35 +817,17 @@ void resolve_webhook_secrets(const IniSection& section, WebhookConfig& hook, con
     hook.secret_source = std::move(source);
 }
 
-int sextet(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-// Standard base64, padded or not.
+// Standard base64, padded or not. Poco's decoder alone would accept '=' inside the text, skip white
+// space and stop silently at a truncated group, so the shape is checked here first.
 std::optional<std::string> decode_base64(std::string_view text) {
-    std::string_view body = text;
-    while (body.ends_with('=') && text.size() - body.size() < 2) body.remove_suffix(1);
-    if (body.size() != text.size() && text.size() % 4 != 0) return std::nullopt;
-    if (body.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    std::uint32_t bits = 0;
-    int count = 0;
-    for (const char c : body) {
-        const int value = sextet(c);
-        if (value < 0) return std::nullopt;
-        bits = (bits << 6) | static_cast<std::uint32_t>(value);
-        count += 6;
-        if (count >= 8) {
-            count -= 8;
-            out.push_back(static_cast<char>((bits >> count) & 0xFF));
-        }
-    }
-    return out;
+    constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const std::string_view body = text.substr(0, text.find_last_not_of('=') + 1);
+    const std::size_t padding = text.size() - body.size();
+    if (padding > 2 || (padding > 0 && text.size() % 4 != 0) || body.size() % 4 == 1) return std::nullopt;
+    if (body.find_first_not_of(alphabet) != std::string_view::npos) return std::nullopt;
+    std::istringstream in{std::string(body)};
+    Poco::Base64Decoder decoder(in, Poco::BASE64_NO_PADDING);
+    return std::string(std::istreambuf_iterator<char>(decoder), std::istreambuf_iterator<char>());
 }
 
 }  // namespace

@@ -70,7 +70,9 @@ bool take_value(std::string_view flag, std::string_view value, Flags& flags) {
     return true;
 }
 
-// Returns an exit code when the flags already decide the outcome.
+// Returns an exit code when the flags already decide the outcome. Hand-written, not CLI11: the
+// usage text is the source of extract-syncd.8, the flags are SPEC §1's, exit 64 is documented in it
+// and tests/daemon/syncd_process_test.cpp checks it; CLI11 has its own help layout, texts and codes.
 std::optional<int> parse_flags(int argc, char** argv, Flags& flags) {
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];

@@ -1,5 +1,6 @@
 #include "upstream/client.hpp"
 
+#include <Poco/URI.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -19,23 +20,11 @@ constexpr std::size_t kBodySnippetChars = 200;
 // A Retry-After beyond this is read as this: a typo upstream must not stall the mirror for years.
 constexpr std::chrono::seconds kMaxRetryAfter{24 * 3600};
 
-// RFC 3986 percent-encoding of a query or path component: only unreserved characters stay.
+// RFC 3986 percent-encoding of a query or path component: only unreserved characters stay (Poco
+// encodes controls, non-ASCII bytes and its own "illegal" set; the rest of the punctuation is named here).
 std::string url_encode(std::string_view text) {
-    static constexpr char hex[] = "0123456789ABCDEF";
     std::string out;
-    out.reserve(text.size());
-    for (const char ch : text) {
-        const auto c = static_cast<unsigned char>(ch);
-        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                                c == '-' || c == '.' || c == '_' || c == '~';
-        if (unreserved) {
-            out += ch;
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 0xF];
-        }
-    }
+    Poco::URI::encode(std::string(text), "!#$&'()*+,/:;=?@[]%\" <>\\^`{|}", out);
     return out;
 }
 
@@ -102,24 +91,18 @@ UpstreamClient::UpstreamClient(HttpTransport& transport, const Clock& clock, Sle
       max_connect_attempts_(std::clamp(options.max_connect_attempts, 1, std::max(1, options.max_attempts))),
       initial_backoff_(options.initial_backoff),
       max_backoff_(options.max_backoff),
+      request_spacing_(options.max_requests_per_second > 0
+                           ? std::chrono::duration_cast<SteadyTime::duration>(
+                                 std::chrono::duration<double>(1.0 / options.max_requests_per_second))
+                           : SteadyTime::duration{0}),
       api_key_(std::move(options.api_key)),
       api_key_source_(std::move(options.api_key_source)),
-      jitter_(jitter ? std::move(jitter) : default_jitter()) {
-    set_rate_limit(options.max_requests_per_second);
-}
+      jitter_(jitter ? std::move(jitter) : default_jitter()) {}
 
 void UpstreamClient::set_api_key(std::string key, std::string source) {
     std::lock_guard lock(mutex_);
     api_key_ = std::move(key);
     api_key_source_ = std::move(source);
-}
-
-void UpstreamClient::set_rate_limit(double max_requests_per_second) {
-    std::lock_guard lock(mutex_);
-    request_spacing_ = max_requests_per_second > 0
-                           ? std::chrono::duration_cast<SteadyTime::duration>(
-                                 std::chrono::duration<double>(1.0 / max_requests_per_second))
-                           : SteadyTime::duration{0};
 }
 
 std::int64_t UpstreamClient::requests_sent() const { return requests_sent_.load(std::memory_order_relaxed); }

@@ -79,8 +79,6 @@ public:
 
     // SIGHUP: a new key (and where it came from) for the next request. Thread-safe.
     void set_api_key(std::string key, std::string source);
-    // SIGHUP: a new client-side rate limit. Thread-safe.
-    void set_rate_limit(double max_requests_per_second);
 
     // Every HTTP attempt so far, for sync_runs.requests.
     std::int64_t requests_sent() const;
@@ -115,11 +113,11 @@ private:
     const int max_connect_attempts_;
     const Millis initial_backoff_;
     const Millis max_backoff_;
+    const SteadyTime::duration request_spacing_;  // 1 / max_requests_per_second; 0: unlimited
 
     mutable std::mutex mutex_;  // guards everything below
     std::string api_key_;
     std::string api_key_source_;
-    SteadyTime::duration request_spacing_{0};  // 1 / max_requests_per_second; 0: unlimited
     std::optional<SteadyTime> last_request_at_;  // the rate limiter's last slot taken
     SteadyTime held_until_{};                    // set by a 429
     std::function<double()> jitter_;

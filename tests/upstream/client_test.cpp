@@ -122,6 +122,27 @@ TEST_F(UpstreamClientTest, ListQueryIsEncoded) {
               "/v1/batches?status=partially%20failed%26x%3D1&cursor=eyJ0IjoiMjAyNiJ9%2B%2F%3D%3F%26%25&limit=50");
 }
 
+// Every printable ASCII character, a control, DEL and a UTF-8 pair: only RFC 3986's unreserved
+// characters (letters, digits, - . _ ~) stay as they are, in the path and in the query.
+TEST_F(UpstreamClientTest, OnlyUnreservedCharactersStayUnencoded) {
+    std::string text;
+    for (char c = 0x20; c < 0x7F; ++c) text += c;
+    text += "\x01\x7F\xC3\xA9";
+    const std::string encoded =
+        "%20%21%22%23%24%25%26%27%28%29%2A%2B%2C-.%2F0123456789%3A%3B%3C%3D%3E%3F%40ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        "%5B%5C%5D%5E_%60abcdefghijklmnopqrstuvwxyz%7B%7C%7D~%01%7F%C3%A9";
+    transport.respond(200, page_body()).respond(404, R"({"detail":"Not Found"})");
+    ClientOptions o = options();
+    o.page_size = 7;
+    auto client = make_client(o);
+    client.list_batches(text, text);
+    client.get_batch(text);
+    const auto requests = transport.requests();
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_EQ(requests[0].target, "/v1/batches?status=" + encoded + "&cursor=" + encoded + "&limit=7");
+    EXPECT_EQ(requests[1].target, "/v1/batches/" + encoded + "?limit=1");
+}
+
 TEST_F(UpstreamClientTest, GetBatchAsksForOneItem) {
     json detail = batch_object("bat 1/x");
     detail["items"] = json::array();
@@ -469,21 +490,23 @@ TEST_F(UpstreamClientTest, RateLimitSpacesRequests) {
     for (std::size_t i = 1; i < requests.size(); ++i) EXPECT_GE(requests[i].sent_at - requests[i - 1].sent_at, 200ms);
 }
 
-TEST_F(UpstreamClientTest, RateLimitCanBeChangedOrLifted) {
+// The limit is fixed when the client is built (a changed [upstream] max_requests_per_second
+// needs a restart); each client spaces its own requests by it, and 0 lifts it.
+TEST_F(UpstreamClientTest, RateLimitIsSetAtConstructionOrLifted) {
     transport.respond_always(200, page_body());
-    ClientOptions o = options();
-    o.max_requests_per_second = 1;
-    auto client = make_client(o);
-    client.list_batches(std::nullopt, std::nullopt);
-    client.list_batches(std::nullopt, std::nullopt);
+    const auto two_requests = [this](double max_requests_per_second) {
+        ClientOptions o = options();
+        o.max_requests_per_second = max_requests_per_second;
+        auto client = make_client(o);
+        client.list_batches(std::nullopt, std::nullopt);
+        client.list_batches(std::nullopt, std::nullopt);
+    };
+    two_requests(1);
     EXPECT_EQ(since_first(1), 1000ms);
-    client.set_rate_limit(10);
-    client.list_batches(std::nullopt, std::nullopt);
-    EXPECT_EQ(since_first(2) - since_first(1), 100ms);
-    client.set_rate_limit(0);
-    client.list_batches(std::nullopt, std::nullopt);
-    client.list_batches(std::nullopt, std::nullopt);
-    EXPECT_EQ(since_first(4), since_first(2));
+    two_requests(10);
+    EXPECT_EQ(since_first(3) - since_first(2), 100ms);
+    two_requests(0);
+    EXPECT_EQ(since_first(5), since_first(4));
 }
 
 // Each thread keeps its own fake time, which only its own sleeps advance. A shared fake clock
