@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "api/mirror_rows.hpp"
-#include "api/statement_cache.hpp"
+#include "cache/statement_cache.hpp"
 #include "core/clock.hpp"
 
 namespace extract::api {

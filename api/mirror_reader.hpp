@@ -15,7 +15,7 @@
 
 #include "api/batch_cursor.hpp"
 #include "api/mirror_rows.hpp"
-#include "api/statement_cache.hpp"
+#include "cache/statement_cache.hpp"
 #include "core/clock.hpp"
 
 namespace extract::api {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "api/statement_cache.hpp"
+#include "cache/statement_cache.hpp"
 
 namespace extract::api {
 
