@@ -4,17 +4,12 @@
 
 #include <algorithm>
 
+#include "cache/connection.hpp"
 #include "core/timefmt.hpp"
 
 namespace extract::api {
-namespace {
-
-constexpr int kBusyTimeoutMs = 5000;
-
-}  // namespace
-
 DeliveryRetrier::DeliveryRetrier(const std::string& db_path, const Clock& clock)
-    : clock_(clock), db_(db_path, SQLite::OPEN_READWRITE, kBusyTimeoutMs), statements_(db_) {}
+    : clock_(clock), db_(cache::open_connection(db_path, cache::ConnectionRole::outbox)), statements_(db_) {}
 
 std::optional<DeliveryRow> DeliveryRetrier::retry(std::int64_t delivery_id) {
     const auto rows = [&] {

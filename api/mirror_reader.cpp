@@ -11,12 +11,12 @@
 #include <optional>
 #include <string_view>
 
+#include "cache/connection.hpp"
+#include "cache/meta_keys.hpp"
 #include "core/timefmt.hpp"
 
 namespace extract::api {
 namespace {
-
-constexpr int kBusyTimeoutMs = 2000;
 
 std::int64_t epoch_micros(WallTime t) {
     return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
@@ -120,9 +120,7 @@ std::optional<std::string> before_minute(WallTime before, char separator) {
 std::string metadata_path(std::string_view key) { return "$.\"" + std::string(key) + "\""; }
 
 MirrorReader::MirrorReader(const std::string& db_path)
-    // NOMUTEX: one worker thread owns each reader (MirrorConnections), so SQLite's per-call
-    // connection mutex is pure cost (a sixth of a report's CPU over a million rows).
-    : db_(db_path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX, kBusyTimeoutMs), statements_(db_) {
+    : db_(cache::open_connection(db_path, cache::ConnectionRole::reader)), statements_(db_) {
     db_.createFunction("extract_time_us", 1, true, nullptr, &sql_time_us);
 }
 
@@ -289,7 +287,8 @@ EventPage MirrorReader::events(const EventQuery& query) {
         }
     }
     const std::int64_t pruned_through =
-        single_integer("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pruned_through_seq'");
+        single_integer("SELECT CAST(value AS INTEGER) FROM meta WHERE key = " +
+                       cache::meta_key::sql_literal(cache::meta_key::kPrunedThroughSeq));
     // A seq at or below the prune mark may have existed and be gone: the client missed it.
     page.truncated = query.after < pruned_through;
     if (static_cast<int>(page.events.size()) == query.limit) {

@@ -4,29 +4,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/connection.hpp"
+#include "cache/meta_keys.hpp"
 #include "core/timefmt.hpp"
 
 namespace extract::daemon {
 namespace {
 
-constexpr int kBusyTimeoutMs = 5000;
+using cache::ConnectionRole;
+using cache::open_connection;
 
 // The columns read_delivery() expects, in its order, after the deliveries alias d and events e.
 constexpr const char* kDeliveryColumns =
     "d.id, d.event_seq, d.attempts, e.id, e.type, e.batch_id, e.payload, d.next_attempt_at";
-
-SQLite::Database open_database(const std::string& path) {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    db.setBusyTimeout(kBusyTimeoutMs);
-    // As the mirror's own connection (cache/mirror.cpp): in WAL mode a commit then waits for no
-    // fsync. A power cut may forget the last attempts recorded, and they are sent again (at
-    // least once, as after any crash); an fsync per attempt held every target to a few hundred
-    // deliveries a second, all of them queued on the write lock (issue 7).
-    db.exec("PRAGMA synchronous = NORMAL");
-    return db;
-}
-
-std::string meta_key(const std::string& target) { return "disabled." + target; }
 
 // A prepared statement for one use: fresh bindings, and reset when done. A statement left
 // stepping would hold its read snapshot open, and this connection would no longer see what
@@ -70,7 +60,7 @@ const char* state_name(DeliveryState state) {
 }
 
 DeliveryStore::DeliveryStore(const std::string& db_path)
-    : db_(open_database(db_path)),
+    : db_(open_connection(db_path, ConnectionRole::outbox)),
       due_(db_, std::string("SELECT ") + kDeliveryColumns +
                     " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
                     " WHERE d.target = ?1 AND d.state = 'pending'"
@@ -168,7 +158,7 @@ void DeliveryStore::record_attempt(const OutboxDelivery& delivery, const Attempt
     if (disable) {
         const nlohmann::json mark{{"delivery_id", disable->delivery_id}, {"url", disable->url}, {"at", disable->at}};
         StatementUse put_use(put_meta_);
-        put_meta_.bind(1, meta_key(delivery.target));
+        put_meta_.bind(1, cache::meta_key::disabled(delivery.target));
         put_meta_.bind(2, mark.dump());
         put_meta_.exec();
     }
@@ -177,7 +167,7 @@ void DeliveryStore::record_attempt(const OutboxDelivery& delivery, const Attempt
 
 std::optional<DisabledMark> DeliveryStore::disabled_mark(const std::string& target) {
     StatementUse use(get_meta_);
-    get_meta_.bind(1, meta_key(target));
+    get_meta_.bind(1, cache::meta_key::disabled(target));
     if (!get_meta_.executeStep()) return std::nullopt;
     const auto value = nlohmann::json::parse(get_meta_.getColumn(0).getString(), nullptr, false);
     DisabledMark mark;
@@ -192,7 +182,7 @@ std::optional<DisabledMark> DeliveryStore::disabled_mark(const std::string& targ
 
 void DeliveryStore::clear_disabled_mark(const std::string& target) {
     StatementUse use(delete_meta_);
-    delete_meta_.bind(1, meta_key(target));
+    delete_meta_.bind(1, cache::meta_key::disabled(target));
     delete_meta_.exec();
 }
 

@@ -24,7 +24,7 @@ enum class DeliveryState { pending, delivered, failed, disabled };
 // "pending", "delivered", "failed", "disabled": the values of deliveries.state.
 const char* state_name(DeliveryState state);
 
-// Kept in `meta` under "disabled." + target while a target is disabled by a 410: which
+// Kept in `meta` under meta_key::disabled(target) ("disabled." + target) while a target is disabled by a 410: which
 // delivery got the 410 and from which url. It outlives restarts; see docs/webhooks.md for what
 // lifts it.
 struct DisabledMark {
