@@ -169,7 +169,7 @@ private:
     std::int64_t single_integer(const std::string& sql);
 
     SQLite::Database db_;
-    StatementCache statements_;
+    cache::StatementCache statements_;
 };
 
 }  // namespace extract::api

@@ -6,34 +6,15 @@
 
 #include "cache/connection.hpp"
 #include "cache/meta_keys.hpp"
+#include "cache/statement_cache.hpp"
 #include "core/timefmt.hpp"
 
-namespace extract::daemon {
+namespace extract::cache {
 namespace {
-
-using cache::ConnectionRole;
-using cache::open_connection;
 
 // The columns read_delivery() expects, in its order, after the deliveries alias d and events e.
 constexpr const char* kDeliveryColumns =
     "d.id, d.event_seq, d.attempts, e.id, e.type, e.batch_id, e.payload, d.next_attempt_at";
-
-// A prepared statement for one use: fresh bindings, and reset when done. A statement left
-// stepping would hold its read snapshot open, and this connection would no longer see what
-// other connections commit (an operator's retry, new deliveries).
-class StatementUse {
-public:
-    explicit StatementUse(SQLite::Statement& statement) : statement_(statement) {
-        statement_.reset();
-        statement_.clearBindings();
-    }
-    ~StatementUse() { statement_.tryReset(); }
-    StatementUse(const StatementUse&) = delete;
-    StatementUse& operator=(const StatementUse&) = delete;
-
-private:
-    SQLite::Statement& statement_;
-};
 
 void bind_optional_time(SQLite::Statement& statement, int index, const std::optional<WallTime>& at) {
     if (at) {
@@ -82,7 +63,9 @@ DeliveryStore::DeliveryStore(const std::string& db_path)
       put_meta_(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)"),
       get_meta_(db_, "SELECT value FROM meta WHERE key = ?1"),
       delete_meta_(db_, "DELETE FROM meta WHERE key = ?1"),
-      delivery_state_(db_, "SELECT state FROM deliveries WHERE id = ?1") {}
+      delivery_state_(db_, "SELECT state FROM deliveries WHERE id = ?1"),
+      retry_one_(db_, "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2 WHERE id = ?1"),
+      retry_matching_(db_) {}
 
 OutboxDelivery DeliveryStore::read_delivery(SQLite::Statement& row, const std::string& target) {
     OutboxDelivery d;
@@ -158,7 +141,7 @@ void DeliveryStore::record_attempt(const OutboxDelivery& delivery, const Attempt
     if (disable) {
         const nlohmann::json mark{{"delivery_id", disable->delivery_id}, {"url", disable->url}, {"at", disable->at}};
         StatementUse put_use(put_meta_);
-        put_meta_.bind(1, cache::meta_key::disabled(delivery.target));
+        put_meta_.bind(1, meta_key::disabled(delivery.target));
         put_meta_.bind(2, mark.dump());
         put_meta_.exec();
     }
@@ -167,7 +150,7 @@ void DeliveryStore::record_attempt(const OutboxDelivery& delivery, const Attempt
 
 std::optional<DisabledMark> DeliveryStore::disabled_mark(const std::string& target) {
     StatementUse use(get_meta_);
-    get_meta_.bind(1, cache::meta_key::disabled(target));
+    get_meta_.bind(1, meta_key::disabled(target));
     if (!get_meta_.executeStep()) return std::nullopt;
     const auto value = nlohmann::json::parse(get_meta_.getColumn(0).getString(), nullptr, false);
     DisabledMark mark;
@@ -182,7 +165,7 @@ std::optional<DisabledMark> DeliveryStore::disabled_mark(const std::string& targ
 
 void DeliveryStore::clear_disabled_mark(const std::string& target) {
     StatementUse use(delete_meta_);
-    delete_meta_.bind(1, cache::meta_key::disabled(target));
+    delete_meta_.bind(1, meta_key::disabled(target));
     delete_meta_.exec();
 }
 
@@ -200,4 +183,41 @@ std::map<std::string, std::int64_t> DeliveryStore::pending_by_target() {
     return counts;
 }
 
-}  // namespace extract::daemon
+bool DeliveryStore::retry(std::int64_t delivery_id, WallTime now, const ReadBack& read_back) {
+    // IMMEDIATE: take the write lock up front, so busy_timeout applies to the whole step.
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    bool found = false;
+    {
+        StatementUse use(retry_one_);
+        retry_one_.bind(1, delivery_id);
+        retry_one_.bind(2, format_timestamp(now));
+        found = retry_one_.exec() > 0;
+    }
+    if (found) read_back({delivery_id});
+    tx.commit();
+    return found;
+}
+
+void DeliveryStore::retry_matching(const DeliveryRetryFilter& filter, WallTime now, const ReadBack& read_back) {
+    std::string sql = "UPDATE deliveries SET state = 'pending', next_attempt_at = :now WHERE state = :state";
+    if (filter.target) sql += " AND target = :target";
+    // events.created_at is written by extract-sync in one fixed format: text order is time order.
+    if (filter.since) sql += " AND event_seq IN (SELECT seq FROM events WHERE created_at >= :since)";
+    sql += " RETURNING id";
+
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    std::vector<std::int64_t> ids;
+    {
+        auto& update = retry_matching_.get(sql);
+        StatementUse use(update);
+        update.bind(":now", format_timestamp(now));
+        update.bind(":state", filter.state);
+        if (filter.target) update.bind(":target", *filter.target);
+        if (filter.since) update.bind(":since", format_timestamp(*filter.since));
+        while (update.executeStep()) ids.push_back(update.getColumn(0).getInt64());
+    }
+    read_back(ids);
+    tx.commit();
+}
+
+}  // namespace extract::cache

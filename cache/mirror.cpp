@@ -13,6 +13,7 @@
 #include "cache/connection.hpp"
 #include "cache/meta_keys.hpp"
 #include "cache/schema.hpp"
+#include "cache/statement_cache.hpp"
 #include "core/json_text.hpp"
 #include "core/timefmt.hpp"
 #include "core/untrusted_text.hpp"
@@ -36,14 +37,6 @@ SQLite::Database open_database(const std::string& path) {
     } catch (const std::runtime_error& e) {  // SQLite::Exception too
         throw MirrorOpenError("cannot open the mirror " + path + ": " + e.what());
     }
-}
-
-// Prepared statements are reused: clear what the last use left behind. tryReset() because
-// reset() would throw again the error of a step that already threw (a rolled-back page).
-SQLite::Statement& fresh(SQLite::Statement& statement) {
-    statement.tryReset();
-    statement.clearBindings();
-    return statement;
 }
 
 void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
@@ -326,7 +319,8 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
 
     if (!bulk_ids_) {  // a bulk load inserts every batch of the page
         restore_id_index();
-        auto& lookup = fresh(find_page_rows_);
+        auto& lookup = find_page_rows_;
+        const StatementUse lookup_use(lookup);
         lookup.bind(1, json_array(ids));
         while (lookup.executeStep()) {
             const SQLite::Column id_column = lookup.getColumn(0);
@@ -357,7 +351,8 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         };
         Known& row = known[index_of.find(batch.id)->second];
         if (!row.found) {
-            auto& insert = fresh(insert_batch_);
+            auto& insert = insert_batch_;
+            const StatementUse insert_use(insert);
             bind_content(insert, batch);
             insert.bind(16, at.text);
             insert.exec();
@@ -394,7 +389,8 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         if (batch.status != row.status) indexed |= kSetStatus;
         if (before ? batch.created_at != before->created_at : !row.created_at_as_first) indexed |= kSetCreatedAt;
         if (row.removed) indexed |= kClearRemovedAt;
-        auto& update = fresh(update_batch(indexed));
+        auto& update = update_batch(indexed);
+        const StatementUse update_use(update);
         bind_content(update, batch);
         update.bind(16, at.text);
         update.bind(17, key);
@@ -445,12 +441,14 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
 bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, const ApplyOptions& options,
                               const Moment& at) {
     const std::string key = set_aside_key(batch.id);
-    auto& find = fresh(find_set_aside_);
+    auto& find = find_set_aside_;
+    const StatementUse find_use(find);
     find.bind(1, key);
     const bool known_with_reason = find.executeStep() && find.getColumn(0).getString() == reason;
     find.tryReset();
 
-    auto& upsert = fresh(upsert_set_aside_);
+    auto& upsert = upsert_set_aside_;
+    const StatementUse upsert_use(upsert);
     upsert.bind(1, key);
     upsert.bind(2, reason);
     upsert.bind(3, at.text);
@@ -461,7 +459,8 @@ bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, con
     // A mirrored batch that upstream still lists, only no longer storable, is not removed by this pass.
     if (options.full_pass_run_id && !batch_id_problem(batch.id) && (!bulk_ids_ || bulk_ids_->may_contain(batch.id))) {
         restore_id_index();
-        auto& find = fresh(find_key_);
+        auto& find = find_key_;
+        const StatementUse find_use(find);
         find.bind(1, batch.id);
         if (find.executeStep()) mark_seen(find.getColumn(0).getInt64(), options);
         find.tryReset();
@@ -478,7 +477,8 @@ int Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set
     }
     int cleared = 0;
     if (!stored.empty()) {
-        auto& clear = fresh(clear_set_aside_);
+        auto& clear = clear_set_aside_;
+        const StatementUse clear_use(clear);
         clear.bind(1, json_array(stored));
         cleared = clear.exec();
     }
@@ -488,7 +488,8 @@ int Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set
 
 void Mirror::record_transition(std::int64_t batch_key, const std::string* from_status,
                                const std::string& to_status, const Moment& at) {
-    auto& insert = fresh(insert_transition_);
+    auto& insert = insert_transition_;
+    const StatementUse insert_use(insert);
     insert.bind(1, batch_key);
     if (from_status) insert.bind(2, *from_status);  // NULL at first sighting
     insert.bind(3, to_status);
@@ -500,7 +501,8 @@ std::int64_t Mirror::record_event(EventType type, std::int64_t batch_key, std::s
                                   std::string_view raw, std::optional<std::string_view> previous_status, const Moment& at,
                                   const std::vector<DeliveryRoute>* routes) {
     const std::string_view type_name = event_type_name(type);
-    auto& insert = fresh(insert_event_);
+    auto& insert = insert_event_;
+    const StatementUse insert_use(insert);
     insert.bind(1, event_ids_.next(at.time));
     insert.bind(2, std::string(type_name));
     insert.bind(3, batch_key);
@@ -512,7 +514,8 @@ std::int64_t Mirror::record_event(EventType type, std::int64_t batch_key, std::s
     if (routes) {
         for (const DeliveryRoute& route : *routes) {
             if (!route_takes(route, type_name, status)) continue;
-            auto& delivery = fresh(insert_delivery_);
+            auto& delivery = insert_delivery_;
+            const StatementUse delivery_use(delivery);
             delivery.bind(1, seq);
             delivery.bind(2, route.target);
             delivery.bind(3, at.text);
@@ -524,14 +527,16 @@ std::int64_t Mirror::record_event(EventType type, std::int64_t batch_key, std::s
 
 std::optional<std::int64_t> Mirror::remove_batch(std::int64_t batch_key, const std::vector<DeliveryRoute>* routes,
                                                  const Moment& at) {
-    auto& query = fresh(find_live_batch_);
+    auto& query = find_live_batch_;
+    const StatementUse query_use(query);
     query.bind(1, batch_key);
     if (!query.executeStep()) return std::nullopt;
     const std::string status = query.getColumn(0).getString();
     const std::string raw = query.getColumn(1).getString();
     query.tryReset();
 
-    auto& update = fresh(set_removed_);
+    auto& update = set_removed_;
+    const StatementUse update_use(update);
     update.bind(1, batch_key);
     update.bind(2, at.text);
     update.exec();
@@ -542,7 +547,8 @@ std::vector<std::int64_t> Mirror::unseen_keys(std::int64_t full_pass_run_id) {
     // Keys only (through the removed_at index): a pass that saw nothing does not hold every raw
     // object in memory at once, and the table is not written while this query reads it.
     std::vector<std::int64_t> unseen;
-    auto& query = fresh(find_live_keys_);
+    auto& query = find_live_keys_;
+    const StatementUse query_use(query);
     while (query.executeStep()) {
         const std::int64_t key = query.getColumn(0).getInt64();
         if (!seen_in(full_pass_run_id, key)) unseen.push_back(key);
@@ -590,7 +596,8 @@ int Mirror::mark_removed(const std::string& batch_id, const std::vector<Delivery
     restore_id_index();
     const Moment at = moment();
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
-    auto& find = fresh(find_key_);
+    auto& find = find_key_;
+    const StatementUse find_use(find);
     find.bind(1, batch_id);
     if (!find.executeStep()) return 0;  // unknown
     const std::int64_t key = find.getColumn(0).getInt64();
