@@ -1,7 +1,7 @@
 #pragma once
-// Makes deliveries due again on a user's request (POST /v1/deliveries/…/retry): a short write
-// transaction on the API's own connection, so the delivery dispatcher picks them up at once.
-// The sync's writer connection is never touched; busy_timeout waits out its transactions.
+// Makes deliveries due again on a user's request (POST /v1/deliveries/…/retry) through the
+// outbox store (cache::DeliveryStore, on the API's own connection), so the delivery dispatcher
+// picks them up at once, and answers the rows as that retry left them.
 
 #include <SQLiteCpp/Database.h>
 
@@ -11,16 +11,13 @@
 #include <vector>
 
 #include "api/mirror_rows.hpp"
-#include "api/statement_cache.hpp"
+#include "cache/delivery_store.hpp"
+#include "cache/statement_cache.hpp"
 #include "core/clock.hpp"
 
 namespace extract::api {
 
-struct DeliveryRetryFilter {
-    std::string state = "failed";
-    std::optional<std::string> target;
-    std::optional<WallTime> since;  // only deliveries of events created at or after this
-};
+using cache::DeliveryRetryFilter;
 
 class DeliveryRetrier {
 public:
@@ -39,8 +36,8 @@ private:
     std::vector<DeliveryRow> rows_with_ids(const std::vector<std::int64_t>& ids);
 
     const Clock& clock_;
-    SQLite::Database db_;
-    StatementCache statements_;
+    cache::DeliveryStore store_;
+    cache::StatementCache statements_;  // on store_'s connection: the rows, read inside its retry
 };
 
 }  // namespace extract::api

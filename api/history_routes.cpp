@@ -19,6 +19,7 @@
 
 #include "api/query_params.hpp"
 #include "api/routes.hpp"
+#include "cache/connection.hpp"
 #include "core/duration.hpp"
 #include "core/timefmt.hpp"
 
@@ -79,7 +80,7 @@ HttpReply snapshot_reply(const std::string& db_path) {
     const fs::path file = mirror.parent_path() / (prefix + std::to_string(::getpid()) + ".db");
     const auto started = std::chrono::steady_clock::now();
     try {
-        SQLite::Database source(db_path, SQLite::OPEN_READONLY, 5000);
+        SQLite::Database source = cache::open_connection(db_path, cache::ConnectionRole::backup);
         SQLite::Statement vacuum(source, "VACUUM INTO ?");
         vacuum.bind(1, file.string());
         vacuum.exec();

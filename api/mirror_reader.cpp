@@ -11,12 +11,12 @@
 #include <optional>
 #include <string_view>
 
+#include "cache/connection.hpp"
+#include "cache/meta_keys.hpp"
 #include "core/timefmt.hpp"
 
 namespace extract::api {
 namespace {
-
-constexpr int kBusyTimeoutMs = 2000;
 
 std::int64_t epoch_micros(WallTime t) {
     return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
@@ -120,9 +120,7 @@ std::optional<std::string> before_minute(WallTime before, char separator) {
 std::string metadata_path(std::string_view key) { return "$.\"" + std::string(key) + "\""; }
 
 MirrorReader::MirrorReader(const std::string& db_path)
-    // NOMUTEX: one worker thread owns each reader (MirrorConnections), so SQLite's per-call
-    // connection mutex is pure cost (a sixth of a report's CPU over a million rows).
-    : db_(db_path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX, kBusyTimeoutMs), statements_(db_) {
+    : db_(cache::open_connection(db_path, cache::ConnectionRole::reader)), statements_(db_) {
     db_.createFunction("extract_time_us", 1, true, nullptr, &sql_time_us);
 }
 
@@ -183,7 +181,7 @@ void MirrorReader::list_range(const BatchListQuery& query, const TextRange& rang
     sql += " ORDER BY created_at DESC, id DESC LIMIT :limit";
 
     auto& statement = statements_.get(sql);
-    StatementDone done(statement);
+    cache::StatementUse done(statement);
     if (query.status) statement.bind(":status", *query.status);
     if (query.engine) statement.bind(":engine", *query.engine);
     if (query.created_after) statement.bind(":created_after", epoch_micros(*query.created_after));
@@ -213,7 +211,7 @@ std::optional<BatchDetail> MirrorReader::batch(const std::string& id) {
         "SELECT raw, first_seen_at, last_seen_at, last_changed_at, removed_at FROM batches WHERE id = ?");
     BatchDetail detail;
     {
-        StatementDone done(statement);
+        cache::StatementUse done(statement);
         statement.bind(1, id);
         if (!statement.executeStep()) return std::nullopt;
         detail.raw = statement.getColumn(0).getString();
@@ -233,7 +231,7 @@ std::optional<std::vector<TransitionRow>> MirrorReader::transitions(const std::s
 std::vector<TransitionRow> MirrorReader::transitions_of(const std::string& batch_id) {
     auto& statement = statements_.get(
         "SELECT seq, batch_id, from_status, to_status, observed_at FROM transitions WHERE batch_id = ? ORDER BY seq");
-    StatementDone done(statement);
+    cache::StatementUse done(statement);
     statement.bind(1, batch_id);
     std::vector<TransitionRow> rows;
     while (statement.executeStep()) rows.push_back(read_transition(statement));
@@ -247,14 +245,14 @@ TransitionRow MirrorReader::read_transition(const SQLite::Statement& row) {
 
 bool MirrorReader::batch_exists(const std::string& id) {
     auto& statement = statements_.get("SELECT 1 FROM batches WHERE id = ?");
-    StatementDone done(statement);
+    cache::StatementUse done(statement);
     statement.bind(1, id);
     return statement.executeStep();
 }
 
 std::int64_t MirrorReader::single_integer(const std::string& sql) {
     auto& statement = statements_.get(sql);
-    StatementDone done(statement);
+    cache::StatementUse done(statement);
     if (!statement.executeStep() || statement.getColumn(0).isNull()) return 0;
     return statement.getColumn(0).getInt64();
 }
@@ -276,7 +274,7 @@ EventPage MirrorReader::events(const EventQuery& query) {
     EventPage page;
     {
         auto& statement = statements_.get(sql);
-        StatementDone done(statement);
+        cache::StatementUse done(statement);
         statement.bind(":after", query.after);
         if (query.type) statement.bind(":type", *query.type);
         if (query.batch_id) statement.bind(":batch_id", *query.batch_id);
@@ -289,7 +287,8 @@ EventPage MirrorReader::events(const EventQuery& query) {
         }
     }
     const std::int64_t pruned_through =
-        single_integer("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'pruned_through_seq'");
+        single_integer("SELECT CAST(value AS INTEGER) FROM meta WHERE key = " +
+                       cache::meta_key::sql_literal(cache::meta_key::kPrunedThroughSeq));
     // A seq at or below the prune mark may have existed and be gone: the client missed it.
     page.truncated = query.after < pruned_through;
     if (static_cast<int>(page.events.size()) == query.limit) {
@@ -309,7 +308,7 @@ MirrorStats MirrorReader::stats() {
     {
         auto& statement = statements_.get(
             "SELECT status, removed_at IS NOT NULL, COUNT(*) FROM batches GROUP BY status, removed_at IS NOT NULL");
-        StatementDone done(statement);
+        cache::StatementUse done(statement);
         while (statement.executeStep()) {
             const std::int64_t n = statement.getColumn(2).getInt64();
             stats.batches_total += n;
@@ -324,7 +323,7 @@ MirrorStats MirrorReader::stats() {
     stats.set_aside = single_integer("SELECT COUNT(*) FROM set_aside_batches");
     {
         auto& statement = statements_.get("SELECT state, COUNT(*) FROM deliveries GROUP BY state");
-        StatementDone done(statement);
+        cache::StatementUse done(statement);
         while (statement.executeStep()) {
             stats.deliveries_by_state[statement.getColumn(0).getString()] = statement.getColumn(1).getInt64();
         }
@@ -339,7 +338,7 @@ SetAsideSummary MirrorReader::set_aside(int limit) {
     auto& statement = statements_.get(
         "SELECT batch_id, reason, first_seen_at, last_seen_at FROM set_aside_batches "
         "ORDER BY first_seen_at, batch_id LIMIT ?");
-    StatementDone done(statement);
+    cache::StatementUse done(statement);
     statement.bind(1, limit);
     while (statement.executeStep()) {
         summary.batches.push_back({statement.getColumn(0).getString(), statement.getColumn(1).getString(),
@@ -360,7 +359,7 @@ DeliveryPage MirrorReader::deliveries(const DeliveryQuery& query) {
     auto& rows = page.rows;
     {
         auto& statement = statements_.get(sql);
-        StatementDone done(statement);
+        cache::StatementUse done(statement);
         if (query.state) statement.bind(":state", *query.state);
         if (query.target) statement.bind(":target", *query.target);
         if (query.before_id) statement.bind(":before_id", *query.before_id);
@@ -379,7 +378,7 @@ std::optional<SyncRunRow> MirrorReader::sync_run(std::int64_t id) {
     auto& statement = statements_.get(
         "SELECT id, kind, started_at, finished_at, requests, pages, upserted, changed, removed, error "
         "FROM sync_runs WHERE id = ?");
-    StatementDone done(statement);
+    cache::StatementUse done(statement);
     statement.bind(1, id);
     if (!statement.executeStep()) return std::nullopt;
     SyncRunRow row;
@@ -403,7 +402,7 @@ TransitionPage MirrorReader::transition_feed(std::int64_t after, int limit) {
         auto& statement = statements_.get(
             "SELECT seq, batch_id, from_status, to_status, observed_at FROM transitions WHERE seq > ? ORDER BY seq "
             "LIMIT ?");
-        StatementDone done(statement);
+        cache::StatementUse done(statement);
         statement.bind(1, after);
         statement.bind(2, limit);
         while (statement.executeStep()) page.rows.push_back(read_transition(statement));

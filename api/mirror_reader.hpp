@@ -15,7 +15,7 @@
 
 #include "api/batch_cursor.hpp"
 #include "api/mirror_rows.hpp"
-#include "api/statement_cache.hpp"
+#include "cache/statement_cache.hpp"
 #include "core/clock.hpp"
 
 namespace extract::api {
@@ -169,7 +169,7 @@ private:
     std::int64_t single_integer(const std::string& sql);
 
     SQLite::Database db_;
-    StatementCache statements_;
+    cache::StatementCache statements_;
 };
 
 }  // namespace extract::api

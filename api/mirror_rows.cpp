@@ -88,12 +88,12 @@ DeliveryRow read_delivery(const SQLite::Statement& row) {
     return d;
 }
 
-void read_attempt_logs(StatementCache& statements, std::vector<DeliveryRow>& rows) {
+void read_attempt_logs(cache::StatementCache& statements, std::vector<DeliveryRow>& rows) {
     auto& attempts = statements.get(
         "SELECT attempt, started_at, duration_ms, status, error FROM delivery_attempts WHERE delivery_id = ? "
         "ORDER BY attempt, id");
     for (auto& row : rows) {
-        StatementDone attempts_done(attempts);
+        cache::StatementUse attempts_done(attempts);
         attempts.bind(1, row.id);
         while (attempts.executeStep()) {
             DeliveryAttemptRow a;

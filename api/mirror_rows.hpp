@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "api/statement_cache.hpp"
+#include "cache/statement_cache.hpp"
 
 namespace extract::api {
 
@@ -86,7 +86,7 @@ inline constexpr const char* kSelectDeliveries =
     "d.delivered_at, e.id, e.type, e.batch_id FROM deliveries d LEFT JOIN events e ON e.seq = d.event_seq ";
 DeliveryRow read_delivery(const SQLite::Statement& row);
 // Fills each row's attempt_log from delivery_attempts: the list and the retry answers alike.
-void read_attempt_logs(StatementCache& statements, std::vector<DeliveryRow>& rows);
+void read_attempt_logs(cache::StatementCache& statements, std::vector<DeliveryRow>& rows);
 
 // A nullable TEXT column.
 std::optional<std::string> optional_text(const SQLite::Column& column);

@@ -4,46 +4,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/connection.hpp"
+#include "cache/meta_keys.hpp"
+#include "cache/statement_cache.hpp"
 #include "core/timefmt.hpp"
 
-namespace extract::daemon {
+namespace extract::cache {
 namespace {
-
-constexpr int kBusyTimeoutMs = 5000;
 
 // The columns read_delivery() expects, in its order, after the deliveries alias d and events e.
 constexpr const char* kDeliveryColumns =
     "d.id, d.event_seq, d.attempts, e.id, e.type, e.batch_id, e.payload, d.next_attempt_at";
-
-SQLite::Database open_database(const std::string& path) {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    db.setBusyTimeout(kBusyTimeoutMs);
-    // As the mirror's own connection (cache/mirror.cpp): in WAL mode a commit then waits for no
-    // fsync. A power cut may forget the last attempts recorded, and they are sent again (at
-    // least once, as after any crash); an fsync per attempt held every target to a few hundred
-    // deliveries a second, all of them queued on the write lock (issue 7).
-    db.exec("PRAGMA synchronous = NORMAL");
-    return db;
-}
-
-std::string meta_key(const std::string& target) { return "disabled." + target; }
-
-// A prepared statement for one use: fresh bindings, and reset when done. A statement left
-// stepping would hold its read snapshot open, and this connection would no longer see what
-// other connections commit (an operator's retry, new deliveries).
-class StatementUse {
-public:
-    explicit StatementUse(SQLite::Statement& statement) : statement_(statement) {
-        statement_.reset();
-        statement_.clearBindings();
-    }
-    ~StatementUse() { statement_.tryReset(); }
-    StatementUse(const StatementUse&) = delete;
-    StatementUse& operator=(const StatementUse&) = delete;
-
-private:
-    SQLite::Statement& statement_;
-};
 
 void bind_optional_time(SQLite::Statement& statement, int index, const std::optional<WallTime>& at) {
     if (at) {
@@ -70,7 +41,7 @@ const char* state_name(DeliveryState state) {
 }
 
 DeliveryStore::DeliveryStore(const std::string& db_path)
-    : db_(open_database(db_path)),
+    : db_(open_connection(db_path, ConnectionRole::outbox)),
       due_(db_, std::string("SELECT ") + kDeliveryColumns +
                     " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
                     " WHERE d.target = ?1 AND d.state = 'pending'"
@@ -92,7 +63,9 @@ DeliveryStore::DeliveryStore(const std::string& db_path)
       put_meta_(db_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)"),
       get_meta_(db_, "SELECT value FROM meta WHERE key = ?1"),
       delete_meta_(db_, "DELETE FROM meta WHERE key = ?1"),
-      delivery_state_(db_, "SELECT state FROM deliveries WHERE id = ?1") {}
+      delivery_state_(db_, "SELECT state FROM deliveries WHERE id = ?1"),
+      retry_one_(db_, "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2 WHERE id = ?1"),
+      retry_matching_(db_) {}
 
 OutboxDelivery DeliveryStore::read_delivery(SQLite::Statement& row, const std::string& target) {
     OutboxDelivery d;
@@ -168,7 +141,7 @@ void DeliveryStore::record_attempt(const OutboxDelivery& delivery, const Attempt
     if (disable) {
         const nlohmann::json mark{{"delivery_id", disable->delivery_id}, {"url", disable->url}, {"at", disable->at}};
         StatementUse put_use(put_meta_);
-        put_meta_.bind(1, meta_key(delivery.target));
+        put_meta_.bind(1, meta_key::disabled(delivery.target));
         put_meta_.bind(2, mark.dump());
         put_meta_.exec();
     }
@@ -177,7 +150,7 @@ void DeliveryStore::record_attempt(const OutboxDelivery& delivery, const Attempt
 
 std::optional<DisabledMark> DeliveryStore::disabled_mark(const std::string& target) {
     StatementUse use(get_meta_);
-    get_meta_.bind(1, meta_key(target));
+    get_meta_.bind(1, meta_key::disabled(target));
     if (!get_meta_.executeStep()) return std::nullopt;
     const auto value = nlohmann::json::parse(get_meta_.getColumn(0).getString(), nullptr, false);
     DisabledMark mark;
@@ -192,7 +165,7 @@ std::optional<DisabledMark> DeliveryStore::disabled_mark(const std::string& targ
 
 void DeliveryStore::clear_disabled_mark(const std::string& target) {
     StatementUse use(delete_meta_);
-    delete_meta_.bind(1, meta_key(target));
+    delete_meta_.bind(1, meta_key::disabled(target));
     delete_meta_.exec();
 }
 
@@ -210,4 +183,41 @@ std::map<std::string, std::int64_t> DeliveryStore::pending_by_target() {
     return counts;
 }
 
-}  // namespace extract::daemon
+bool DeliveryStore::retry(std::int64_t delivery_id, WallTime now, const ReadBack& read_back) {
+    // IMMEDIATE: take the write lock up front, so busy_timeout applies to the whole step.
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    bool found = false;
+    {
+        StatementUse use(retry_one_);
+        retry_one_.bind(1, delivery_id);
+        retry_one_.bind(2, format_timestamp(now));
+        found = retry_one_.exec() > 0;
+    }
+    if (found) read_back({delivery_id});
+    tx.commit();
+    return found;
+}
+
+void DeliveryStore::retry_matching(const DeliveryRetryFilter& filter, WallTime now, const ReadBack& read_back) {
+    std::string sql = "UPDATE deliveries SET state = 'pending', next_attempt_at = :now WHERE state = :state";
+    if (filter.target) sql += " AND target = :target";
+    // events.created_at is written by extract-sync in one fixed format: text order is time order.
+    if (filter.since) sql += " AND event_seq IN (SELECT seq FROM events WHERE created_at >= :since)";
+    sql += " RETURNING id";
+
+    SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    std::vector<std::int64_t> ids;
+    {
+        auto& update = retry_matching_.get(sql);
+        StatementUse use(update);
+        update.bind(":now", format_timestamp(now));
+        update.bind(":state", filter.state);
+        if (filter.target) update.bind(":target", *filter.target);
+        if (filter.since) update.bind(":since", format_timestamp(*filter.since));
+        while (update.executeStep()) ids.push_back(update.getColumn(0).getInt64());
+    }
+    read_back(ids);
+    tx.commit();
+}
+
+}  // namespace extract::cache

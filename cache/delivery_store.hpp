@@ -1,30 +1,37 @@
 #pragma once
-// The delivery side of the outbox in the mirror file: reads a target's pending deliveries with
-// their events, and records each attempt together with what it did to the delivery, in one
-// transaction. One connection, used by one thread at a time.
+// The outbox in the mirror file, the one place that writes deliveries after the Mirror queued
+// them: reads a target's pending deliveries with their events, records each attempt together
+// with what it did to the delivery (one transaction), and makes deliveries due again on a
+// user's retry. One connection, used by one thread at a time.
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cache/statement_cache.hpp"
 #include "core/clock.hpp"
-#include "delivery/delivery_channel.hpp"
+#include "delivery/delivery_channel.hpp"  // OutboxDelivery: the row type, still delivery's
 
-namespace extract::daemon {
+namespace extract::cache {
 
-// The attempt log, table delivery_attempts, is created by the mirror's migration 2 (cache/schema.cpp).
+using daemon::OutboxDelivery;
+
+// Every table this store uses (deliveries, delivery_attempts, events, meta) is created by the
+// schema's migrations (cache/schema.cpp; delivery_attempts by migration 2), run by cache::Mirror
+// when it opens the file: the store creates nothing.
 
 enum class DeliveryState { pending, delivered, failed, disabled };
 
 // "pending", "delivered", "failed", "disabled": the values of deliveries.state.
 const char* state_name(DeliveryState state);
 
-// Kept in `meta` under "disabled." + target while a target is disabled by a 410: which
+// Kept in `meta` under meta_key::disabled(target) ("disabled." + target) while a target is disabled by a 410: which
 // delivery got the 410 and from which url. It outlives restarts; see docs/webhooks.md for what
 // lifts it.
 struct DisabledMark {
@@ -51,10 +58,17 @@ struct AttemptRecord {
     std::optional<WallTime> next_attempt_at;  // while pending
 };
 
+// Which deliveries a retry of many makes due again.
+struct DeliveryRetryFilter {
+    std::string state = "failed";
+    std::optional<std::string> target;
+    std::optional<WallTime> since;  // only deliveries of events created at or after this
+};
+
 class DeliveryStore {
 public:
-    // Opens the mirror at `db_path` (created and migrated by cache::Mirror), waits up to 5 s for
-    // the write lock, and creates delivery_attempts when missing. Throws SQLite::Exception.
+    // Opens the mirror at `db_path` (created and migrated by cache::Mirror) as the outbox
+    // (open_connection: waits up to 5 s for the write lock). Throws SQLite::Exception.
     explicit DeliveryStore(const std::string& db_path);
     DeliveryStore(const DeliveryStore&) = delete;
     DeliveryStore& operator=(const DeliveryStore&) = delete;
@@ -79,6 +93,19 @@ public:
     // Pending deliveries per target, for every target that has some.
     std::map<std::string, std::int64_t> pending_by_target();
 
+    // Called inside a retry's transaction, before its commit, with the ids of the deliveries it
+    // made due (in no particular order): what it reads through connection() shows them as the
+    // retry left them, before any attempt can change them.
+    using ReadBack = std::function<void(const std::vector<std::int64_t>& ids)>;
+    // A user's retry: the delivery, whatever its state, `pending` and due at `now`; attempts and
+    // the last error stay as history. One IMMEDIATE transaction (busy_timeout waits out the
+    // Mirror's). False, and no read_back, when there is no such delivery.
+    bool retry(std::int64_t delivery_id, WallTime now, const ReadBack& read_back);
+    // The same for every delivery `filter` matches, in one transaction.
+    void retry_matching(const DeliveryRetryFilter& filter, WallTime now, const ReadBack& read_back);
+    // The store's connection, for a ReadBack's reads (the writes are this class's).
+    SQLite::Database& connection() { return db_; }
+
 private:
     static OutboxDelivery read_delivery(SQLite::Statement& row, const std::string& target);
 
@@ -92,6 +119,18 @@ private:
     SQLite::Statement get_meta_;
     SQLite::Statement delete_meta_;
     SQLite::Statement delivery_state_;
+    SQLite::Statement retry_one_;
+    StatementCache retry_matching_;  // by the filters given
 };
 
+}  // namespace extract::cache
+
+// delivery/ names these unqualified until its own namespace settles (sync-delivery-libs).
+namespace extract::daemon {
+using cache::AttemptRecord;
+using cache::DeliveryState;
+using cache::DeliveryStore;
+using cache::DisabledMark;
+using cache::QueuedDelivery;
+using cache::state_name;
 }  // namespace extract::daemon

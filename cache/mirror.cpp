@@ -10,21 +10,16 @@
 #include <unordered_map>
 #include <utility>
 
+#include "cache/connection.hpp"
+#include "cache/meta_keys.hpp"
 #include "cache/schema.hpp"
+#include "cache/statement_cache.hpp"
 #include "core/json_text.hpp"
 #include "core/timefmt.hpp"
 #include "core/untrusted_text.hpp"
 
 namespace extract::cache {
 namespace {
-
-constexpr int kBusyTimeoutMs = 5000;
-// WAL pages between SQLite's automatic checkpoints (open_database), and during a bulk load: a
-// first sync of a million batches then checkpoints (and fsyncs) 10 times instead of 75, with
-// the WAL at up to 256 MiB meanwhile (trimmed to journal_size_limit after the last one).
-constexpr const char* kAutocheckpoint = "PRAGMA wal_autocheckpoint = 8192";
-constexpr const char* kBulkAutocheckpoint = "PRAGMA wal_autocheckpoint = 65536";
-constexpr const char* kBootstrapKey = "bootstrap";
 
 SQLite::Database open_database(const std::string& path) {
     namespace fs = std::filesystem;
@@ -36,39 +31,12 @@ SQLite::Database open_database(const std::string& path) {
                               " does not exist; create it or change [cache] path");
     }
     try {
-        // NOMUTEX: one thread at a time uses the Mirror (see mirror.hpp), so SQLite's connection mutex is pure cost.
-        SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, kBusyTimeoutMs);
-        // WAL lets sqlite3 / Datasette / the API read while the daemon writes; NORMAL is durable
-        // in WAL mode except for the last commits before a power loss, never corrupting.
-        const std::string mode = db.execAndGet("PRAGMA journal_mode = WAL").getString();
-        if (mode != "wal") throw std::runtime_error("the file does not support WAL (journal_mode " + mode + ")");
-        db.exec("PRAGMA synchronous = NORMAL");
-        db.exec("PRAGMA foreign_keys = ON");
-        db.exec("PRAGMA temp_store = MEMORY");
-        // 8 MiB of page cache instead of SQLite's 2 MiB: on a 1M-row mirror it holds the interior
-        // pages of the table and its indexes, so a page's lookups and updates read leaf pages
-        // only. Bounded, so memory does not grow with the mirror (issue 7: 64 MiB peak).
-        db.exec("PRAGMA cache_size = -8192");
-        // Checkpoint every 8192 WAL pages (32 MiB) instead of 1000: a leaf page of a randomly
-        // keyed index (batch id, transitions and events by batch) rewritten by several pages in a
-        // row is copied into the file once, and a long sync pays an eighth of the fsyncs.
-        db.exec(kAutocheckpoint);
-        // A WAL file keeps its largest size until truncated: without a limit it stayed at 33 MB
-        // beside a 2.4 MB mirror. After each checkpoint that resets it, it is cut back to 4 MiB.
-        db.exec("PRAGMA journal_size_limit = 4194304");
+        SQLite::Database db = open_connection(path, ConnectionRole::writer);
         migrate(db);
         return db;
     } catch (const std::runtime_error& e) {  // SQLite::Exception too
         throw MirrorOpenError("cannot open the mirror " + path + ": " + e.what());
     }
-}
-
-// Prepared statements are reused: clear what the last use left behind. tryReset() because
-// reset() would throw again the error of a step that already threw (a rolled-back page).
-SQLite::Statement& fresh(SQLite::Statement& statement) {
-    statement.tryReset();
-    statement.clearBindings();
-    return statement;
 }
 
 void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
@@ -206,7 +174,8 @@ Mirror::Mirror(const std::string& path, const Clock& clock)
       // last_seen_at is frozen as the view derived it until now.
       set_removed_(db_,
                    "UPDATE batch_rows SET removed_at = ?2, last_seen_at = max(last_changed_at, "
-                   "coalesce((SELECT value FROM meta WHERE key = 'last_full_pass_at'), '')) WHERE key = ?1"),
+                   "coalesce((SELECT value FROM meta WHERE key = " +
+                       meta_key::sql_literal(meta_key::kLastFullPassAt) + "), '')) WHERE key = ?1"),
       find_set_aside_(db_, "SELECT reason FROM set_aside_batches WHERE batch_id = ?1"),
       upsert_set_aside_(db_,
                         "INSERT INTO set_aside_batches (batch_id, reason, first_seen_at, last_seen_at, seen_in_run) "
@@ -232,14 +201,14 @@ void Mirror::begin_bulk_load_if_empty(std::int64_t full_pass_run_id) {
     bulk_decided_run_ = full_pass_run_id;
     if (bulk_ids_ || db_.execAndGet("SELECT EXISTS (SELECT 1 FROM batch_rows)").getInt() != 0) return;
     db_.exec("DROP INDEX IF EXISTS batches_id");
-    db_.exec(kBulkAutocheckpoint);
+    db_.exec(kBulkLoadAutocheckpoint);
     id_index_ = false;
     bulk_ids_.emplace();
 }
 
 void Mirror::restore_id_index() {
     const std::optional<std::size_t> loaded = bulk_ids_ ? std::optional(bulk_ids_->size()) : std::nullopt;
-    if (bulk_ids_) db_.exec(kAutocheckpoint);
+    if (bulk_ids_) db_.exec(kWriterAutocheckpoint);
     bulk_ids_.reset();
     if (id_index_) return;
     const bool missing =
@@ -268,7 +237,7 @@ void Mirror::restore_id_index() {
 int Mirror::wal_autocheckpoint() { return db_.execAndGet("PRAGMA wal_autocheckpoint").getInt(); }
 
 void Mirror::forget_bulk_load() {
-    if (bulk_ids_) db_.exec(kAutocheckpoint);
+    if (bulk_ids_) db_.exec(kWriterAutocheckpoint);
     bulk_ids_.reset();
     id_index_ = false;      // unknown until restore_id_index looks
     bulk_decided_run_ = 0;  // decided again: a rollback may have emptied the mirror again
@@ -341,7 +310,8 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
 
     if (!bulk_ids_) {  // a bulk load inserts every batch of the page
         restore_id_index();
-        auto& lookup = fresh(find_page_rows_);
+        auto& lookup = find_page_rows_;
+        const StatementUse lookup_use(lookup);
         lookup.bind(1, json_array(ids));
         while (lookup.executeStep()) {
             const SQLite::Column id_column = lookup.getColumn(0);
@@ -372,7 +342,8 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         };
         Known& row = known[index_of.find(batch.id)->second];
         if (!row.found) {
-            auto& insert = fresh(insert_batch_);
+            auto& insert = insert_batch_;
+            const StatementUse insert_use(insert);
             bind_content(insert, batch);
             insert.bind(16, at.text);
             insert.exec();
@@ -409,7 +380,8 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         if (batch.status != row.status) indexed |= kSetStatus;
         if (before ? batch.created_at != before->created_at : !row.created_at_as_first) indexed |= kSetCreatedAt;
         if (row.removed) indexed |= kClearRemovedAt;
-        auto& update = fresh(update_batch(indexed));
+        auto& update = update_batch(indexed);
+        const StatementUse update_use(update);
         bind_content(update, batch);
         update.bind(16, at.text);
         update.bind(17, key);
@@ -460,12 +432,14 @@ ApplyResult Mirror::apply_page(const std::vector<Batch>& page, const ApplyOption
 bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, const ApplyOptions& options,
                               const Moment& at) {
     const std::string key = set_aside_key(batch.id);
-    auto& find = fresh(find_set_aside_);
+    auto& find = find_set_aside_;
+    const StatementUse find_use(find);
     find.bind(1, key);
     const bool known_with_reason = find.executeStep() && find.getColumn(0).getString() == reason;
     find.tryReset();
 
-    auto& upsert = fresh(upsert_set_aside_);
+    auto& upsert = upsert_set_aside_;
+    const StatementUse upsert_use(upsert);
     upsert.bind(1, key);
     upsert.bind(2, reason);
     upsert.bind(3, at.text);
@@ -476,7 +450,8 @@ bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, con
     // A mirrored batch that upstream still lists, only no longer storable, is not removed by this pass.
     if (options.full_pass_run_id && !batch_id_problem(batch.id) && (!bulk_ids_ || bulk_ids_->may_contain(batch.id))) {
         restore_id_index();
-        auto& find = fresh(find_key_);
+        auto& find = find_key_;
+        const StatementUse find_use(find);
         find.bind(1, batch.id);
         if (find.executeStep()) mark_seen(find.getColumn(0).getInt64(), options);
         find.tryReset();
@@ -493,7 +468,8 @@ int Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set
     }
     int cleared = 0;
     if (!stored.empty()) {
-        auto& clear = fresh(clear_set_aside_);
+        auto& clear = clear_set_aside_;
+        const StatementUse clear_use(clear);
         clear.bind(1, json_array(stored));
         cleared = clear.exec();
     }
@@ -503,7 +479,8 @@ int Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set
 
 void Mirror::record_transition(std::int64_t batch_key, const std::string* from_status,
                                const std::string& to_status, const Moment& at) {
-    auto& insert = fresh(insert_transition_);
+    auto& insert = insert_transition_;
+    const StatementUse insert_use(insert);
     insert.bind(1, batch_key);
     if (from_status) insert.bind(2, *from_status);  // NULL at first sighting
     insert.bind(3, to_status);
@@ -515,7 +492,8 @@ std::int64_t Mirror::record_event(EventType type, std::int64_t batch_key, std::s
                                   std::string_view raw, std::optional<std::string_view> previous_status, const Moment& at,
                                   const std::vector<DeliveryRoute>* routes) {
     const std::string_view type_name = event_type_name(type);
-    auto& insert = fresh(insert_event_);
+    auto& insert = insert_event_;
+    const StatementUse insert_use(insert);
     insert.bind(1, event_ids_.next(at.time));
     insert.bind(2, std::string(type_name));
     insert.bind(3, batch_key);
@@ -527,7 +505,8 @@ std::int64_t Mirror::record_event(EventType type, std::int64_t batch_key, std::s
     if (routes) {
         for (const DeliveryRoute& route : *routes) {
             if (!route_takes(route, type_name, status)) continue;
-            auto& delivery = fresh(insert_delivery_);
+            auto& delivery = insert_delivery_;
+            const StatementUse delivery_use(delivery);
             delivery.bind(1, seq);
             delivery.bind(2, route.target);
             delivery.bind(3, at.text);
@@ -539,14 +518,16 @@ std::int64_t Mirror::record_event(EventType type, std::int64_t batch_key, std::s
 
 std::optional<std::int64_t> Mirror::remove_batch(std::int64_t batch_key, const std::vector<DeliveryRoute>* routes,
                                                  const Moment& at) {
-    auto& query = fresh(find_live_batch_);
+    auto& query = find_live_batch_;
+    const StatementUse query_use(query);
     query.bind(1, batch_key);
     if (!query.executeStep()) return std::nullopt;
     const std::string status = query.getColumn(0).getString();
     const std::string raw = query.getColumn(1).getString();
     query.tryReset();
 
-    auto& update = fresh(set_removed_);
+    auto& update = set_removed_;
+    const StatementUse update_use(update);
     update.bind(1, batch_key);
     update.bind(2, at.text);
     update.exec();
@@ -557,7 +538,8 @@ std::vector<std::int64_t> Mirror::unseen_keys(std::int64_t full_pass_run_id) {
     // Keys only (through the removed_at index): a pass that saw nothing does not hold every raw
     // object in memory at once, and the table is not written while this query reads it.
     std::vector<std::int64_t> unseen;
-    auto& query = fresh(find_live_keys_);
+    auto& query = find_live_keys_;
+    const StatementUse query_use(query);
     while (query.executeStep()) {
         const std::int64_t key = query.getColumn(0).getInt64();
         if (!seen_in(full_pass_run_id, key)) unseen.push_back(key);
@@ -582,8 +564,9 @@ int Mirror::remove_unseen(std::int64_t full_pass_run_id, const std::vector<Deliv
     forget.exec();
     // Every live batch was listed by this pass: the `batches` view derives last_seen_at from it.
     SQLite::Statement pass_time(db_,
-                                "INSERT OR REPLACE INTO meta (key, value) SELECT 'last_full_pass_at', started_at "
-                                "FROM sync_runs WHERE id = ?1");
+                                "INSERT OR REPLACE INTO meta (key, value) SELECT " +
+                                    meta_key::sql_literal(meta_key::kLastFullPassAt) +
+                                    ", started_at FROM sync_runs WHERE id = ?1");
     pass_time.bind(1, full_pass_run_id);
     pass_time.exec();
     transaction.commit();
@@ -604,7 +587,8 @@ int Mirror::mark_removed(const std::string& batch_id, const std::vector<Delivery
     restore_id_index();
     const Moment at = moment();
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
-    auto& find = fresh(find_key_);
+    auto& find = find_key_;
+    const StatementUse find_use(find);
     find.bind(1, batch_id);
     if (!find.executeStep()) return 0;  // unknown
     const std::int64_t key = find.getColumn(0).getInt64();
@@ -658,14 +642,14 @@ std::optional<std::int64_t> Mirror::last_full_pass_pages() {
 bool Mirror::bootstrap_pending() {
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement query(db_, "SELECT value FROM meta WHERE key = ?1");
-    query.bind(1, kBootstrapKey);
+    query.bind(1, std::string(meta_key::kBootstrap));
     if (query.executeStep()) return query.getColumn(0).getString() == "pending";
 
     // First call on this file: decide once. A crash during the bootstrap sync leaves rows
     // behind, but the persisted decision keeps the bootstrap pending until it completes.
     const bool pending = db_.execAndGet("SELECT NOT EXISTS (SELECT 1 FROM batch_rows)").getInt() != 0;
     SQLite::Statement insert(db_, "INSERT INTO meta (key, value) VALUES (?1, ?2)");
-    insert.bind(1, kBootstrapKey);
+    insert.bind(1, std::string(meta_key::kBootstrap));
     insert.bind(2, pending ? "pending" : "done");
     insert.exec();
     transaction.commit();
@@ -676,7 +660,7 @@ void Mirror::finish_bootstrap() {
     SQLite::Statement upsert(db_,
                              "INSERT INTO meta (key, value) VALUES (?1, 'done') "
                              "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-    upsert.bind(1, kBootstrapKey);
+    upsert.bind(1, std::string(meta_key::kBootstrap));
     upsert.exec();
 }
 
@@ -749,7 +733,8 @@ DELETE FROM deliveries WHERE event_seq IN (
         "FROM event_rows WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = event_rows.seq)";
     // The API answers `truncated` to a client whose `after` is below this mark: it may have
     // missed events that are gone now.
-    SQLite::Statement mark(db_, "INSERT INTO meta (key, value) SELECT 'pruned_through_seq', max(seq) " + prunable +
+    SQLite::Statement mark(db_, "INSERT INTO meta (key, value) SELECT " + meta_key::sql_literal(meta_key::kPrunedThroughSeq) +
+                                    ", max(seq) " + prunable +
                                     " HAVING max(seq) IS NOT NULL ON CONFLICT (key) DO UPDATE SET "
                                     "value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))");
     mark.bind(1, cutoff);
@@ -798,10 +783,11 @@ void Mirror::notify(std::int64_t last_seq) {
 std::string Mirror::cursor_key() {
     // A value too short to be one we wrote (edited by hand) is replaced: cursors signed with it
     // are then refused, which is what an edited key should cost.
-    db_.exec(
-        "INSERT INTO meta (key, value) VALUES ('cursor_key', lower(hex(randomblob(32)))) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE length(meta.value) < 64");
-    return db_.execAndGet("SELECT value FROM meta WHERE key = 'cursor_key'").getString();
+    const std::string key = meta_key::sql_literal(meta_key::kCursorKey);
+    db_.exec("INSERT INTO meta (key, value) VALUES (" + key +
+             ", lower(hex(randomblob(32)))) "
+             "ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE length(meta.value) < 64");
+    return db_.execAndGet("SELECT value FROM meta WHERE key = " + key).getString();
 }
 
 Mirror::PageGroup::PageGroup(Mirror& mirror)

@@ -67,7 +67,7 @@ void DeliveryDispatcher::start() {
     std::lock_guard lock(mutex_);
     if (started_ || stopped_) return;
     {
-        DeliveryStore store(options_.db_path);  // creates delivery_attempts before any worker needs it
+        DeliveryStore store(options_.db_path);
         for (const auto& [target, pending] : store.pending_by_target()) {
             if (!targets_.contains(target)) {
                 spdlog::warn("{} pending deliveries for {}, which is not configured: they stay pending until it is",

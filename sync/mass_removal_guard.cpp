@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/meta_keys.hpp"
 #include "core/duration.hpp"
 #include "core/timefmt.hpp"
 #include "core/untrusted_text.hpp"
@@ -70,22 +71,22 @@ std::optional<HeldRemovals> hold_from_meta(std::string_view value) {
 }
 
 std::optional<HeldRemovals> load_hold(cache::Mirror& mirror) {
-    const auto value = mirror.meta_value(kHeldRemovalsKey);
+    const auto value = mirror.meta_value(cache::meta_key::kHeldRemovals);
     if (!value) return std::nullopt;
     auto hold = hold_from_meta(*value);
     if (!hold) {
         spdlog::warn("meta '{}' is not a mass-removal hold ({}): erased; the next mass removal is held anew",
-                     kHeldRemovalsKey, escape_untrusted(*value));
-        mirror.erase_meta_value(kHeldRemovalsKey);
+                     cache::meta_key::kHeldRemovals, escape_untrusted(*value));
+        mirror.erase_meta_value(cache::meta_key::kHeldRemovals);
     }
     return hold;
 }
 
 void store_hold(cache::Mirror& mirror, const std::optional<HeldRemovals>& hold) {
     if (hold) {
-        mirror.set_meta_value(kHeldRemovalsKey, hold_to_meta(*hold));
+        mirror.set_meta_value(cache::meta_key::kHeldRemovals, hold_to_meta(*hold));
     } else {
-        mirror.erase_meta_value(kHeldRemovalsKey);
+        mirror.erase_meta_value(cache::meta_key::kHeldRemovals);
     }
 }
 

@@ -67,10 +67,9 @@ RemovalDecision decide_removals(std::int64_t unseen, std::int64_t live, const st
 // What health's last_error and the warning say about a hold: the count, and how to confirm.
 std::string describe_hold(const HeldRemovals& hold, const MassRemovalSettings& settings);
 
-// The hold kept in the mirror's `meta` table under kHeldRemovalsKey, as JSON
+// The hold kept in the mirror's `meta` table under cache::meta_key::kHeldRemovals, as JSON
 // {"count":N,"live":M,"since":"ISO"}. A value that is not one reads as nothing held (logged
 // once and erased): the next mass removal then begins a new hold, never removes.
-inline constexpr std::string_view kHeldRemovalsKey = "held_removals";
 std::string hold_to_meta(const HeldRemovals& hold);
 std::optional<HeldRemovals> hold_from_meta(std::string_view value);
 std::optional<HeldRemovals> load_hold(cache::Mirror& mirror);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cache/meta_keys.hpp"
 #include "core/timefmt.hpp"
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -142,12 +143,12 @@ TEST(MassRemovalMeta, KeptInTheMirrorAcrossReopening) {
     EXPECT_EQ(load_hold(mirror), hold);
     store_hold(mirror, std::nullopt);
     EXPECT_FALSE(load_hold(mirror));
-    EXPECT_FALSE(mirror.meta_value(kHeldRemovalsKey));
+    EXPECT_FALSE(mirror.meta_value(cache::meta_key::kHeldRemovals));
 
     // A value that is not a hold (edited by hand) is read as none, once: it is erased.
-    mirror.set_meta_value(kHeldRemovalsKey, "garbage");
+    mirror.set_meta_value(cache::meta_key::kHeldRemovals, "garbage");
     EXPECT_FALSE(load_hold(mirror));
-    EXPECT_FALSE(mirror.meta_value(kHeldRemovalsKey));
+    EXPECT_FALSE(mirror.meta_value(cache::meta_key::kHeldRemovals));
 }
 
 }  // namespace
