@@ -41,7 +41,7 @@ using RouteOutcome = std::variant<HttpReply, ParkForEvents, RunBlocking>;
 
 class ApiRoutes {
 public:
-    ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics, const Clock& clock);
+    ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifier, extract::metrics::Metrics& metrics, const Clock& clock);
 
     // `long_poll_deadline` is set when a parked long poll is asked again: at or past it, the
     // route answers with what it has.
@@ -81,7 +81,7 @@ private:
     ApiOptions options_;
     DaemonLink& link_;
     EventNotifier& notifier_;
-    Metrics& metrics_;
+    extract::metrics::Metrics& metrics_;
     const Clock& clock_;
     const CursorCodec cursors_;  // with the mirror's key
     Router<Handler> router_;

@@ -17,7 +17,7 @@ namespace extract::api {
 // Everything that exists while the server serves, in the order it must be torn down
 // (members are destroyed in reverse).
 struct ApiServer::Running {
-    Running(const ApiOptions& options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics, const Clock& clock)
+    Running(const ApiOptions& options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics, const Clock& clock)
         : routes(options, link, notifier, metrics, clock),
           workers(options.worker_threads > 0 ? options.worker_threads
                                              : std::max<std::size_t>(2, std::thread::hardware_concurrency()),
@@ -32,13 +32,13 @@ struct ApiServer::Running {
     std::thread loop_thread;
 };
 
-ApiServer::ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics)
+ApiServer::ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics)
     : ApiServer(std::move(options), link, notifier, metrics, []() -> const Clock& {
           static const SystemClock clock;
           return clock;
       }()) {}
 
-ApiServer::ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics,
+ApiServer::ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics,
                      const Clock& clock)
     : options_(std::move(options)), link_(link), notifier_(notifier), metrics_(metrics), clock_(clock) {}
 

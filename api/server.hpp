@@ -19,9 +19,9 @@ namespace extract::api {
 
 class ApiServer {
 public:
-    ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics);
+    ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics);
     // `clock` gives retry timestamps and long-poll deadlines (tests may pass their own).
-    ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics, const Clock& clock);
+    ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics, const Clock& clock);
     ~ApiServer();
     ApiServer(const ApiServer&) = delete;
     ApiServer& operator=(const ApiServer&) = delete;
@@ -42,7 +42,7 @@ private:
     ApiOptions options_;
     DaemonLink& link_;
     EventNotifier& notifier_;
-    Metrics& metrics_;
+    metrics::Metrics& metrics_;
     const Clock& clock_;
     std::unique_ptr<Running> running_;
 };

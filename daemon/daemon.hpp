@@ -93,7 +93,7 @@ private:
     std::unique_ptr<upstream::UpstreamClient> client_;
     std::unique_ptr<cache::Mirror> mirror_;
     api::EventNotifier notifier_;
-    api::Metrics metrics_;
+    metrics::Metrics metrics_;
     std::unique_ptr<api::ApiServer> api_;
     std::unique_ptr<DeliveryDispatcher> dispatcher_;
 

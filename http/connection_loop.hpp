@@ -54,7 +54,7 @@ public:
 
     // `listen_fd` stays owned by the caller; `access` decides who may connect.
     ConnectionLoop(int listen_fd, ConnectionLimits limits, PeerAccess access, const Clock& clock,
-                   EventNotifier& notifier, Metrics& metrics, Dispatch dispatch);
+                   EventNotifier& notifier, metrics::Metrics& metrics, Dispatch dispatch);
     ~ConnectionLoop();
     ConnectionLoop(const ConnectionLoop&) = delete;
     ConnectionLoop& operator=(const ConnectionLoop&) = delete;
@@ -148,7 +148,7 @@ private:
     std::vector<std::string> refusals_logged_;  // each refusal (it names the uid) is logged at warn once
     const Clock& clock_;
     EventNotifier& notifier_;
-    Metrics& metrics_;
+    metrics::Metrics& metrics_;
     const Dispatch dispatch_;
     int epoll_fd_ = -1;
     int wake_fd_ = -1;  // eventfd: answers, notifications and stop reach the loop through it

@@ -100,7 +100,7 @@ protected:
     std::unique_ptr<MirrorFile> mirror;
     FakeDaemonLink link;
     api::EventNotifier notifier;
-    api::Metrics metrics;
+    extract::metrics::Metrics metrics;
     api::ApiOptions options;
     std::unique_ptr<api::ApiServer> server;
 };

@@ -1,5 +1,5 @@
 // Unit tests of the pieces under the server: request parsing, query validation, cursors,
-// routing and the metrics registry.
+// routing.
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,6 @@
 
 #include "api/batch_cursor.hpp"
 #include "http/http_message.hpp"
-#include "metrics/metrics.hpp"
 #include "api/query_params.hpp"
 #include "http/router.hpp"
 
@@ -195,34 +194,6 @@ TEST(ApiRouter, AnswersNotFoundAndMethodNotAllowedLikeFastApi) {
         ASSERT_TRUE(std::holds_alternative<HttpReply>(missing)) << path;
         EXPECT_EQ(std::get<HttpReply>(missing).status, 404) << path;
     }
-}
-
-TEST(ApiMetricsRegistry, RendersPrometheusTextWithTheDaemonsFamilies) {
-    Metrics m;
-    m.upstream_request(200);
-    m.upstream_request(200);
-    m.upstream_request(429);
-    m.sync_run("full", true, Millis{1500});
-    m.sync_run("fast", false, Millis{50});
-    m.last_successful_sync(WallTime{std::chrono::milliseconds{1'790'000'000'500}});
-    m.transition("completed");
-    m.event_written("batch.status_changed");
-    m.delivery_attempt("webhook.ops", "delivered");
-    m.api_request("/v1/batches/{batch_id}", 404);
-    m.replace("batches", {{{{"status", "we\"ird\\\n"}}, 3}});
-    const std::string text = m.render();
-    EXPECT_NE(text.find("# TYPE extract_sync_upstream_requests_total counter\n"), std::string::npos) << text;
-    EXPECT_NE(text.find("extract_sync_upstream_requests_total{code=\"200\"} 2\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_bucket{kind=\"full\",le=\"1\"} 0\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_bucket{kind=\"full\",le=\"2.5\"} 1\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_bucket{kind=\"full\",le=\"+Inf\"} 1\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_sum{kind=\"full\"} 1.5\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_bucket{kind=\"fast\",le=\"0.1\"} 1\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_runs_total{kind=\"fast\",outcome=\"error\"} 1\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_last_successful_sync_timestamp_seconds 1790000000.5\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_batches{status=\"we\\\"ird\\\\\\n\"} 3\n"), std::string::npos) << text;
-    EXPECT_THROW(m.increment("no_such_family"), std::logic_error);
-    EXPECT_THROW(m.set("upstream_requests_total", {}, 1), std::logic_error);
 }
 
 }  // namespace
