@@ -15,7 +15,7 @@
 #include "api/api_options.hpp"
 #include "api/batch_cursor.hpp"
 #include "api/daemon_link.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "http/http_message.hpp"
 #include "metrics/metrics.hpp"
 #include "api/mirror_connections.hpp"

@@ -11,7 +11,7 @@
 
 #include "api/api_options.hpp"
 #include "api/daemon_link.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "metrics/metrics.hpp"
 #include "core/clock.hpp"
 

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "api/daemon_link.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "metrics/metrics.hpp"
 #include "api/server.hpp"
 #include "cache/mirror.hpp"

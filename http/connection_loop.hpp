@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "http/connection_admission.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "http/http_message.hpp"
 #include "metrics/metrics.hpp"
 #include "http/peer_access.hpp"

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "api/daemon_link.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "metrics/metrics.hpp"
 #include "api/server.hpp"
 #include "cli/unix_http_client.hpp"

@@ -1,4 +1,4 @@
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 
 #include <algorithm>
 
