@@ -14,6 +14,15 @@
 #include "core/duration.hpp"
 
 namespace extract::api {
+
+using http::detail_reply;
+using http::EventNotifier;
+using http::HttpReply;
+using http::HttpRequest;
+using http::json_reply;
+using http::ParkForEvents;
+using http::Router;
+
 namespace {
 
 constexpr std::int64_t kMaxEventsPerPage = 1000;

@@ -19,9 +19,9 @@ namespace extract::api {
 
 class ApiServer {
 public:
-    ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics);
+    ApiServer(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, metrics::Metrics& metrics);
     // `clock` gives retry timestamps and long-poll deadlines (tests may pass their own).
-    ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics, const Clock& clock);
+    ApiServer(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, metrics::Metrics& metrics, const Clock& clock);
     ~ApiServer();
     ApiServer(const ApiServer&) = delete;
     ApiServer& operator=(const ApiServer&) = delete;
@@ -41,7 +41,7 @@ private:
     struct Running;
     ApiOptions options_;
     DaemonLink& link_;
-    EventNotifier& notifier_;
+    http::EventNotifier& notifier_;
     metrics::Metrics& metrics_;
     const Clock& clock_;
     std::unique_ptr<Running> running_;

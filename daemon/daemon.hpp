@@ -92,7 +92,7 @@ private:
     std::unique_ptr<LivenessTransport> liveness_transport_;  // transport_, each request a sign of life
     std::unique_ptr<upstream::UpstreamClient> client_;
     std::unique_ptr<cache::Mirror> mirror_;
-    api::EventNotifier notifier_;
+    http::EventNotifier notifier_;
     metrics::Metrics metrics_;
     std::unique_ptr<api::ApiServer> api_;
     std::unique_ptr<DeliveryDispatcher> dispatcher_;

@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <utility>
 
-namespace extract::api {
+namespace extract::http {
 namespace {
 
 constexpr ConnectionId kListenerTag = 0;
@@ -602,4 +602,4 @@ void ConnectionLoop::count_parked() {
     }
 }
 
-}  // namespace extract::api
+}  // namespace extract::http

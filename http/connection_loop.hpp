@@ -28,11 +28,11 @@
 #include "http/event_notifier.hpp"
 #include "http/http_message.hpp"
 #include "metrics/metrics.hpp"
+#include "http/park_for_events.hpp"
 #include "http/peer_access.hpp"
-#include "api/routes.hpp"
 #include "core/clock.hpp"
 
-namespace extract::api {
+namespace extract::http {
 
 struct ConnectionLimits {
     std::size_t max_connections = 512;
@@ -168,4 +168,4 @@ private:
     std::atomic<bool> events_committed_{false};
 };
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -99,7 +99,7 @@ protected:
     std::string db_path;
     std::unique_ptr<MirrorFile> mirror;
     FakeDaemonLink link;
-    api::EventNotifier notifier;
+    http::EventNotifier notifier;
     extract::metrics::Metrics metrics;
     api::ApiOptions options;
     std::unique_ptr<api::ApiServer> server;
