@@ -24,6 +24,12 @@
 #include "core/timefmt.hpp"
 
 namespace extract::api {
+
+using http::detail_reply;
+using http::FileBody;
+using http::HttpReply;
+using http::json_reply;
+
 namespace {
 
 constexpr std::int64_t kMaxTransitionsPerPage = 1000;

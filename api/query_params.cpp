@@ -10,6 +10,10 @@
 
 namespace extract::api {
 
+using http::HttpReply;
+using http::json_reply;
+using http::percent_decode;
+
 void ValidationErrors::add(std::string_view where, std::string_view name, std::string_view type,
                            std::string_view msg, std::optional<std::string_view> input, nlohmann::json ctx) {
     nlohmann::json error{{"type", type}, {"loc", {where, name}}, {"msg", msg}};

@@ -26,7 +26,7 @@ public:
     void add(std::string_view where, std::string_view name, std::string_view type, std::string_view msg,
              std::optional<std::string_view> input, nlohmann::json ctx = nullptr);
     bool empty() const { return errors_.empty(); }
-    HttpReply reply() const;  // 422
+    http::HttpReply reply() const;  // 422
 
 private:
     nlohmann::json errors_ = nlohmann::json::array();

@@ -14,6 +14,15 @@
 #include "core/duration.hpp"
 
 namespace extract::api {
+
+using http::detail_reply;
+using http::EventNotifier;
+using http::HttpReply;
+using http::HttpRequest;
+using http::json_reply;
+using http::ParkForEvents;
+using http::Router;
+
 namespace {
 
 constexpr std::int64_t kMaxEventsPerPage = 1000;
@@ -86,7 +95,7 @@ std::string route_label(const std::string* pattern) {
 
 }  // namespace
 
-ApiRoutes::ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics,
+ApiRoutes::ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifier, extract::metrics::Metrics& metrics,
                      const Clock& clock)
     : options_(std::move(options)),
       link_(link),
@@ -425,19 +434,13 @@ RouteOutcome ApiRoutes::retry_deliveries(const Call& call) {
 RouteOutcome ApiRoutes::metrics(const Call& call) {
     // Mirror-derived gauges are read per scrape, so they are as fresh as the mirror.
     const auto s = call.mirror.reader().stats();
-    std::vector<std::pair<Metrics::Labels, double>> batches;
-    for (const auto& [status, n] : s.live_by_status) batches.push_back({{{"status", status}}, static_cast<double>(n)});
-    std::vector<std::pair<Metrics::Labels, double>> deliveries;
-    for (const auto& [state, n] : s.deliveries_by_state) deliveries.push_back({{{"state", state}}, static_cast<double>(n)});
-    metrics_.replace("batches", batches);
-    metrics_.replace("batches_removed", {{{}, static_cast<double>(s.batches_removed)}});
-    metrics_.replace("deliveries", deliveries);
+    metrics_.batches_by_status(s.live_by_status);
+    metrics_.batches_removed(s.batches_removed);
+    metrics_.deliveries_by_state(s.deliveries_by_state);
     const HealthSnapshot health = link_.health();
-    std::vector<std::pair<Metrics::Labels, double>> status;
-    for (const char* s : {"ok", "starting", "degraded"}) status.push_back({{{"status", s}}, health.status == s ? 1.0 : 0.0});
-    metrics_.replace("health_status", status);
-    metrics_.replace("sync_paused", {{{}, health.paused ? 1.0 : 0.0}});
-    metrics_.replace("held_removals", {{{}, static_cast<double>(health.held_removals)}});
+    metrics_.health_status(health.status);
+    metrics_.sync_paused(health.paused);
+    metrics_.held_removals(health.held_removals);
     HttpReply reply;
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     reply.body = metrics_.render();

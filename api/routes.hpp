@@ -15,37 +15,30 @@
 #include "api/api_options.hpp"
 #include "api/batch_cursor.hpp"
 #include "api/daemon_link.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "http/http_message.hpp"
 #include "metrics/metrics.hpp"
 #include "api/mirror_connections.hpp"
+#include "http/park_for_events.hpp"
 #include "http/router.hpp"
 #include "core/clock.hpp"
 
 namespace extract::api {
 
-// No event yet for a long poll: keep the connection, free the worker, and ask again when
-// an event is committed (the notifier's generation moved past `seen_generation`) or at
-// `deadline`, whichever comes first.
-struct ParkForEvents {
-    SteadyTime deadline;
-    std::uint64_t seen_generation = 0;
-};
-
 // A call that may block for minutes (POST /v1/sync?wait=true): run it on a thread of its own.
 struct RunBlocking {
-    std::function<HttpReply()> call;
+    std::function<http::HttpReply()> call;
 };
 
-using RouteOutcome = std::variant<HttpReply, ParkForEvents, RunBlocking>;
+using RouteOutcome = std::variant<http::HttpReply, http::ParkForEvents, RunBlocking>;
 
 class ApiRoutes {
 public:
-    ApiRoutes(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics, const Clock& clock);
+    ApiRoutes(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, extract::metrics::Metrics& metrics, const Clock& clock);
 
     // `long_poll_deadline` is set when a parked long poll is asked again: at or past it, the
     // route answers with what it has.
-    RouteOutcome handle(const HttpRequest& request, MirrorConnections& mirror,
+    RouteOutcome handle(const http::HttpRequest& request, MirrorConnections& mirror,
                         std::optional<SteadyTime> long_poll_deadline);
 
     // Every (method, pattern) served, for the OpenAPI document's test.
@@ -53,7 +46,7 @@ public:
 
 private:
     struct Call {
-        const HttpRequest& request;
+        const http::HttpRequest& request;
         const std::vector<std::string>& params;
         MirrorConnections& mirror;
         std::optional<SteadyTime> long_poll_deadline;
@@ -80,11 +73,11 @@ private:
 
     ApiOptions options_;
     DaemonLink& link_;
-    EventNotifier& notifier_;
-    Metrics& metrics_;
+    http::EventNotifier& notifier_;
+    extract::metrics::Metrics& metrics_;
     const Clock& clock_;
     const CursorCodec cursors_;  // with the mirror's key
-    Router<Handler> router_;
+    http::Router<Handler> router_;
     // One snapshot at a time (each needs the mirror's size on disk): the ticket of the one
     // being written, 0 for none.
     std::atomic<std::uint64_t> backup_owner_{0};

@@ -11,34 +11,48 @@
 #include "api/routes.hpp"
 #include "http/unix_listener.hpp"
 #include "http/worker_pool.hpp"
+#include "api/mirror_connections.hpp"
 
 namespace extract::api {
+
+using http::BlockingCalls;
+using http::ConnectionId;
+using http::ConnectionLimits;
+using http::ConnectionLoop;
+using http::detail_reply;
+using http::EventNotifier;
+using http::HttpReply;
+using http::HttpRequest;
+using http::ParkForEvents;
+using http::PeerAccess;
+using http::UnixListener;
+using http::WorkerPool;
 
 // Everything that exists while the server serves, in the order it must be torn down
 // (members are destroyed in reverse).
 struct ApiServer::Running {
-    Running(const ApiOptions& options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics, const Clock& clock)
+    Running(const ApiOptions& options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics, const Clock& clock)
         : routes(options, link, notifier, metrics, clock),
           workers(options.worker_threads > 0 ? options.worker_threads
                                              : std::max<std::size_t>(2, std::thread::hardware_concurrency()),
-                  options.db_path, clock),
+                  [&] { return std::make_unique<MirrorConnections>(options.db_path, clock); }),
           blocking(options.max_sync_waiters) {}
 
     ApiRoutes routes;
-    WorkerPool workers;
+    WorkerPool<MirrorConnections> workers;  // each thread with its own read-only connections
     BlockingCalls blocking;
     UnixListener listener;
     std::unique_ptr<ConnectionLoop> loop;
     std::thread loop_thread;
 };
 
-ApiServer::ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics)
+ApiServer::ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics)
     : ApiServer(std::move(options), link, notifier, metrics, []() -> const Clock& {
           static const SystemClock clock;
           return clock;
       }()) {}
 
-ApiServer::ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics,
+ApiServer::ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics,
                      const Clock& clock)
     : options_(std::move(options)), link_(link), notifier_(notifier), metrics_(metrics), clock_(clock) {}
 

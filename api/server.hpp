@@ -11,7 +11,7 @@
 
 #include "api/api_options.hpp"
 #include "api/daemon_link.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "metrics/metrics.hpp"
 #include "core/clock.hpp"
 
@@ -19,9 +19,9 @@ namespace extract::api {
 
 class ApiServer {
 public:
-    ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics);
+    ApiServer(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, metrics::Metrics& metrics);
     // `clock` gives retry timestamps and long-poll deadlines (tests may pass their own).
-    ApiServer(ApiOptions options, DaemonLink& link, EventNotifier& notifier, Metrics& metrics, const Clock& clock);
+    ApiServer(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, metrics::Metrics& metrics, const Clock& clock);
     ~ApiServer();
     ApiServer(const ApiServer&) = delete;
     ApiServer& operator=(const ApiServer&) = delete;
@@ -41,8 +41,8 @@ private:
     struct Running;
     ApiOptions options_;
     DaemonLink& link_;
-    EventNotifier& notifier_;
-    Metrics& metrics_;
+    http::EventNotifier& notifier_;
+    metrics::Metrics& metrics_;
     const Clock& clock_;
     std::unique_ptr<Running> running_;
 };

@@ -626,28 +626,29 @@ void Daemon::record_metrics(const SyncOutcome& outcome) {
     if (ok) metrics_.last_successful_sync(clock_.now());
     count_changes(outcome.transitions_to, outcome.events_by_type);
     // The client and the dispatcher keep running totals; the metrics get what grew since the last cycle.
-    auto add_growth = [this](std::string_view counter, const api::Metrics::Labels& labels, std::int64_t total,
-                             std::int64_t& reported) {
-        if (total > reported) metrics_.increment(counter, labels, static_cast<double>(total - reported));
+    auto growth = [](std::int64_t total, std::int64_t& reported) {
+        const std::int64_t grew = total > reported ? total - reported : 0;
         reported = total;
+        return grew;
     };
     if (dispatcher_) {
         for (const auto& [target, outcomes] : dispatcher_->outcome_counts()) {
             for (const auto& [outcome, total] : outcomes) {
-                add_growth("deliveries_total", {{"target", target}, {"outcome", outcome}}, total,
-                           delivery_outcomes_seen_[target][outcome]);
+                if (const auto n = growth(total, delivery_outcomes_seen_[target][outcome])) {
+                    metrics_.delivery_attempt(target, outcome, n);
+                }
             }
         }
     }
     for (const auto& [code, total] : client_->responses_by_code()) {
-        add_growth("upstream_requests_total", {{"code", std::to_string(code)}}, total, upstream_codes_seen_[code]);
+        if (const auto n = growth(total, upstream_codes_seen_[code])) metrics_.upstream_request(code, n);
     }
 }
 
 void Daemon::count_changes(const std::map<std::string, int, std::less<>>& transitions_to,
                            const std::map<std::string, int, std::less<>>& events_by_type) {
-    for (const auto& [status, n] : transitions_to) metrics_.increment("transitions_total", {{"to_status", status}}, n);
-    for (const auto& [type, n] : events_by_type) metrics_.increment("events_total", {{"type", type}}, n);
+    for (const auto& [status, n] : transitions_to) metrics_.transition(status, n);
+    for (const auto& [type, n] : events_by_type) metrics_.event_written(type, n);
 }
 
 api::HealthSnapshot Daemon::health() const {

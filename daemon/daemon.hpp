@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "api/daemon_link.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "metrics/metrics.hpp"
 #include "api/server.hpp"
 #include "cache/mirror.hpp"
@@ -92,8 +92,8 @@ private:
     std::unique_ptr<LivenessTransport> liveness_transport_;  // transport_, each request a sign of life
     std::unique_ptr<upstream::UpstreamClient> client_;
     std::unique_ptr<cache::Mirror> mirror_;
-    api::EventNotifier notifier_;
-    api::Metrics metrics_;
+    http::EventNotifier notifier_;
+    metrics::Metrics metrics_;
     std::unique_ptr<api::ApiServer> api_;
     std::unique_ptr<DeliveryDispatcher> dispatcher_;
 

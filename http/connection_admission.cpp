@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace extract::api {
+namespace extract::http {
 
 ConnectionQuota ConnectionQuota::derived(std::size_t max_connections, std::size_t per_uid) {
     ConnectionQuota quota;
@@ -76,4 +76,4 @@ void ConnectionAdmission::closed(ConnectionId id) {
     if (!privileged(uid)) --held_by_ordinary_;
 }
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <variant>
 
-namespace extract::api {
+namespace extract::http {
 
 using ConnectionId = std::uint64_t;
 
@@ -74,4 +74,4 @@ private:
     std::size_t held_by_ordinary_ = 0;
 };
 
-}  // namespace extract::api
+}  // namespace extract::http

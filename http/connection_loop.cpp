@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <utility>
 
-namespace extract::api {
+namespace extract::http {
 namespace {
 
 constexpr ConnectionId kListenerTag = 0;
@@ -43,7 +43,7 @@ void refuse(int fd, int status, const std::string& detail) {
 }  // namespace
 
 ConnectionLoop::ConnectionLoop(int listen_fd, ConnectionLimits limits, PeerAccess access, const Clock& clock,
-                               EventNotifier& notifier, Metrics& metrics, Dispatch dispatch)
+                               EventNotifier& notifier, metrics::Metrics& metrics, Dispatch dispatch)
     : listen_fd_(listen_fd),
       limits_(limits),
       access_(std::move(access)),
@@ -602,4 +602,4 @@ void ConnectionLoop::count_parked() {
     }
 }
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -25,14 +25,14 @@
 #include <vector>
 
 #include "http/connection_admission.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "http/http_message.hpp"
 #include "metrics/metrics.hpp"
+#include "http/park_for_events.hpp"
 #include "http/peer_access.hpp"
-#include "api/routes.hpp"
 #include "core/clock.hpp"
 
-namespace extract::api {
+namespace extract::http {
 
 struct ConnectionLimits {
     std::size_t max_connections = 512;
@@ -54,7 +54,7 @@ public:
 
     // `listen_fd` stays owned by the caller; `access` decides who may connect.
     ConnectionLoop(int listen_fd, ConnectionLimits limits, PeerAccess access, const Clock& clock,
-                   EventNotifier& notifier, Metrics& metrics, Dispatch dispatch);
+                   EventNotifier& notifier, metrics::Metrics& metrics, Dispatch dispatch);
     ~ConnectionLoop();
     ConnectionLoop(const ConnectionLoop&) = delete;
     ConnectionLoop& operator=(const ConnectionLoop&) = delete;
@@ -148,7 +148,7 @@ private:
     std::vector<std::string> refusals_logged_;  // each refusal (it names the uid) is logged at warn once
     const Clock& clock_;
     EventNotifier& notifier_;
-    Metrics& metrics_;
+    metrics::Metrics& metrics_;
     const Dispatch dispatch_;
     int epoll_fd_ = -1;
     int wake_fd_ = -1;  // eventfd: answers, notifications and stop reach the loop through it
@@ -168,4 +168,4 @@ private:
     std::atomic<bool> events_committed_{false};
 };
 
-}  // namespace extract::api
+}  // namespace extract::http

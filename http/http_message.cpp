@@ -6,7 +6,7 @@
 #include <cctype>
 #include <charconv>
 
-namespace extract::api {
+namespace extract::http {
 namespace {
 
 bool is_token_char(char c) {
@@ -280,4 +280,4 @@ RequestParser::Result RequestParser::parse(std::string_view buffer) {
     return Complete{std::move(request), head_size + body_size};
 }
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -14,7 +14,7 @@
 #include <variant>
 #include <vector>
 
-namespace extract::api {
+namespace extract::http {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
@@ -98,4 +98,4 @@ private:
     bool line_checked_ = false;
 };
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -6,7 +6,7 @@
 #include <array>
 #include <utility>
 
-namespace extract::api {
+namespace extract::http {
 
 std::optional<ucred> peer_credentials(int fd) {
     ucred peer{};
@@ -44,4 +44,4 @@ bool PeerAccess::allowed_group(int fd, gid_t primary) const {
     return std::any_of(groups.begin(), groups.begin() + static_cast<std::ptrdiff_t>(count), listed);
 }
 
-}  // namespace extract::api
+}  // namespace extract::http

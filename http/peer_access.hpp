@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace extract::api {
+namespace extract::http {
 
 // The credentials of the peer of the connected Unix socket `fd` (SO_PEERCRED, as they were at
 // connect), or nullopt when the kernel does not say.
@@ -36,4 +36,4 @@ private:
     uid_t own_uid_;
 };
 
-}  // namespace extract::api
+}  // namespace extract::http

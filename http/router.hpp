@@ -12,7 +12,7 @@
 
 #include "http/http_message.hpp"
 
-namespace extract::api {
+namespace extract::http {
 
 template <class Handler>
 class Router {
@@ -81,4 +81,4 @@ private:
     std::vector<Route> routes_;
 };
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <utility>
 
-namespace extract::api {
+namespace extract::http {
 namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what, int err) {
@@ -144,4 +144,4 @@ void UnixListener::close() {
     path_.clear();
 }
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -6,7 +6,7 @@
 
 #include <string>
 
-namespace extract::api {
+namespace extract::http {
 
 class UnixListener {
 public:
@@ -37,4 +37,4 @@ private:
     ino_t inode_ = 0;
 };
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -1,6 +1,8 @@
 #pragma once
-// The threads that run the API's routes.
+// The threads that run an HTTP server's handlers: a pool of workers, each with a context of
+// its own, and a thread apiece for the few calls that block for long.
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -13,33 +15,66 @@
 #include <thread>
 #include <vector>
 
-#include "api/mirror_connections.hpp"
-#include "core/clock.hpp"
+namespace extract::http {
 
-namespace extract::api {
-
-// A fixed set of threads, each with its own mirror connections, running jobs in order.
+// A fixed set of threads running jobs in order, each thread with a context of its own (the API's:
+// its read-only mirror connections), which a job gets to use without sharing it.
+template <class Context>
 class WorkerPool {
 public:
-    using Job = std::function<void(MirrorConnections&)>;
+    using Job = std::function<void(Context&)>;
+    using MakeContext = std::function<std::unique_ptr<Context>()>;
 
-    WorkerPool(std::size_t threads, const std::string& db_path, const Clock& clock);
-    ~WorkerPool();
+    // Makes every context on the calling thread first (what it throws, the constructor throws,
+    // with no thread started), then starts `threads` threads (at least one).
+    WorkerPool(std::size_t threads, const MakeContext& make_context) {
+        for (std::size_t i = 0; i < std::max<std::size_t>(threads, 1); ++i) contexts_.push_back(make_context());
+        for (auto& context : contexts_) threads_.emplace_back([this, c = context.get()] { work(*c); });
+    }
+    ~WorkerPool() { stop(); }
     WorkerPool(const WorkerPool&) = delete;
     WorkerPool& operator=(const WorkerPool&) = delete;
 
-    void submit(Job job);
+    void submit(Job job) {
+        {
+            std::lock_guard lock(mutex_);
+            jobs_.push_back(std::move(job));
+        }
+        wake_.notify_one();
+    }
+
     // Runs what is queued, then joins. Idempotent.
-    void stop();
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        for (auto& t : threads_) {
+            if (t.joinable()) t.join();
+        }
+    }
 
 private:
-    void work(MirrorConnections& mirror);
+    void work(Context& context) {
+        while (true) {
+            Job job;
+            {
+                std::unique_lock lock(mutex_);
+                wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+                if (jobs_.empty()) return;  // stopping, and nothing left to run
+                job = std::move(jobs_.front());
+                jobs_.pop_front();
+            }
+            job(context);
+        }
+    }
 
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Job> jobs_;
     bool stopping_ = false;
-    std::vector<std::unique_ptr<MirrorConnections>> connections_;
+    std::vector<std::unique_ptr<Context>> contexts_;
     std::vector<std::thread> threads_;
 };
 
@@ -67,4 +102,4 @@ private:
     std::list<Running> running_;
 };
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
-namespace extract::api {
+namespace extract::metrics {
 namespace {
 
 constexpr std::string_view kPrefix = "extract_sync_";
@@ -94,7 +94,9 @@ Metrics::Metrics() {
     long_polls_waiting(0);
 }
 
-void Metrics::upstream_request(int http_code) { increment("upstream_requests_total", {{"code", std::to_string(http_code)}}); }
+void Metrics::upstream_request(int http_code, std::int64_t count) {
+    increment("upstream_requests_total", {{"code", std::to_string(http_code)}}, static_cast<double>(count));
+}
 
 void Metrics::sync_run(std::string_view kind, bool ok, Millis duration) {
     increment("sync_runs_total", {{"kind", std::string(kind)}, {"outcome", ok ? "ok" : "error"}});
@@ -106,12 +108,17 @@ void Metrics::last_successful_sync(WallTime at) {
     set("last_successful_sync_timestamp_seconds", {}, static_cast<double>(ms) / 1000.0);
 }
 
-void Metrics::transition(std::string_view to_status) { increment("transitions_total", {{"to_status", std::string(to_status)}}); }
+void Metrics::transition(std::string_view to_status, std::int64_t count) {
+    increment("transitions_total", {{"to_status", std::string(to_status)}}, static_cast<double>(count));
+}
 
-void Metrics::event_written(std::string_view type) { increment("events_total", {{"type", std::string(type)}}); }
+void Metrics::event_written(std::string_view type, std::int64_t count) {
+    increment("events_total", {{"type", std::string(type)}}, static_cast<double>(count));
+}
 
-void Metrics::delivery_attempt(std::string_view target, std::string_view outcome) {
-    increment("deliveries_total", {{"target", std::string(target)}, {"outcome", std::string(outcome)}});
+void Metrics::delivery_attempt(std::string_view target, std::string_view outcome, std::int64_t count) {
+    increment("deliveries_total", {{"target", std::string(target)}, {"outcome", std::string(outcome)}},
+              static_cast<double>(count));
 }
 
 void Metrics::api_request(std::string_view route, int http_code) {
@@ -119,6 +126,30 @@ void Metrics::api_request(std::string_view route, int http_code) {
 }
 
 void Metrics::long_polls_waiting(std::size_t n) { set("api_long_polls_waiting", {}, static_cast<double>(n)); }
+
+void Metrics::batches_by_status(const std::map<std::string, std::int64_t>& live_by_status) {
+    std::vector<std::pair<Labels, double>> samples;
+    for (const auto& [status, n] : live_by_status) samples.push_back({{{"status", status}}, static_cast<double>(n)});
+    replace("batches", samples);
+}
+
+void Metrics::batches_removed(std::int64_t n) { replace("batches_removed", {{{}, static_cast<double>(n)}}); }
+
+void Metrics::deliveries_by_state(const std::map<std::string, std::int64_t>& by_state) {
+    std::vector<std::pair<Labels, double>> samples;
+    for (const auto& [state, n] : by_state) samples.push_back({{{"state", state}}, static_cast<double>(n)});
+    replace("deliveries", samples);
+}
+
+void Metrics::health_status(std::string_view status) {
+    std::vector<std::pair<Labels, double>> samples;
+    for (const char* s : {"ok", "starting", "degraded"}) samples.push_back({{{"status", s}}, status == s ? 1.0 : 0.0});
+    replace("health_status", samples);
+}
+
+void Metrics::sync_paused(bool paused) { replace("sync_paused", {{{}, paused ? 1.0 : 0.0}}); }
+
+void Metrics::held_removals(std::int64_t n) { replace("held_removals", {{{}, static_cast<double>(n)}}); }
 
 void Metrics::declare(std::string name, Type type, std::string help, std::vector<double> buckets) {
     std::sort(buckets.begin(), buckets.end());
@@ -190,4 +221,4 @@ std::string Metrics::render() const {
     return out;
 }
 
-}  // namespace extract::api
+}  // namespace extract::metrics

@@ -3,8 +3,9 @@
 // labels, every name prefixed `extract_sync_`, rendered in the text format by GET /metrics.
 //
 // The families extract-sync exports are declared by the constructor (see metrics.cpp and
-// docs/api.md); the daemon records into them through the named methods below. Labels never
-// carry a batch id: their values are bounded sets (HTTP codes, statuses, targets).
+// docs/api.md); every caller records into them through the typed methods below, one per
+// family, so a family name is written in one place only. Labels never carry a batch id: their
+// values are bounded sets (HTTP codes, statuses, targets). No I/O: GET /metrics renders it.
 //
 //   family (without prefix)               type       labels
 //   upstream_requests_total               counter    code ("0" when no response came)
@@ -23,6 +24,7 @@
 //   sync_paused                           gauge      -       (1 while a 401/403 pauses syncing; per scrape)
 //   held_removals                         gauge      -       (batches a held mass removal keeps live; per scrape)
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -33,7 +35,7 @@
 
 #include "core/clock.hpp"
 
-namespace extract::api {
+namespace extract::metrics {
 
 class Metrics {
 public:
@@ -44,32 +46,42 @@ public:
     Metrics(const Metrics&) = delete;
     Metrics& operator=(const Metrics&) = delete;
 
-    // What the daemon records.
-    void upstream_request(int http_code);  // 0: no response (timeout, refused, broken)
+    // What the daemon records (`count`: how many happened since it last recorded).
+    void upstream_request(int http_code, std::int64_t count = 1);  // 0: no response (timeout, refused, broken)
     void sync_run(std::string_view kind, bool ok, Millis duration);
     void last_successful_sync(WallTime at);
-    void transition(std::string_view to_status);
-    void event_written(std::string_view type);
-    void delivery_attempt(std::string_view target, std::string_view outcome);
+    void transition(std::string_view to_status, std::int64_t count = 1);
+    void event_written(std::string_view type, std::int64_t count = 1);
+    void delivery_attempt(std::string_view target, std::string_view outcome, std::int64_t count = 1);
 
     // What the API records.
     void api_request(std::string_view route, int http_code);
     void long_polls_waiting(std::size_t n);
 
-    // The generic registry. `name` is without the prefix; recording into a family that was
-    // never declared, or with another type, is a bug and throws std::logic_error.
-    void declare(std::string name, Type type, std::string help, std::vector<double> buckets = {});
-    void increment(std::string_view name, const Labels& labels = {}, double by = 1);
-    void set(std::string_view name, const Labels& labels, double value);
-    void observe(std::string_view name, const Labels& labels, double value);
-    // Replaces every sample of a gauge at once (values read from the mirror at scrape time,
-    // where a status that disappeared must disappear from the output too).
-    void replace(std::string_view name, const std::vector<std::pair<Labels, double>>& samples);
+    // What the API reads from the mirror and the daemon at each scrape. Each replaces every
+    // sample of its gauge, so that a status that disappeared disappears from the output too.
+    void batches_by_status(const std::map<std::string, std::int64_t>& live_by_status);
+    void batches_removed(std::int64_t n);
+    void deliveries_by_state(const std::map<std::string, std::int64_t>& by_state);
+    void health_status(std::string_view status);  // 1 for it, 0 for the other known statuses
+    void sync_paused(bool paused);
+    void held_removals(std::int64_t n);
 
     // Prometheus text exposition format 0.0.4.
     std::string render() const;
 
 private:
+    // The generic registry behind the typed methods. `name` is without the prefix; recording
+    // into a family that was never declared, or with another type, is a bug in metrics.cpp and
+    // throws std::logic_error (tests/metrics/metrics_test.cpp checks it through this friend).
+    friend struct MetricsRegistryProbe;
+
+    void declare(std::string name, Type type, std::string help, std::vector<double> buckets = {});
+    void increment(std::string_view name, const Labels& labels = {}, double by = 1);
+    void set(std::string_view name, const Labels& labels, double value);
+    void observe(std::string_view name, const Labels& labels, double value);
+    void replace(std::string_view name, const std::vector<std::pair<Labels, double>>& samples);
+
     struct Histogram {
         std::vector<std::uint64_t> bucket_counts;  // not cumulative; one per bound
         std::uint64_t count = 0;
@@ -88,4 +100,4 @@ private:
     std::map<std::string, Family, std::less<>> families_;
 };
 
-}  // namespace extract::api
+}  // namespace extract::metrics

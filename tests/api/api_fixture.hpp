@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "api/daemon_link.hpp"
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 #include "metrics/metrics.hpp"
 #include "api/server.hpp"
 #include "cli/unix_http_client.hpp"
@@ -99,8 +99,8 @@ protected:
     std::string db_path;
     std::unique_ptr<MirrorFile> mirror;
     FakeDaemonLink link;
-    api::EventNotifier notifier;
-    api::Metrics metrics;
+    http::EventNotifier notifier;
+    extract::metrics::Metrics metrics;
     api::ApiOptions options;
     std::unique_ptr<api::ApiServer> server;
 };

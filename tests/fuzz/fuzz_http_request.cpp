@@ -11,9 +11,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view buffer(reinterpret_cast<const char*>(data), size);
-    using Parser = extract::api::RequestParser;
+    using Parser = extract::http::RequestParser;
     // Small limits so that the fuzzer reaches the 431 and 413 paths with small inputs.
-    Parser parser(extract::api::RequestLimits{.max_head_bytes = 512, .max_body_bytes = 256});
+    Parser parser(extract::http::RequestLimits{.max_head_bytes = 512, .max_body_bytes = 256});
     // Fed in two steps, as a socket would deliver it, then whole.
     (void)parser.parse(buffer.substr(0, size / 2));
     const auto result = parser.parse(buffer);
@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (complete->request.body.size() > 256) std::abort();
     } else if (const auto* rejected = std::get_if<Parser::Rejected>(&result)) {
         if (rejected->reply.status < 400) std::abort();
-        (void)extract::api::serialize_reply(rejected->reply, false);
+        (void)extract::http::serialize_reply(rejected->reply, false);
     }
     return 0;
 }

@@ -32,6 +32,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto reply = params.errors().reply();
         if (reply.status != 422 || !nlohmann::json::accept(reply.body)) std::abort();
     }
-    (void)extract::api::percent_decode(query, true);
+    (void)extract::http::percent_decode(query, true);
     return 0;
 }

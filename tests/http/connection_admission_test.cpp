@@ -9,7 +9,7 @@
 #include <string>
 #include <variant>
 
-namespace extract::api {
+namespace extract::http {
 namespace {
 
 constexpr uid_t kOwn = 990;  // the daemon's own user
@@ -162,4 +162,4 @@ TEST(ConnectionAdmission, APeerWhoseUidCannotBeReadIsAnOrdinaryUserOfItsOwn) {
 }
 
 }  // namespace
-}  // namespace extract::api
+}  // namespace extract::http

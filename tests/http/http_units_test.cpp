@@ -1,19 +1,13 @@
-// Unit tests of the pieces under the server: request parsing, query validation, cursors,
-// routing and the metrics registry.
+// Unit tests of the HTTP engine's pure pieces: request parsing, percent-decoding, routing.
 
 #include <gtest/gtest.h>
 
-#include <limits>
-
 #include <nlohmann/json.hpp>
 
-#include "api/batch_cursor.hpp"
 #include "http/http_message.hpp"
-#include "metrics/metrics.hpp"
-#include "api/query_params.hpp"
 #include "http/router.hpp"
 
-namespace extract::api {
+namespace extract::http {
 namespace {
 
 TEST(ApiRequestParser, ReadsARequestSentInPieces) {
@@ -90,87 +84,6 @@ TEST(ApiPercentDecode, DecodesEscapesAndKeepsBrokenOnes) {
     EXPECT_EQ(percent_decode("%zz%4", true), "%zz%4");
 }
 
-TEST(ApiQueryParams, ValidatesLikeFastApi) {
-    QueryParams q("limit=0&limit=500&full=maybe&wait=10x&after=-1&since=yesterday&status=a%2Bb&ignored=1");
-    EXPECT_EQ(q.integer("limit", 50, 1, 200), 50);  // the last value wins: 500
-    EXPECT_FALSE(q.boolean("full", false));
-    EXPECT_FALSE(q.duration("wait"));
-    EXPECT_EQ(q.integer("after", 0, 0, 100), 0);
-    EXPECT_FALSE(q.timestamp("since"));
-    EXPECT_EQ(q.text("status"), "a+b");
-    const auto body = nlohmann::json::parse(q.errors().reply().body);
-    ASSERT_EQ(body["detail"].size(), 5u);
-    EXPECT_EQ(body["detail"][0]["loc"], nlohmann::json({"query", "limit"}));
-    EXPECT_EQ(body["detail"][0]["type"], "less_than_equal");
-    EXPECT_EQ(body["detail"][0]["ctx"]["le"], 200);
-    EXPECT_EQ(body["detail"][0]["input"], "500");
-    EXPECT_EQ(body["detail"][1]["type"], "bool_parsing");
-    EXPECT_EQ(body["detail"][2]["loc"], nlohmann::json({"query", "wait"}));
-    EXPECT_EQ(body["detail"][3]["type"], "greater_than_equal");
-    EXPECT_EQ(body["detail"][4]["loc"], nlohmann::json({"query", "since"}));
-    EXPECT_EQ(q.errors().reply().status, 422);
-}
-
-TEST(ApiQueryParams, AcceptsPydanticBooleans) {
-    QueryParams q("a=YES&b=off&c=1&d=f");
-    EXPECT_TRUE(q.boolean("a", false));
-    EXPECT_FALSE(q.boolean("b", true));
-    EXPECT_TRUE(q.boolean("c", false));
-    EXPECT_FALSE(q.boolean("d", true));
-    EXPECT_TRUE(q.errors().empty());
-}
-
-TEST(ApiBatchCursor, RoundTripsAndRefusesEdits) {
-    const CursorCodec codec(std::string(64, 'a'));
-    const BatchListPosition position{"2026-11-30T03:04:05.123Z", "batch_é\"/+"};
-    const auto cursor = codec.batches_cursor(position);
-    EXPECT_EQ(cursor.find_first_of("+/= "), std::string::npos) << cursor;  // safe in a query string
-    EXPECT_EQ(codec.batches_position(cursor), position);
-    // Every one-character edit, including the spare bits of the last base64 character.
-    for (std::size_t i = 0; i < cursor.size(); ++i) {
-        for (const char c : std::string_view("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")) {
-            if (c == cursor[i]) continue;
-            std::string edited = cursor;
-            edited[i] = c;
-            EXPECT_FALSE(codec.batches_position(edited)) << "edit at " << i << " to " << c;
-        }
-    }
-    EXPECT_FALSE(codec.batches_position(""));
-    EXPECT_FALSE(codec.batches_position("abc"));
-    EXPECT_FALSE(codec.batches_position(cursor.substr(0, cursor.size() - 2)));
-    EXPECT_FALSE(codec.batches_position(cursor + "A"));
-}
-
-TEST(ApiBatchCursor, ACursorMadeWithAnotherKeyOrForAnotherListIsRefused) {
-    const CursorCodec mine(std::string(64, 'a'));
-    const CursorCodec theirs(std::string(64, 'b'));
-    const BatchListPosition position{"2026-11-30T03:04:05.123Z", "batch_1"};
-    EXPECT_FALSE(mine.batches_position(theirs.batches_cursor(position)));
-    EXPECT_FALSE(mine.deliveries_position(theirs.deliveries_cursor(42)));
-    // The same body under the other kind: a batches cursor is no deliveries cursor.
-    EXPECT_FALSE(mine.deliveries_position(mine.batches_cursor(position)));
-    EXPECT_FALSE(mine.batches_position(mine.deliveries_cursor(42)));
-    // The unkeyed cursors of before (a SHA-256 anyone could compute) are refused.
-    EXPECT_FALSE(mine.batches_position("WyIyMDI2LTExLTMwVDAzOjA0OjA1LjEyM1oiLCJiYXRjaF8xIl0.AAAAAAAAAAA"));
-    // Two codecs without a key each make their own random one.
-    const CursorCodec a(""), b("");
-    EXPECT_EQ(a.batches_position(a.batches_cursor(position)), position);
-    EXPECT_FALSE(b.batches_position(a.batches_cursor(position)));
-}
-
-TEST(ApiDeliveriesCursor, RoundTripsAndRefusesPlainNumbersAndEdits) {
-    const CursorCodec codec(std::string(64, 'a'));
-    for (const std::int64_t id : {std::int64_t{1}, std::int64_t{4630}, std::numeric_limits<std::int64_t>::max()}) {
-        const auto cursor = codec.deliveries_cursor(id);
-        EXPECT_EQ(codec.deliveries_position(cursor), id) << cursor;
-        std::string edited = cursor;
-        edited[1] = edited[1] == 'A' ? 'B' : 'A';
-        EXPECT_FALSE(codec.deliveries_position(edited)) << edited;
-    }
-    EXPECT_FALSE(codec.deliveries_position("4630"));  // the plain ids of before
-    EXPECT_FALSE(codec.deliveries_position(""));
-}
-
 TEST(ApiRouter, AnswersNotFoundAndMethodNotAllowedLikeFastApi) {
     Router<int> router;
     router.add("GET", "/v1/batches/{batch_id}", 1);
@@ -197,33 +110,5 @@ TEST(ApiRouter, AnswersNotFoundAndMethodNotAllowedLikeFastApi) {
     }
 }
 
-TEST(ApiMetricsRegistry, RendersPrometheusTextWithTheDaemonsFamilies) {
-    Metrics m;
-    m.upstream_request(200);
-    m.upstream_request(200);
-    m.upstream_request(429);
-    m.sync_run("full", true, Millis{1500});
-    m.sync_run("fast", false, Millis{50});
-    m.last_successful_sync(WallTime{std::chrono::milliseconds{1'790'000'000'500}});
-    m.transition("completed");
-    m.event_written("batch.status_changed");
-    m.delivery_attempt("webhook.ops", "delivered");
-    m.api_request("/v1/batches/{batch_id}", 404);
-    m.replace("batches", {{{{"status", "we\"ird\\\n"}}, 3}});
-    const std::string text = m.render();
-    EXPECT_NE(text.find("# TYPE extract_sync_upstream_requests_total counter\n"), std::string::npos) << text;
-    EXPECT_NE(text.find("extract_sync_upstream_requests_total{code=\"200\"} 2\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_bucket{kind=\"full\",le=\"1\"} 0\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_bucket{kind=\"full\",le=\"2.5\"} 1\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_bucket{kind=\"full\",le=\"+Inf\"} 1\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_sum{kind=\"full\"} 1.5\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_duration_seconds_bucket{kind=\"fast\",le=\"0.1\"} 1\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_sync_runs_total{kind=\"fast\",outcome=\"error\"} 1\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_last_successful_sync_timestamp_seconds 1790000000.5\n"), std::string::npos);
-    EXPECT_NE(text.find("extract_sync_batches{status=\"we\\\"ird\\\\\\n\"} 3\n"), std::string::npos) << text;
-    EXPECT_THROW(m.increment("no_such_family"), std::logic_error);
-    EXPECT_THROW(m.set("upstream_requests_total", {}, 1), std::logic_error);
-}
-
 }  // namespace
-}  // namespace extract::api
+}  // namespace extract::http

@@ -10,7 +10,7 @@
 
 #include "core/clock.hpp"
 
-namespace extract::api {
+namespace extract::http {
 
 class EventNotifier {
 public:
@@ -46,4 +46,4 @@ private:
     std::map<ListenerId, Listener> listeners_;
 };
 
-}  // namespace extract::api
+}  // namespace extract::http

@@ -1,8 +1,8 @@
-#include "api/event_notifier.hpp"
+#include "http/event_notifier.hpp"
 
 #include <algorithm>
 
-namespace extract::api {
+namespace extract::http {
 
 void EventNotifier::notify(std::int64_t last_event_seq) {
     std::lock_guard lock(mutex_);
@@ -40,4 +40,4 @@ void EventNotifier::remove_listener(ListenerId id) {
     listeners_.erase(id);
 }
 
-}  // namespace extract::api
+}  // namespace extract::http
