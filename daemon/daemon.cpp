@@ -23,6 +23,19 @@
 #include "daemon/socket_activation.hpp"
 
 namespace extract::daemon {
+
+// The sync engine (sync/) is the daemon's main collaborator.
+using sync::BatchRefresh;
+using sync::CycleSummary;
+using sync::FullSync;
+using sync::FullSyncSettings;
+using sync::load_hold;
+using sync::MassRemovalSettings;
+using sync::PollPacing;
+using sync::SyncEngine;
+using sync::SyncOutcome;
+using sync::SyncResult;
+
 namespace {
 
 constexpr Millis kAuthPause{5 * 60 * 1000};
