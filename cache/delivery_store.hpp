@@ -36,7 +36,7 @@ struct DisabledMark {
 
 // A pending delivery at the head of its target's queue, due or not.
 struct QueuedDelivery {
-    OutboxDelivery delivery;
+    delivery::OutboxDelivery delivery;
     std::optional<WallTime> next_attempt_at;  // unset: due now
 };
 
@@ -61,7 +61,7 @@ public:
 
     // Pending deliveries of `target` due at `now` (next_attempt_at unset or not later), oldest
     // event first, at most `limit`.
-    std::vector<OutboxDelivery> due(const std::string& target, WallTime now, int limit);
+    std::vector<delivery::OutboxDelivery> due(const std::string& target, WallTime now, int limit);
     // The first `limit` pending deliveries of `target`, oldest event first, due or not.
     std::vector<QueuedDelivery> head(const std::string& target, int limit);
     // The earliest next_attempt_at later than `now` among the target's pending deliveries.
@@ -69,7 +69,7 @@ public:
 
     // The attempt log row and the delivery's new state; with `disable`, also the target's
     // DisabledMark. One transaction.
-    void record_attempt(const OutboxDelivery& delivery, const AttemptRecord& record,
+    void record_attempt(const delivery::OutboxDelivery& delivery, const AttemptRecord& record,
                         const std::optional<DisabledMark>& disable = std::nullopt);
 
     std::optional<DisabledMark> disabled_mark(const std::string& target);
@@ -80,7 +80,7 @@ public:
     std::map<std::string, std::int64_t> pending_by_target();
 
 private:
-    static OutboxDelivery read_delivery(SQLite::Statement& row, const std::string& target);
+    static delivery::OutboxDelivery read_delivery(SQLite::Statement& row, const std::string& target);
 
     SQLite::Database db_;
     SQLite::Statement due_;

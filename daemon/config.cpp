@@ -21,6 +21,7 @@
 
 #include "core/duration.hpp"
 #include "daemon/logging.hpp"
+#include "delivery/webhook_signature.hpp"
 
 namespace extract::daemon {
 namespace {
@@ -800,7 +801,7 @@ void resolve_webhook_secrets(const IniSection& section, WebhookConfig& hook, con
         return;
     }
     for (std::size_t i = 0; i < secrets.size(); ++i) {
-        if (webhook_secret_key(secrets[i])) continue;
+        if (delivery::webhook_secret_key(secrets[i])) continue;
         const std::string which = secrets.size() == 1
                                       ? "the secret"
                                       : "secret " + std::to_string(i + 1) + " of " + std::to_string(secrets.size());
@@ -810,37 +811,6 @@ void resolve_webhook_secrets(const IniSection& section, WebhookConfig& hook, con
     }
     hook.secrets = std::move(secrets);
     hook.secret_source = std::move(source);
-}
-
-int sextet(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-// Standard base64, padded or not.
-std::optional<std::string> decode_base64(std::string_view text) {
-    std::string_view body = text;
-    while (body.ends_with('=') && text.size() - body.size() < 2) body.remove_suffix(1);
-    if (body.size() != text.size() && text.size() % 4 != 0) return std::nullopt;
-    if (body.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    std::uint32_t bits = 0;
-    int count = 0;
-    for (const char c : body) {
-        const int value = sextet(c);
-        if (value < 0) return std::nullopt;
-        bits = (bits << 6) | static_cast<std::uint32_t>(value);
-        count += 6;
-        if (count >= 8) {
-            count -= 8;
-            out.push_back(static_cast<char>((bits >> count) & 0xFF));
-        }
-    }
-    return out;
 }
 
 }  // namespace
@@ -992,14 +962,6 @@ std::vector<std::string> split_command(std::string_view command, std::string& er
     }
     if (in_word) words.push_back(std::move(word));
     return words;
-}
-
-std::optional<std::string> webhook_secret_key(std::string_view secret) {
-    constexpr std::string_view prefix = "whsec_";
-    if (!secret.starts_with(prefix)) return std::nullopt;
-    auto key = decode_base64(secret.substr(prefix.size()));
-    if (!key || key->empty()) return std::nullopt;
-    return key;
 }
 
 }  // namespace extract::daemon

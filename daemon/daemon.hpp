@@ -96,7 +96,7 @@ private:
     api::EventNotifier notifier_;
     api::Metrics metrics_;
     std::unique_ptr<api::ApiServer> api_;
-    std::unique_ptr<DeliveryDispatcher> dispatcher_;
+    std::unique_ptr<delivery::DeliveryDispatcher> dispatcher_;
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;       // sync loop: a request, a reload or a stop

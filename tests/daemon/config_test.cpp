@@ -629,20 +629,6 @@ TEST(WebhookSecret, FileReadableByOthersIsAWarning) {
     EXPECT_THAT(loaded.warnings[0], Not(HasSubstr(kSecret)));
 }
 
-TEST(WebhookSecret, KeyIsTheDecodedBase64) {
-    EXPECT_EQ(webhook_secret_key(kSecret), "extract-sync test signing key");
-    EXPECT_EQ(webhook_secret_key("whsec_aGVsbG8="), "hello");
-    EXPECT_EQ(webhook_secret_key("whsec_aGVsbG8"), "hello");  // unpadded
-    EXPECT_EQ(webhook_secret_key("whsec_aGk="), "hi");
-    EXPECT_EQ(webhook_secret_key("whsec_/+/+"), std::string("\xff\xef\xfe", 3));
-    EXPECT_EQ(webhook_secret_key("whsec_"), std::nullopt);
-    EXPECT_EQ(webhook_secret_key("whsec_a"), std::nullopt);
-    EXPECT_EQ(webhook_secret_key("whsec_aGk=="), std::nullopt);
-    EXPECT_EQ(webhook_secret_key("whsec_a=Gk"), std::nullopt);
-    EXPECT_EQ(webhook_secret_key("whsec_aGVs-G8"), std::nullopt);
-    EXPECT_EQ(webhook_secret_key("aGVsbG8="), std::nullopt);
-}
-
 // No error or warning of a broken configuration shows the key or a secret.
 TEST(Credentials, NeverAppearInAnyMessage) {
     testing::TempDir dir;
