@@ -43,7 +43,7 @@ struct DisabledMark {
 
 // A pending delivery at the head of its target's queue, due or not.
 struct QueuedDelivery {
-    OutboxDelivery delivery;
+    delivery::OutboxDelivery delivery;
     std::optional<WallTime> next_attempt_at;  // unset: due now
 };
 
@@ -75,7 +75,7 @@ public:
 
     // Pending deliveries of `target` due at `now` (next_attempt_at unset or not later), oldest
     // event first, at most `limit`.
-    std::vector<OutboxDelivery> due(const std::string& target, WallTime now, int limit);
+    std::vector<delivery::OutboxDelivery> due(const std::string& target, WallTime now, int limit);
     // The first `limit` pending deliveries of `target`, oldest event first, due or not.
     std::vector<QueuedDelivery> head(const std::string& target, int limit);
     // The earliest next_attempt_at later than `now` among the target's pending deliveries.
@@ -83,7 +83,7 @@ public:
 
     // The attempt log row and the delivery's new state; with `disable`, also the target's
     // DisabledMark. One transaction.
-    void record_attempt(const OutboxDelivery& delivery, const AttemptRecord& record,
+    void record_attempt(const delivery::OutboxDelivery& delivery, const AttemptRecord& record,
                         const std::optional<DisabledMark>& disable = std::nullopt);
 
     std::optional<DisabledMark> disabled_mark(const std::string& target);
@@ -107,7 +107,7 @@ public:
     SQLite::Database& connection() { return db_; }
 
 private:
-    static OutboxDelivery read_delivery(SQLite::Statement& row, const std::string& target);
+    static delivery::OutboxDelivery read_delivery(SQLite::Statement& row, const std::string& target);
 
     SQLite::Database db_;
     SQLite::Statement due_;

@@ -15,17 +15,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <iterator>
 #include <limits>
-#include <sstream>
 #include <system_error>
 #include <utility>
 
-#include <Poco/Base64Decoder.h>
-#include <Poco/Base64Encoder.h>  // Poco::BASE64_NO_PADDING
-
 #include "core/duration.hpp"
 #include "daemon/logging.hpp"
+#include "delivery/webhook_signature.hpp"
 
 namespace extract::daemon {
 namespace {
@@ -805,7 +801,7 @@ void resolve_webhook_secrets(const IniSection& section, WebhookConfig& hook, con
         return;
     }
     for (std::size_t i = 0; i < secrets.size(); ++i) {
-        if (webhook_secret_key(secrets[i])) continue;
+        if (delivery::webhook_secret_key(secrets[i])) continue;
         const std::string which = secrets.size() == 1
                                       ? "the secret"
                                       : "secret " + std::to_string(i + 1) + " of " + std::to_string(secrets.size());
@@ -815,19 +811,6 @@ void resolve_webhook_secrets(const IniSection& section, WebhookConfig& hook, con
     }
     hook.secrets = std::move(secrets);
     hook.secret_source = std::move(source);
-}
-
-// Standard base64, padded or not. Poco's decoder alone would accept '=' inside the text, skip white
-// space and stop silently at a truncated group, so the shape is checked here first.
-std::optional<std::string> decode_base64(std::string_view text) {
-    constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const std::string_view body = text.substr(0, text.find_last_not_of('=') + 1);
-    const std::size_t padding = text.size() - body.size();
-    if (padding > 2 || (padding > 0 && text.size() % 4 != 0) || body.size() % 4 == 1) return std::nullopt;
-    if (body.find_first_not_of(alphabet) != std::string_view::npos) return std::nullopt;
-    std::istringstream in{std::string(body)};
-    Poco::Base64Decoder decoder(in, Poco::BASE64_NO_PADDING);
-    return std::string(std::istreambuf_iterator<char>(decoder), std::istreambuf_iterator<char>());
 }
 
 }  // namespace
@@ -979,14 +962,6 @@ std::vector<std::string> split_command(std::string_view command, std::string& er
     }
     if (in_word) words.push_back(std::move(word));
     return words;
-}
-
-std::optional<std::string> webhook_secret_key(std::string_view secret) {
-    constexpr std::string_view prefix = "whsec_";
-    if (!secret.starts_with(prefix)) return std::nullopt;
-    auto key = decode_base64(secret.substr(prefix.size()));
-    if (!key || key->empty()) return std::nullopt;
-    return key;
 }
 
 }  // namespace extract::daemon

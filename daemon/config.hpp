@@ -153,8 +153,4 @@ std::vector<std::string> sections_needing_restart(const Config& running, const C
 // unterminated quote or a trailing backslash returns {} and sets `error`; otherwise clears it.
 std::vector<std::string> split_command(std::string_view command, std::string& error);
 
-// The HMAC key of a whsec_<base64> secret (its decoded bytes), or nullopt when the secret is
-// not of that form. Never put the secret or the key in a message.
-std::optional<std::string> webhook_secret_key(std::string_view secret);
-
 }  // namespace extract::daemon

@@ -18,11 +18,25 @@
 #include "core/duration.hpp"
 #include "core/timefmt.hpp"
 #include "core/untrusted_text.hpp"
+#include "daemon/delivery_targets.hpp"
 #include "daemon/logging.hpp"
 #include "sync/sync_engine.hpp"
 #include "daemon/socket_activation.hpp"
 
 namespace extract::daemon {
+
+// The sync engine (sync/) is the daemon's main collaborator.
+using sync::BatchRefresh;
+using sync::CycleSummary;
+using sync::FullSync;
+using sync::FullSyncSettings;
+using sync::load_hold;
+using sync::MassRemovalSettings;
+using sync::PollPacing;
+using sync::SyncEngine;
+using sync::SyncOutcome;
+using sync::SyncResult;
+
 namespace {
 
 constexpr Millis kAuthPause{5 * 60 * 1000};
@@ -245,9 +259,9 @@ int Daemon::run() {
     if (!inherited.note.empty()) spdlog::warn("{}", inherited.note);
     options.inherited_fd = inherited.fd.value_or(-1);
     // Made before the API serves: its worker threads read dispatcher_ (health, retries).
-    dispatcher_ = std::make_unique<DeliveryDispatcher>(
-        DeliveryOptions{config_.cache.path, config_.api.socket, upstream::default_user_agent()},
-        DeliveryTargets{config_.webhooks, config_.triggers}, clock_);
+    dispatcher_ = std::make_unique<delivery::DeliveryDispatcher>(
+        delivery::DeliveryOptions{config_.cache.path, config_.api.socket, upstream::default_user_agent()},
+        delivery_targets(config_), clock_);
     api_ = std::make_unique<api::ApiServer>(options, *this, notifier_, metrics_);
     try {
         api_->start();
@@ -728,7 +742,7 @@ void Daemon::reload() {
     config_.triggers = loaded.config->triggers;
     key_ = *loaded.api_key;
     client_->set_api_key(key_.value, key_.source);
-    if (dispatcher_) dispatcher_->reconfigure(DeliveryTargets{config_.webhooks, config_.triggers});
+    if (dispatcher_) dispatcher_->reconfigure(delivery_targets(config_));
     if (auth_paused_) {
         auth_paused_ = false;
         ++requested_gen_;  // the key may be fixed: try again now, not in 5 minutes

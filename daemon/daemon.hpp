@@ -20,6 +20,7 @@
 #include "daemon/config.hpp"
 #include "delivery/delivery_dispatcher.hpp"
 #include "sync/full_sync.hpp"
+#include "sync/sync_engine.hpp"
 #include "daemon/service_notifier.hpp"
 #include "daemon/sync_liveness.hpp"
 #include "upstream/client.hpp"
@@ -64,20 +65,20 @@ private:
     };
 
     void sync_loop();
-    api::RefreshOutcome apply_refresh(class SyncEngine& engine, PendingRefresh& request);
+    api::RefreshOutcome apply_refresh(sync::SyncEngine& engine, PendingRefresh& request);
     void count_changes(const std::map<std::string, int, std::less<>>& transitions_to,
                        const std::map<std::string, int, std::less<>>& events_by_type);
     void signal_loop();
     void reload();
-    void report_cycle(const SyncOutcome& outcome);  // STATUS= and liveness after each cycle
+    void report_cycle(const sync::SyncOutcome& outcome);  // STATUS= and liveness after each cycle
     void count_live_batches();  // live_batches_ from the mirror (a COUNT(*): once, not per cycle)
-    void record(const SyncOutcome& outcome);
+    void record(const sync::SyncOutcome& outcome);
     void show_held_removals();  // health_ from held_removals_, under mutex_
     std::optional<std::int64_t> expected_full_pass_pages();  // for health's progress estimate
-    void record_metrics(const SyncOutcome& outcome);
+    void record_metrics(const sync::SyncOutcome& outcome);
     void prune_old_events();  // [cache] event_retention: events, settled deliveries, sync_runs
     void checkpoint_mirror();  // after a large write: the WAL stays small
-    FullSyncSettings full_sync_settings() const;
+    sync::FullSyncSettings full_sync_settings() const;
     upstream::ClientOptions client_options() const;
 
     const SystemClock clock_;
@@ -95,7 +96,7 @@ private:
     http::EventNotifier notifier_;
     metrics::Metrics metrics_;
     std::unique_ptr<api::ApiServer> api_;
-    std::unique_ptr<DeliveryDispatcher> dispatcher_;
+    std::unique_ptr<delivery::DeliveryDispatcher> dispatcher_;
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;       // sync loop: a request, a reload or a stop
@@ -110,7 +111,7 @@ private:
     bool confirm_removals_requested_ = false;  // ...&confirm_removals=true: it removes whatever it did not list
     // The mass-removal guard's hold, as the latest complete full pass left it (loaded from the
     // mirror at start); shown in health until a pass applies or clears it.
-    std::optional<HeldRemovals> held_removals_;
+    std::optional<sync::HeldRemovals> held_removals_;
     std::int64_t last_run_id_ = 0;
     bool auth_paused_ = false;           // a 401/403: wait 5 minutes or a SIGHUP
     std::optional<SteadyTime> last_good_sync_;  // for systemd's STATUS= "last sync 4s ago"

@@ -1,6 +1,6 @@
 #include "delivery/delivery_channel.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 std::string error_snippet(std::string_view text) {
     if (text.size() <= kMaxErrorLength) return std::string(text);
@@ -10,4 +10,4 @@ std::string error_snippet(std::string_view text) {
     return std::string(text.substr(0, end));
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -10,7 +10,7 @@
 
 #include "core/clock.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 // A pending row of `deliveries` with the event it carries.
 struct OutboxDelivery {
@@ -54,4 +54,4 @@ public:
     virtual void abort() = 0;
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -9,14 +9,14 @@
 #include "delivery/trigger_channel.hpp"
 #include "delivery/webhook_channel.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
-QueueSettings queue_settings(const WebhookConfig& hook) {
+QueueSettings queue_settings(const WebhookTarget& hook) {
     return {"webhook." + hook.name, hook.url, hook.max_in_flight, false, hook.retry_schedule};
 }
 
-QueueSettings queue_settings(const TriggerConfig& trigger) {
+QueueSettings queue_settings(const TriggerTarget& trigger) {
     // One instance at a time, in event order: a command may rely on seeing events as they happened.
     return {"trigger." + trigger.name, "", 1, true, trigger.retry_schedule};
 }
@@ -27,37 +27,37 @@ DeliveryDispatcher::DeliveryDispatcher(DeliveryOptions options, DeliveryTargets 
                                        DeliverySeams seams)
     : options_(std::move(options)), clock_(clock), seams_(std::move(seams)), targets_(by_target(targets)) {
     if (!seams_.make_sender) {
-        seams_.make_sender = [](const WebhookConfig&) { return std::make_unique<PocoWebhookSender>(); };
+        seams_.make_sender = [](const WebhookTarget&) { return std::make_unique<PocoWebhookSender>(); };
     }
     if (!seams_.make_runner) {
-        seams_.make_runner = [](const TriggerConfig&) { return std::make_unique<PosixProcessRunner>(); };
+        seams_.make_runner = [](const TriggerTarget&) { return std::make_unique<PosixProcessRunner>(); };
     }
 }
 
 DeliveryDispatcher::~DeliveryDispatcher() { stop(); }
 
-std::map<std::string, DeliveryDispatcher::TargetConfig> DeliveryDispatcher::by_target(const DeliveryTargets& targets) {
-    std::map<std::string, TargetConfig> out;
+std::map<std::string, DeliveryDispatcher::AnyTarget> DeliveryDispatcher::by_target(const DeliveryTargets& targets) {
+    std::map<std::string, AnyTarget> out;
     for (const auto& hook : targets.webhooks) out.emplace("webhook." + hook.name, hook);
     for (const auto& trigger : targets.triggers) out.emplace("trigger." + trigger.name, trigger);
     return out;
 }
 
-std::unique_ptr<DeliveryWorker> DeliveryDispatcher::make_worker(const TargetConfig& config) {
+std::unique_ptr<DeliveryWorker> DeliveryDispatcher::make_worker(const AnyTarget& config) {
     const std::uint64_t seed = seams_.jitter_seed ? *seams_.jitter_seed + workers_made_ : std::random_device{}();
     ++workers_made_;
-    if (const auto* hook = std::get_if<WebhookConfig>(&config)) {
+    if (const auto* hook = std::get_if<WebhookTarget>(&config)) {
         auto channel = std::make_unique<WebhookChannel>(*hook, options_.user_agent, seams_.make_sender(*hook), clock_);
         return std::make_unique<DeliveryWorker>(queue_settings(*hook), std::move(channel), options_.db_path, clock_,
                                                 counts_, seed);
     }
-    const auto& trigger = std::get<TriggerConfig>(config);
+    const auto& trigger = std::get<TriggerTarget>(config);
     auto channel = std::make_unique<TriggerChannel>(trigger, options_.socket_path, seams_.make_runner(trigger));
     return std::make_unique<DeliveryWorker>(queue_settings(trigger), std::move(channel), options_.db_path, clock_,
                                             counts_, seed);
 }
 
-void DeliveryDispatcher::start_worker(const std::string& target, const TargetConfig& config) {
+void DeliveryDispatcher::start_worker(const std::string& target, const AnyTarget& config) {
     auto worker = make_worker(config);
     worker->start();
     workers_[target] = std::move(worker);
@@ -67,7 +67,7 @@ void DeliveryDispatcher::start() {
     std::lock_guard lock(mutex_);
     if (started_ || stopped_) return;
     {
-        DeliveryStore store(options_.db_path);
+        cache::DeliveryStore store(options_.db_path);
         for (const auto& [target, pending] : store.pending_by_target()) {
             if (!targets_.contains(target)) {
                 spdlog::warn("{} pending deliveries for {}, which is not configured: they stay pending until it is",
@@ -139,4 +139,4 @@ std::map<std::string, std::map<std::string, std::int64_t>> DeliveryDispatcher::o
     return counts_.snapshot();
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -14,18 +14,13 @@
 #include <vector>
 
 #include "core/clock.hpp"
-#include "daemon/config.hpp"
+#include "delivery/delivery_target.hpp"
 #include "delivery/delivery_queue.hpp"
 #include "delivery/delivery_worker.hpp"
 #include "delivery/trigger_runner.hpp"
 #include "delivery/webhook_sender.hpp"
 
-namespace extract::daemon {
-
-struct DeliveryTargets {
-    std::vector<WebhookConfig> webhooks;
-    std::vector<TriggerConfig> triggers;
-};
+namespace extract::delivery {
 
 struct DeliveryOptions {
     std::string db_path;      // the mirror, already created and migrated by cache::Mirror
@@ -35,8 +30,8 @@ struct DeliveryOptions {
 
 // Where the outside world enters; tests put fakes here.
 struct DeliverySeams {
-    std::function<std::unique_ptr<WebhookSender>(const WebhookConfig&)> make_sender;  // default: PocoWebhookSender
-    std::function<std::unique_ptr<ProcessRunner>(const TriggerConfig&)> make_runner;  // default: PosixProcessRunner
+    std::function<std::unique_ptr<WebhookSender>(const WebhookTarget&)> make_sender;  // default: PocoWebhookSender
+    std::function<std::unique_ptr<ProcessRunner>(const TriggerTarget&)> make_runner;  // default: PosixProcessRunner
     std::optional<std::uint64_t> jitter_seed;                                         // default: random
 };
 
@@ -64,11 +59,11 @@ public:
     std::map<std::string, std::map<std::string, std::int64_t>> outcome_counts() const;
 
 private:
-    using TargetConfig = std::variant<WebhookConfig, TriggerConfig>;
+    using AnyTarget = std::variant<WebhookTarget, TriggerTarget>;
 
-    static std::map<std::string, TargetConfig> by_target(const DeliveryTargets& targets);
-    std::unique_ptr<DeliveryWorker> make_worker(const TargetConfig& config);
-    void start_worker(const std::string& target, const TargetConfig& config);
+    static std::map<std::string, AnyTarget> by_target(const DeliveryTargets& targets);
+    std::unique_ptr<DeliveryWorker> make_worker(const AnyTarget& config);
+    void start_worker(const std::string& target, const AnyTarget& config);
 
     const DeliveryOptions options_;
     const Clock& clock_;
@@ -76,11 +71,11 @@ private:
     DeliveryOutcomeCounts counts_;
 
     mutable std::mutex mutex_;
-    std::map<std::string, TargetConfig> targets_;
+    std::map<std::string, AnyTarget> targets_;
     std::map<std::string, std::unique_ptr<DeliveryWorker>> workers_;
     std::uint64_t workers_made_ = 0;  // varies the jitter seed between workers
     bool started_ = false;
     bool stopped_ = false;
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -17,7 +17,7 @@
 #include "delivery/delivery_retry.hpp"
 #include "cache/delivery_store.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 // Outcomes per target since start ("delivered", "retried", "failed", "disabled"), for metrics.
 // Thread-safe: every worker adds, the metrics scrape reads.
@@ -66,16 +66,16 @@ public:
     const QueueSettings& settings() const { return settings_; }
 
 private:
-    void disable(const OutboxDelivery& delivery, const AttemptRecord& record);
+    void disable(const OutboxDelivery& delivery, const daemon::AttemptRecord& record);
 
     QueueSettings settings_;
     const Clock& clock_;
     DeliveryOutcomeCounts& counts_;
-    DeliveryStore store_;
+    daemon::DeliveryStore store_;
     RetrySchedule schedule_;
     std::set<std::int64_t> in_flight_;    // deliveries.id
     std::optional<WallTime> held_until_;  // a Retry-After
     bool disabled_ = false;
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

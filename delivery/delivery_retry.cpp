@@ -5,7 +5,7 @@
 
 #include "core/timefmt.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 RetrySchedule::RetrySchedule(std::vector<Millis> waits, double jitter, std::uint64_t seed)
     : waits_(std::move(waits)), jitter_(std::clamp(jitter, 0.0, 1.0)), random_(seed) {}
@@ -36,4 +36,4 @@ std::optional<WallTime> parse_retry_after(std::string_view value, WallTime now) 
     return std::max(*date, now);
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -10,7 +10,7 @@
 
 #include "core/clock.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 class RetrySchedule {
 public:
@@ -37,4 +37,4 @@ private:
 // it is unreadable. A date in the past means now.
 std::optional<WallTime> parse_retry_after(std::string_view value, WallTime now);
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

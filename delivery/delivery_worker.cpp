@@ -7,7 +7,7 @@
 
 #include <exception>
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 // After the database refused (busy for longer than its timeout, disk full): how long until the
@@ -187,4 +187,4 @@ void DeliveryWorker::run_sender() {
     }
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -15,7 +15,7 @@
 #include "delivery/delivery_channel.hpp"
 #include "delivery/delivery_queue.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 class DeliveryWorker {
 public:
@@ -71,4 +71,4 @@ private:
     std::vector<std::thread> senders_;
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

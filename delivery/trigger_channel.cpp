@@ -8,7 +8,7 @@
 
 #include "core/untrusted_text.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 // The longest value put in a trigger's environment (docs/webhooks.md). Far above any id or
@@ -27,11 +27,11 @@ std::string text_of(const nlohmann::json& object, const char* key) {
 
 }  // namespace
 
-TriggerChannel::TriggerChannel(const TriggerConfig& config, std::string socket_path,
+TriggerChannel::TriggerChannel(const TriggerTarget& target, std::string socket_path,
                                std::unique_ptr<ProcessRunner> runner)
-    : name_("trigger." + config.name),
-      argv_(config.argv),
-      timeout_(config.timeout),
+    : name_("trigger." + target.name),
+      argv_(target.argv),
+      timeout_(target.timeout),
       socket_path_(std::move(socket_path)),
       runner_(std::move(runner)) {}
 
@@ -122,4 +122,4 @@ AttemptResult classify_process(const ProcessOutcome& outcome) {
     return result;
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -7,16 +7,16 @@
 #include <utility>
 #include <vector>
 
-#include "daemon/config.hpp"
+#include "delivery/delivery_target.hpp"
 #include "delivery/delivery_channel.hpp"
 #include "delivery/trigger_runner.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 class TriggerChannel final : public DeliveryChannel {
 public:
     // `socket_path` becomes EXTRACT_SOCKET, so the command can ask the daemon (extractctl).
-    TriggerChannel(const TriggerConfig& config, std::string socket_path, std::unique_ptr<ProcessRunner> runner);
+    TriggerChannel(const TriggerTarget& target, std::string socket_path, std::unique_ptr<ProcessRunner> runner);
 
     AttemptResult deliver(const OutboxDelivery& delivery) override;
     void abort() override;
@@ -40,4 +40,4 @@ std::vector<std::pair<std::string, std::string>> trigger_environment(const Outbo
 // Exit 0 delivered; anything else retried on the schedule.
 AttemptResult classify_process(const ProcessOutcome& outcome);
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -25,7 +25,7 @@
 
 extern char** environ;
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 using Steady = std::chrono::steady_clock;
@@ -313,4 +313,4 @@ ProcessOutcome PosixProcessRunner::run(const ProcessRequest& request) {
     return outcome;
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

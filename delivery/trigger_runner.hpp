@@ -9,7 +9,7 @@
 
 #include "core/clock.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 struct ProcessRequest {
     std::vector<std::string> argv;  // argv[0] is looked up on $PATH when it has no '/'; no shell
@@ -64,4 +64,4 @@ private:
     int abort_fd_ = -1;  // an eventfd every run polls; abort() makes it readable for good
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -3,7 +3,7 @@
 #include "delivery/delivery_retry.hpp"
 #include "delivery/webhook_signature.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 // A receiver's words for the attempt log and the log: runs of white space (line breaks
@@ -25,14 +25,14 @@ std::string one_line(std::string_view text) {
 
 }  // namespace
 
-WebhookChannel::WebhookChannel(const WebhookConfig& config, std::string user_agent,
+WebhookChannel::WebhookChannel(const WebhookTarget& target, std::string user_agent,
                                std::unique_ptr<WebhookSender> sender, const Clock& clock)
-    : url_(config.url),
-      timeout_(config.timeout),
+    : url_(target.url),
+      timeout_(target.timeout),
       user_agent_(std::move(user_agent)),
       sender_(std::move(sender)),
       clock_(clock) {
-    for (const auto& secret : config.secrets) {
+    for (const auto& secret : target.secrets) {
         if (auto key = webhook_secret_key(secret)) keys_.push_back(std::move(*key));
     }
 }
@@ -86,4 +86,4 @@ AttemptResult classify_response(int status, const std::optional<std::string>& re
     return result;
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -9,17 +9,17 @@
 #include <vector>
 
 #include "core/clock.hpp"
-#include "daemon/config.hpp"
+#include "delivery/delivery_target.hpp"
 #include "delivery/delivery_channel.hpp"
 #include "delivery/webhook_sender.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 class WebhookChannel final : public DeliveryChannel {
 public:
-    // `config.secrets` are whsec_ secrets (checked by the configuration); one that is not is
+    // `target.secrets` are whsec_ secrets (checked by the configuration); one that is not is
     // left out of the signature. `user_agent` is "extract-sync/VERSION".
-    WebhookChannel(const WebhookConfig& config, std::string user_agent, std::unique_ptr<WebhookSender> sender,
+    WebhookChannel(const WebhookTarget& target, std::string user_agent, std::unique_ptr<WebhookSender> sender,
                    const Clock& clock);
 
     AttemptResult deliver(const OutboxDelivery& delivery) override;
@@ -42,4 +42,4 @@ private:
 AttemptResult classify_response(int status, const std::optional<std::string>& retry_after, std::string_view body_start,
                                 WallTime now);
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -23,7 +23,7 @@
 #include <ostream>
 #include <set>
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 constexpr std::size_t kBodyStart = 512;
@@ -220,4 +220,4 @@ SendResult PocoWebhookSender::post(const WebhookRequest& request) {
     }
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

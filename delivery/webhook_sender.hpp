@@ -11,7 +11,7 @@
 
 #include "core/clock.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 
 struct WebhookRequest {
     std::string url;  // http://… or https://…
@@ -69,4 +69,4 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::delivery

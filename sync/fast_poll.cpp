@@ -9,7 +9,7 @@
 #include "sync/mass_removal_guard.hpp"
 #include "sync/page_pipeline.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 namespace {
 
@@ -123,4 +123,4 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
     });
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

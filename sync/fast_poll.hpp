@@ -11,7 +11,7 @@
 #include "sync/sync_outcome.hpp"
 #include "upstream/client.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 // What fetching one batch (GET /v1/batches/{id}?limit=1) and applying it did.
 struct BatchRefresh {
@@ -47,4 +47,4 @@ private:
     const StopSignal& stop_;
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

@@ -8,7 +8,7 @@
 #include "core/timefmt.hpp"
 #include "sync/page_pipeline.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 SyncOutcome FullSync::run(const FullSyncSettings& settings) {
     return run_recorded("full", client_, mirror_, clock_, [&](SyncOutcome& outcome) {
@@ -100,4 +100,4 @@ void FullSync::remove_unseen_unless_held(SyncOutcome& outcome, const FullSyncSet
     if (decision.hold != held_before) store_hold(mirror_, decision.hold);
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

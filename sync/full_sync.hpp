@@ -8,7 +8,7 @@
 #include "sync/sync_outcome.hpp"
 #include "upstream/client.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 class FullSync {
 public:
@@ -27,4 +27,4 @@ private:
     const StopSignal& stop_;
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

@@ -10,7 +10,7 @@
 #include "core/timefmt.hpp"
 #include "core/untrusted_text.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 bool is_mass_removal(std::int64_t unseen, std::int64_t live, double threshold_percent) {
     if (unseen <= kMassRemovalFloor) return false;
@@ -90,4 +90,4 @@ void store_hold(cache::Mirror& mirror, const std::optional<HeldRemovals>& hold) 
     }
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

@@ -13,7 +13,7 @@
 #include "cache/mirror.hpp"
 #include "core/clock.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 // A removal of this many batches or fewer is never held, whatever its share of the mirror
 // (SPEC §3: "and more than 20 of them"): a small account's ordinary removals go through.
@@ -75,4 +75,4 @@ std::optional<HeldRemovals> hold_from_meta(std::string_view value);
 std::optional<HeldRemovals> load_hold(cache::Mirror& mirror);
 void store_hold(cache::Mirror& mirror, const std::optional<HeldRemovals>& hold);
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

@@ -13,7 +13,7 @@
 
 #include "core/untrusted_text.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 std::int64_t listing_page_bound(std::int64_t mirrored_batches, int page_size) {
     const std::int64_t size = std::max(page_size, 1);
@@ -236,4 +236,4 @@ void MirrorPageWriter::commit() {
     for (const cache::ApplyResult& page : committed) on_committed_(page);
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

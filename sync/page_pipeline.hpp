@@ -14,7 +14,7 @@
 #include "core/clock.hpp"
 #include "upstream/client.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 struct ListingOutcome {
     upstream::FetchStatus status = upstream::FetchStatus::ok;  // ok: every page was fetched and applied
@@ -130,4 +130,4 @@ private:
 // pages, so the next attempt's bound is larger.
 std::int64_t listing_page_bound(std::int64_t mirrored_batches, int page_size);
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

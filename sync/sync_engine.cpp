@@ -4,7 +4,7 @@
 
 #include "sync/full_sync.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 SyncOutcome SyncEngine::run_cycle(const FullSyncSettings& settings, bool full_pass_due) {
     const std::vector<std::string>& terminal_statuses = settings.terminal_statuses;
@@ -51,4 +51,4 @@ BatchRefresh SyncEngine::apply_refresh(const std::string& id, upstream::Fetched<
     return refreshed;
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

@@ -14,7 +14,7 @@
 #include "sync/sync_planner.hpp"
 #include "upstream/client.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 class SyncEngine {
 public:
@@ -50,4 +50,4 @@ private:
     bool any_nonterminal_ = true;
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

@@ -7,7 +7,7 @@
 
 #include "core/duration.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 SyncResult result_of(upstream::FetchStatus status) {
     switch (status) {
@@ -90,4 +90,4 @@ std::optional<std::string> CycleSummary::take_if_due(SteadyTime now, Millis inte
     return line;
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

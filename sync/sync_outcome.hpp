@@ -16,7 +16,7 @@
 #include "sync/mass_removal_guard.hpp"
 #include "upstream/client.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 enum class SyncResult { ok, unauthorized, failed, stopped };
 
@@ -100,4 +100,4 @@ private:
 // planned cycle "fast sync: 3 pages, 1 refreshed, 4 requests (planned 3, a full pass would be 500), …"
 std::string describe(const SyncOutcome& outcome);
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

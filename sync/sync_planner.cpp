@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace extract::daemon {
+namespace extract::sync {
 
 std::int64_t listing_requests(std::int64_t batches, int page_size) {
     const std::int64_t size = std::max(page_size, 1);
@@ -46,4 +46,4 @@ std::int64_t RefreshEstimate::expected(std::int64_t nonterminal_now) const {
     return std::clamp<std::int64_t>(estimate, 0, nonterminal_now);
 }
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

@@ -12,7 +12,7 @@
 
 #include "core/clock.hpp"
 
-namespace extract::daemon {
+namespace extract::sync {
 
 enum class SyncKind { full, fast };
 
@@ -89,4 +89,4 @@ private:
     int stretch_ = 1;
 };
 
-}  // namespace extract::daemon
+}  // namespace extract::sync

@@ -9,7 +9,7 @@
 #include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 using std::chrono::milliseconds;
@@ -29,7 +29,7 @@ protected:
 
     std::unique_ptr<DeliveryDispatcher> dispatcher(DeliveryTargets targets) {
         DeliverySeams seams;
-        seams.make_sender = [this](const WebhookConfig& hook) {
+        seams.make_sender = [this](const WebhookTarget& hook) {
             return std::make_unique<FakeWebhookSender>(script_for(hook.name));
         };
         seams.jitter_seed = 1;
@@ -188,4 +188,4 @@ TEST_F(DeliveryDispatcherTest, NoSecretReachesTheLog) {
 }
 
 }  // namespace
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -15,7 +15,7 @@
 #include "tests/support/eventually.hpp"
 #include "cache/delivery_store.hpp"
 
-namespace extract::daemon::testing {
+namespace extract::delivery::testing {
 namespace {
 
 SQLite::Database open_mirror(const std::string& path) {
@@ -159,9 +159,9 @@ bool eventually(const std::function<bool()>& condition, std::chrono::millisecond
     return extract::testing::eventually(condition, timeout, std::chrono::milliseconds(10));
 }
 
-WebhookConfig webhook_config(const std::string& name, const std::string& url, std::vector<Millis> retry_schedule,
+WebhookTarget webhook_config(const std::string& name, const std::string& url, std::vector<Millis> retry_schedule,
                              int max_in_flight) {
-    WebhookConfig hook;
+    WebhookTarget hook;
     hook.name = name;
     hook.url = url;
     hook.secrets = {kSecretA};
@@ -172,9 +172,9 @@ WebhookConfig webhook_config(const std::string& name, const std::string& url, st
     return hook;
 }
 
-TriggerConfig trigger_config(const std::string& name, std::vector<std::string> argv, std::vector<Millis> retry_schedule,
+TriggerTarget trigger_config(const std::string& name, std::vector<std::string> argv, std::vector<Millis> retry_schedule,
                              Millis timeout) {
-    TriggerConfig trigger;
+    TriggerTarget trigger;
     trigger.name = name;
     trigger.argv = std::move(argv);
     trigger.command = trigger.argv.empty() ? "" : trigger.argv.front();
@@ -253,4 +253,4 @@ ProcessOutcome FakeProcessRunner::run(const ProcessRequest& request) {
     return outcome;
 }
 
-}  // namespace extract::daemon::testing
+}  // namespace extract::delivery::testing

@@ -20,11 +20,11 @@
 #include <vector>
 
 #include "core/clock.hpp"
-#include "daemon/config.hpp"
+#include "delivery/delivery_target.hpp"
 #include "delivery/trigger_runner.hpp"
 #include "delivery/webhook_sender.hpp"
 
-namespace extract::daemon::testing {
+namespace extract::delivery::testing {
 
 // A whsec_ secret and the one from the Standard Webhooks test vectors.
 inline const std::string kSecretA = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -94,9 +94,9 @@ private:
 // Polls `condition` until it holds or `timeout` passes; returns whether it held.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds{10});
 
-WebhookConfig webhook_config(const std::string& name, const std::string& url, std::vector<Millis> retry_schedule = {},
+WebhookTarget webhook_config(const std::string& name, const std::string& url, std::vector<Millis> retry_schedule = {},
                              int max_in_flight = 4);
-TriggerConfig trigger_config(const std::string& name, std::vector<std::string> argv,
+TriggerTarget trigger_config(const std::string& name, std::vector<std::string> argv,
                              std::vector<Millis> retry_schedule = {}, Millis timeout = std::chrono::seconds{10});
 
 // A WebhookSender whose answers a test scripts. The dispatcher owns the sender; the test keeps
@@ -147,4 +147,4 @@ private:
     std::shared_ptr<Script> script_;
 };
 
-}  // namespace extract::daemon::testing
+}  // namespace extract::delivery::testing

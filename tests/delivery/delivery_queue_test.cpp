@@ -12,7 +12,7 @@
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/temp_dir.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 using std::chrono::milliseconds;
@@ -291,4 +291,4 @@ TEST_F(DeliveryQueueTest, ATriggerRunsStrictlyInEventOrderOneAtATime) {
 }
 
 }  // namespace
-}  // namespace extract::daemon
+}  // namespace extract::delivery

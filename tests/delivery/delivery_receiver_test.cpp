@@ -23,7 +23,7 @@
 #include "tests/support/child_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 using extract::testing::ChildProcess;
@@ -41,7 +41,7 @@ const std::string kSecretC = "whsec_bm90IGEgc2VjcmV0IGV4dHJhY3Qtc3luYyBrbm93cw==
 
 class DeliveryReceiverTest : public ::testing::Test {
 protected:
-    std::unique_ptr<DeliveryDispatcher> dispatcher(std::vector<WebhookConfig> hooks) {
+    std::unique_ptr<DeliveryDispatcher> dispatcher(std::vector<WebhookTarget> hooks) {
         return std::make_unique<DeliveryDispatcher>(DeliveryOptions{outbox.path(), "", "extract-sync/test"},
                                                     DeliveryTargets{std::move(hooks), {}}, clock);
     }
@@ -345,4 +345,4 @@ TEST_F(DeliveryReceiverTest, HttpsTargetsVerifyTheCertificateAndItsName) {
 }
 
 }  // namespace
-}  // namespace extract::daemon
+}  // namespace extract::delivery

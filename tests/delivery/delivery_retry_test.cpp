@@ -6,7 +6,7 @@
 #include "delivery/delivery_channel.hpp"
 #include "delivery/delivery_retry.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 using std::chrono::minutes;
@@ -82,4 +82,4 @@ TEST(DeliveryErrorSnippet, CutsAtFiveHundredBytesBetweenCharacters) {
 }
 
 }  // namespace
-}  // namespace extract::daemon
+}  // namespace extract::delivery

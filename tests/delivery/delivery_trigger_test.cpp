@@ -19,7 +19,7 @@
 #include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 using std::chrono::milliseconds;
@@ -277,4 +277,4 @@ TEST_F(DeliveryTriggerTest, TheDispatcherRunsATriggerOneAtATimeInEventOrderAndRe
 }
 
 }  // namespace
-}  // namespace extract::daemon
+}  // namespace extract::delivery

@@ -6,7 +6,7 @@
 #include "tests/delivery/delivery_fixture_test.hpp"
 #include "tests/support/fake_clock.hpp"
 
-namespace extract::daemon {
+namespace extract::delivery {
 namespace {
 
 using std::chrono::seconds;
@@ -36,6 +36,40 @@ OutboxDelivery sample_delivery() {
     d.payload =
         R"({"type":"batch.status_changed","timestamp":"2026-11-30T03:04:05.123Z","data":{"batch":{"id":"bat_1","status":"completed"},"previous_status":"running"}})";
     return d;
+}
+
+TEST(WebhookSecret, KeyIsTheDecodedBase64) {
+    EXPECT_EQ(webhook_secret_key("whsec_ZXh0cmFjdC1zeW5jIHRlc3Qgc2lnbmluZyBrZXk="), "extract-sync test signing key");
+    EXPECT_EQ(webhook_secret_key("whsec_aGVsbG8="), "hello");
+    EXPECT_EQ(webhook_secret_key("whsec_aGVsbG8"), "hello");  // unpadded
+    EXPECT_EQ(webhook_secret_key("whsec_aGk="), "hi");
+    EXPECT_EQ(webhook_secret_key("whsec_/+/+"), std::string("\xff\xef\xfe", 3));
+    EXPECT_EQ(webhook_secret_key("whsec_"), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_a"), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_aGk=="), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_a=Gk"), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_aGVs-G8"), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("aGVsbG8="), std::nullopt);
+}
+
+// The edges a lenient decoder lets through: padding in the wrong amount or place, characters outside
+// the standard alphabet (the URL-safe ones, white space, bytes above ASCII, NUL).
+TEST(WebhookSecret, RejectsBadPaddingAndForeignCharacters) {
+    EXPECT_EQ(webhook_secret_key("whsec_aGk=="), std::nullopt);     // padded past a multiple of four
+    EXPECT_EQ(webhook_secret_key("whsec_aGVsbG8=="), std::nullopt);  // two where one belongs
+    EXPECT_EQ(webhook_secret_key("whsec_aG==="), std::nullopt);      // three
+    EXPECT_EQ(webhook_secret_key("whsec_aGVsb==="), std::nullopt);   // a lone sextet, padded
+    EXPECT_EQ(webhook_secret_key("whsec_aGVsbG8=aGk="), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_=aGk"), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_=="), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_===="), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_aGVsbG8_"), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_aGVs bG8="), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_aGVs\nbG8="), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_aGVsbG8\xc3\xa9"), std::nullopt);
+    EXPECT_EQ(webhook_secret_key(std::string_view("whsec_aG\0k", 10)), std::nullopt);
+    EXPECT_EQ(webhook_secret_key("whsec_aGVsbA=="), "hell");
+    EXPECT_EQ(webhook_secret_key("whsec_aGVsbA"), "hell");  // a last group of two sextets, unpadded
 }
 
 // The vector published with the Standard Webhooks reference libraries.
@@ -159,4 +193,4 @@ TEST(DeliveryWebhookClassify, EverythingElseIsRetriedWithItsBodyInTheError) {
 }
 
 }  // namespace
-}  // namespace extract::daemon
+}  // namespace extract::delivery

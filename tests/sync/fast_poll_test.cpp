@@ -6,11 +6,11 @@
 #include <gtest/gtest.h>
 
 #include "sync/sync_engine.hpp"
-#include "tests/daemon/sync_fixture.hpp"
+#include "tests/sync/sync_fixture.hpp"
 #include "tests/support/log_capture.hpp"
 
 using namespace extract;
-using namespace extract::daemon;
+using namespace extract::sync;
 using extract::testing::batch_json;
 using extract::testing::page_json;
 using nlohmann::json;

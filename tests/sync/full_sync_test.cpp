@@ -8,11 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/daemon/sync_fixture.hpp"
+#include "tests/sync/sync_fixture.hpp"
 #include "tests/support/log_capture.hpp"
 
 using namespace extract;
-using namespace extract::daemon;
+using namespace extract::sync;
 using nlohmann::json;
 using namespace std::chrono_literals;
 

@@ -10,7 +10,7 @@
 #include "tests/support/temp_dir.hpp"
 
 using namespace extract;
-using namespace extract::daemon;
+using namespace extract::sync;
 using namespace std::chrono_literals;
 
 namespace {

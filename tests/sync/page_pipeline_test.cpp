@@ -8,11 +8,11 @@
 #include <functional>
 #include <stdexcept>
 
-#include "tests/daemon/sync_fixture.hpp"
+#include "tests/sync/sync_fixture.hpp"
 #include "tests/support/eventually.hpp"
 
 using namespace extract;
-using namespace extract::daemon;
+using namespace extract::sync;
 using extract::testing::batch_json;
 using extract::testing::eventually;
 using extract::testing::page_json;

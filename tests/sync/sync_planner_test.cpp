@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 using namespace extract;
-using namespace extract::daemon;
+using namespace extract::sync;
 using namespace std::chrono_literals;
 
 namespace {
