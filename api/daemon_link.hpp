@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <array>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -20,8 +22,22 @@ struct SyncProgress {
     std::optional<std::int64_t> estimated_seconds_left;  // only when expected_pages is known
 };
 
+// /v1/health `status` (200 only when ok) and the metric health_status{status}.
+enum class HealthStatus { ok, starting, degraded };
+inline constexpr std::array<HealthStatus, 3> kHealthStatuses{HealthStatus::ok, HealthStatus::starting,
+                                                             HealthStatus::degraded};
+
+constexpr std::string_view to_string(HealthStatus status) {
+    switch (status) {
+        case HealthStatus::ok: return "ok";
+        case HealthStatus::degraded: return "degraded";
+        case HealthStatus::starting: break;
+    }
+    return "starting";
+}
+
 struct HealthSnapshot {
-    std::string status = "starting";  // ok | starting | degraded
+    HealthStatus status = HealthStatus::starting;
     bool synced = false;
     std::optional<std::string> last_sync_at;
     std::optional<std::string> last_full_sync_at;

@@ -320,7 +320,7 @@ nlohmann::json progress_json(const std::optional<SyncProgress>& p) {
 
 RouteOutcome ApiRoutes::health(const Call& call) {
     const HealthSnapshot h = link_.health();
-    nlohmann::json body{{"status", h.status},
+    nlohmann::json body{{"status", std::string(to_string(h.status))},
                         {"version", options_.version},
                         {"synced", h.synced},
                         {"last_sync_at", or_null(h.last_sync_at)},
@@ -344,7 +344,7 @@ RouteOutcome ApiRoutes::health(const Call& call) {
     } catch (const std::exception&) {
         // The mirror is missing or unreadable: the rest of the report still stands.
     }
-    return json_reply(h.status == "ok" ? 200 : 503, body);
+    return json_reply(h.status == HealthStatus::ok ? 200 : 503, body);
 }
 
 RouteOutcome ApiRoutes::sync(const Call& call) {
@@ -434,7 +434,9 @@ RouteOutcome ApiRoutes::metrics(const Call& call) {
     metrics_.replace("deliveries", deliveries);
     const HealthSnapshot health = link_.health();
     std::vector<std::pair<Metrics::Labels, double>> status;
-    for (const char* s : {"ok", "starting", "degraded"}) status.push_back({{{"status", s}}, health.status == s ? 1.0 : 0.0});
+    for (const HealthStatus s : kHealthStatuses) {
+        status.push_back({{{"status", std::string(to_string(s))}}, health.status == s ? 1.0 : 0.0});
+    }
     metrics_.replace("health_status", status);
     metrics_.replace("sync_paused", {{{}, health.paused ? 1.0 : 0.0}});
     metrics_.replace("held_removals", {{{}, static_cast<double>(health.held_removals)}});

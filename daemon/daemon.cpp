@@ -364,8 +364,7 @@ void Daemon::sync_loop() {
 
         std::lock_guard lock(mutex_);
         const int stretch_before = schedule.pacing().stretch();
-        schedule.observe({clock_.steady_now(), outcome.result, outcome.kind == "full" ? SyncKind::full : SyncKind::fast,
-                          rate_limited_answers() > rate_limited_before});
+        schedule.observe({clock_.steady_now(), outcome.result, outcome.kind, rate_limited_answers() > rate_limited_before});
         if (schedule.pacing().stretch() != stretch_before) {
             const Millis base = engine.any_nonterminal() ? config_.sync.poll_interval : config_.sync.idle_poll_interval;
             const Millis now_every = schedule.pacing().wait(engine.any_nonterminal(), intervals_of(config_.sync));
@@ -497,10 +496,10 @@ void Daemon::record(const SyncOutcome& outcome) {
         } else {
             spdlog::log(changed_anything(outcome) ? spdlog::level::info : spdlog::level::debug, "{}", describe(outcome));
         }
-        health_.status = "ok";
+        health_.status = api::HealthStatus::ok;
         health_.synced = true;
         health_.last_sync_at = now;
-        if (outcome.kind == "full") health_.last_full_sync_at = now;
+        if (outcome.kind == SyncKind::full) health_.last_full_sync_at = now;
         health_.last_error.reset();
         health_.consecutive_failures = 0;
         auth_paused_ = false;
@@ -508,7 +507,7 @@ void Daemon::record(const SyncOutcome& outcome) {
         return;
     }
     ++health_.consecutive_failures;
-    health_.status = "degraded";
+    health_.status = api::HealthStatus::degraded;
     const bool same_error = health_.last_error == outcome.error;
     health_.last_error = outcome.error;
     if (outcome.result == SyncResult::unauthorized) {
@@ -525,7 +524,7 @@ void Daemon::record(const SyncOutcome& outcome) {
     // Once per cause: a failure that repeats itself every backoff step is at debug until it changes
     // or recovers (health and the summary line keep counting).
     spdlog::log(same_error ? spdlog::level::debug : spdlog::level::err, "{} sync failed after {} pages ({} in a row): {}",
-                outcome.kind, outcome.counts.pages, health_.consecutive_failures, outcome.error);
+                to_string(outcome.kind), outcome.counts.pages, health_.consecutive_failures, outcome.error);
     show_held_removals();
 }
 
@@ -533,7 +532,7 @@ void Daemon::show_held_removals() {
     health_.held_removals = held_removals_ ? held_removals_->count : 0;
     // A failing sync's own error stays in last_error (fixing it comes first); held_removals still shows.
     if (!held_removals_ || health_.consecutive_failures > 0) return;
-    health_.status = "degraded";
+    health_.status = api::HealthStatus::degraded;
     health_.last_error = describe_hold(*held_removals_, mass_removal_settings(config_.sync));
 }
 
@@ -597,7 +596,7 @@ void Daemon::checkpoint_mirror() {
 
 void Daemon::record_metrics(const SyncOutcome& outcome) {
     const bool ok = outcome.result == SyncResult::ok;
-    metrics_.sync_run(outcome.kind, ok, outcome.duration);
+    metrics_.sync_run(to_string(outcome.kind), ok, outcome.duration);
     if (ok) metrics_.last_successful_sync(clock_.now());
     count_changes(outcome.transitions_to, outcome.events_by_type);
     // The client and the dispatcher keep running totals; the metrics get what grew since the last cycle.
@@ -635,7 +634,7 @@ api::HealthSnapshot Daemon::health() const {
     // A cycle whose requests are failing is shown at its first failed attempt, not when the
     // client has used up its retries (seconds to minutes later).
     if (auto failing = client_->failing()) {
-        snapshot.status = "degraded";
+        snapshot.status = api::HealthStatus::degraded;
         snapshot.last_error = *failing + " (retrying)";
     }
     if (dispatcher_) snapshot.disabled_targets = dispatcher_->disabled_targets();
