@@ -120,10 +120,8 @@ Daemon::Daemon(Config config, ApiKey key) : config_(std::move(config)), key_(std
 
 Daemon::~Daemon() {
     stop_.request_stop();
-    if (signal_thread_.joinable()) {
-        pthread_kill(signal_thread_.native_handle(), SIGTERM);
-        signal_thread_.join();
-    }
+    // sigwait ends on a handled signal; signal_thread_ (the last member) is joined first.
+    if (signal_thread_.joinable()) pthread_kill(signal_thread_.native_handle(), SIGTERM);
 }
 
 upstream::ClientOptions Daemon::client_options() const {
@@ -144,7 +142,7 @@ FullSyncSettings Daemon::full_sync_settings() const {
 }
 
 int Daemon::run_once(Millis patience) {
-    signal_thread_ = std::thread([this] { signal_loop(); });
+    signal_thread_ = std::jthread([this] { signal_loop(); });
     const auto routes = routes_of(config_);
     FullSyncSettings settings = full_sync_settings();
     settings.routes = &routes;
@@ -252,7 +250,7 @@ int Daemon::run() {
         notifier_.notify(seq);
         dispatcher_->wake();
     });
-    signal_thread_ = std::thread([this] { signal_loop(); });
+    signal_thread_ = std::jthread([this] { signal_loop(); });
     spdlog::info("extract-syncd {} started: upstream {}, mirror {}, socket {}", EXTRACT_VERSION,
                  config_.upstream.base_url, config_.cache.path, config_.api.socket);
     service_.ready();  // the mirror is open and the socket listens
