@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/health_status.hpp"
 
 namespace extract::api {
 
@@ -21,7 +23,7 @@ struct SyncProgress {
 };
 
 struct HealthSnapshot {
-    std::string status = "starting";  // ok | starting | degraded
+    HealthStatus status = HealthStatus::starting;
     bool synced = false;
     std::optional<std::string> last_sync_at;
     std::optional<std::string> last_full_sync_at;

@@ -329,7 +329,7 @@ nlohmann::json progress_json(const std::optional<SyncProgress>& p) {
 
 RouteOutcome ApiRoutes::health(const Call& call) {
     const HealthSnapshot h = link_.health();
-    nlohmann::json body{{"status", h.status},
+    nlohmann::json body{{"status", std::string(to_string(h.status))},
                         {"version", options_.version},
                         {"synced", h.synced},
                         {"last_sync_at", or_null(h.last_sync_at)},
@@ -353,7 +353,7 @@ RouteOutcome ApiRoutes::health(const Call& call) {
     } catch (const std::exception&) {
         // The mirror is missing or unreadable: the rest of the report still stands.
     }
-    return json_reply(h.status == "ok" ? 200 : 503, body);
+    return json_reply(h.status == HealthStatus::ok ? 200 : 503, body);
 }
 
 RouteOutcome ApiRoutes::sync(const Call& call) {

@@ -22,6 +22,7 @@
 #include "daemon/logging.hpp"
 #include "sync/sync_engine.hpp"
 #include "daemon/socket_activation.hpp"
+#include "daemon/sync_schedule.hpp"
 
 namespace extract::daemon {
 
@@ -39,12 +40,10 @@ using sync::SyncResult;
 
 namespace {
 
-constexpr Millis kAuthPause{5 * 60 * 1000};
 // A refresh is asked for by someone waiting: a few quick attempts, not the sync's long schedule.
 constexpr int kRefreshAttempts = 3;
 // How long a fetched refresh waits for the sync thread to apply it, at least.
 constexpr Millis kMinApplyWait{2000};
-constexpr Millis kMaxFailureDelay{5 * 60 * 1000};
 // Rows a cycle writes after which the WAL is checkpointed at once (then trimmed to journal_size_limit).
 constexpr std::int64_t kLargeWrite = 1000;
 
@@ -86,13 +85,6 @@ api::SyncProgress progress_of(const FullSyncSettings::PassProgress& p, std::opti
         if (p.pages > 0) progress.estimated_seconds_left = std::llround(secs / static_cast<double>(p.pages) * static_cast<double>(left));
     }
     return progress;
-}
-
-// After a failed cycle: 1 s, 2 s, 4 s ... at most 5 minutes, never later than the next full sync would be.
-Millis failure_delay(int consecutive_failures, Millis full_sync_interval) {
-    const int shift = std::min(consecutive_failures - 1, 20);
-    const Millis delay{1000LL << std::max(shift, 0)};
-    return std::min({delay, kMaxFailureDelay, full_sync_interval});
 }
 
 // Gives the open mirror's files [cache] file_mode. The umask (0077) created them 0600; with
@@ -142,10 +134,8 @@ Daemon::Daemon(Config config, ApiKey key) : config_(std::move(config)), key_(std
 
 Daemon::~Daemon() {
     stop_.request_stop();
-    if (signal_thread_.joinable()) {
-        pthread_kill(signal_thread_.native_handle(), SIGTERM);
-        signal_thread_.join();
-    }
+    // sigwait ends on a handled signal; signal_thread_ (the last member) is joined first.
+    if (signal_thread_.joinable()) pthread_kill(signal_thread_.native_handle(), SIGTERM);
 }
 
 upstream::ClientOptions Daemon::client_options() const {
@@ -166,7 +156,7 @@ FullSyncSettings Daemon::full_sync_settings() const {
 }
 
 int Daemon::run_once(Millis patience) {
-    signal_thread_ = std::thread([this] { signal_loop(); });
+    signal_thread_ = std::jthread([this] { signal_loop(); });
     const auto routes = routes_of(config_);
     FullSyncSettings settings = full_sync_settings();
     settings.routes = &routes;
@@ -274,7 +264,7 @@ int Daemon::run() {
         notifier_.notify(seq);
         dispatcher_->wake();
     });
-    signal_thread_ = std::thread([this] { signal_loop(); });
+    signal_thread_ = std::jthread([this] { signal_loop(); });
     spdlog::info("extract-syncd {} started: upstream {}, mirror {}, socket {}", EXTRACT_VERSION,
                  config_.upstream.base_url, config_.cache.path, config_.api.socket);
     service_.ready();  // the mirror is open and the socket listens
@@ -306,24 +296,8 @@ void Daemon::sync_loop() {
     } catch (const std::exception& e) {
         spdlog::debug("cannot read a held mass removal from the mirror yet: {}", e.what());  // the first pass reads it
     }
-    PollPacing pacing;
+    SyncSchedule schedule;  // when each cycle runs; this loop only waits for it or a wake-up
     CycleSummary summary(clock_.steady_now());  // the log's sign of life: idle cycles log nothing else
-    std::optional<SteadyTime> cycle_ended;     // nullopt: the first cycle runs at once
-    std::optional<SteadyTime> full_pass_ended;  // nullopt: a full pass is due
-    SyncResult last_result = SyncResult::ok;
-    // When the next cycle is due, from the [sync] intervals in force now (a reload wakes the wait).
-    auto next_cycle_at = [&]() -> SteadyTime {  // under mutex_
-        if (!cycle_ended) return SteadyTime::min();
-        switch (last_result) {
-            case SyncResult::ok: {
-                const SteadyTime poll = *cycle_ended + pacing.wait(engine.any_nonterminal(), intervals_of(config_.sync));
-                return full_pass_ended ? std::min(poll, *full_pass_ended + config_.sync.full_sync_interval) : poll;
-            }
-            case SyncResult::unauthorized: return *cycle_ended + kAuthPause;
-            default:
-                return *cycle_ended + failure_delay(health_.consecutive_failures, config_.sync.full_sync_interval);
-        }
-    };
     auto rate_limited_answers = [this] {
         const auto codes = client_->responses_by_code();
         const auto found = codes.find(429);
@@ -339,11 +313,12 @@ void Daemon::sync_loop() {
         {
             std::unique_lock lock(mutex_);
             while (true) {
-                const SteadyTime at = next_cycle_at();
-                if (stop_.stop_requested() || !refreshes_.empty() || requested_gen_ > completed_gen_ ||
-                    std::chrono::steady_clock::now() >= at) {
-                    break;
-                }
+                // From the [sync] intervals in force now: a reload wakes the wait.
+                const SteadyTime at = schedule
+                                          .next_cycle({intervals_of(config_.sync), engine.any_nonterminal(),
+                                                       requested_gen_ > completed_gen_})
+                                          .at;
+                if (stop_.stop_requested() || !refreshes_.empty() || clock_.steady_now() >= at) break;
                 wake_.wait_until(lock, at);
             }
             if (stop_.stop_requested()) break;
@@ -364,8 +339,8 @@ void Daemon::sync_loop() {
             ++mirror_writes_;
             cycle_running_ = true;
             serving = requested_gen_;
-            full_pass_due = std::exchange(full_pass_requested_, false) || !full_pass_ended ||
-                            std::chrono::steady_clock::now() >= *full_pass_ended + config_.sync.full_sync_interval;
+            full_pass_due = schedule.full_pass_due(clock_.steady_now(), config_.sync.full_sync_interval,
+                                                   std::exchange(full_pass_requested_, false));
             settings = full_sync_settings();
             // For this one pass: if it does not complete, nothing is removed and the operator asks again.
             settings.confirm_removals = std::exchange(confirm_removals_requested_, false);
@@ -400,22 +375,19 @@ void Daemon::sync_loop() {
         ::malloc_trim(0);
 
         std::lock_guard lock(mutex_);
-        const int stretch_before = pacing.stretch();
-        pacing.observe(rate_limited_answers() > rate_limited_before);
-        if (pacing.stretch() != stretch_before) {
+        const int stretch_before = schedule.pacing().stretch();
+        schedule.observe({clock_.steady_now(), outcome.result, outcome.kind, rate_limited_answers() > rate_limited_before});
+        if (schedule.pacing().stretch() != stretch_before) {
             const Millis base = engine.any_nonterminal() ? config_.sync.poll_interval : config_.sync.idle_poll_interval;
-            const Millis now_every = pacing.wait(engine.any_nonterminal(), intervals_of(config_.sync));
-            if (pacing.stretch() > stretch_before) {
+            const Millis now_every = schedule.pacing().wait(engine.any_nonterminal(), intervals_of(config_.sync));
+            if (schedule.pacing().stretch() > stretch_before) {
                 spdlog::warn("the upstream answers 429 (rate limited): polling every {} instead of {} until it stops",
                              format_duration(now_every), format_duration(base));
             } else {
                 spdlog::info("the upstream no longer rate-limits: polling every {} again", format_duration(base));
             }
         }
-        cycle_ended = std::chrono::steady_clock::now();
         cycle_running_ = false;
-        last_result = outcome.result;
-        if (outcome.result == SyncResult::ok && outcome.kind == "full") full_pass_ended = cycle_ended;
         completed_gen_ = serving;
         last_run_id_ = outcome.run_id;
         run_done_.notify_all();
@@ -468,7 +440,7 @@ api::RefreshOutcome Daemon::apply_refresh(SyncEngine& engine, PendingRefresh& re
 
 api::RefreshOutcome Daemon::refresh_batch(const std::string& batch_id, Millis max_wait) {
     using api::RefreshResult;
-    const SteadyTime give_up_at = std::chrono::steady_clock::now() + max_wait;
+    const SteadyTime give_up_at = clock_.steady_now() + max_wait;
     std::uint64_t writes_before = 0;
     bool cycle_was_running = false;
     {
@@ -483,7 +455,7 @@ api::RefreshOutcome Daemon::refresh_batch(const std::string& batch_id, Millis ma
         cycle_was_running = cycle_running_;
     }
     if (const auto held = client_->held_until(); held && *held > give_up_at) {
-        const auto left = std::chrono::ceil<std::chrono::seconds>(*held - std::chrono::steady_clock::now());
+        const auto left = std::chrono::ceil<std::chrono::seconds>(*held - clock_.steady_now());
         return {RefreshResult::unavailable, "the upstream rate-limits this account (HTTP 429): every request is held for " +
                                                 std::to_string(left.count()) + "s more; try again then"};
     }
@@ -507,7 +479,7 @@ api::RefreshOutcome Daemon::refresh_batch(const std::string& batch_id, Millis ma
     wake_.notify_all();
     // A 404 needs no waiting: a mirrored copy is marked removed between cycles.
     if (!found) return {RefreshResult::not_found, "batch not found: the upstream does not know " + batch_id};
-    const SteadyTime apply_by = std::max(give_up_at, std::chrono::steady_clock::now() + kMinApplyWait);
+    const SteadyTime apply_by = std::max(give_up_at, clock_.steady_now() + kMinApplyWait);
     if (refreshed_.wait_until(lock, apply_by, [&] { return request->outcome.has_value(); })) {
         return *request->outcome;
     }
@@ -536,10 +508,10 @@ void Daemon::record(const SyncOutcome& outcome) {
         } else {
             spdlog::log(changed_anything(outcome) ? spdlog::level::info : spdlog::level::debug, "{}", describe(outcome));
         }
-        health_.status = "ok";
+        health_.status = HealthStatus::ok;
         health_.synced = true;
         health_.last_sync_at = now;
-        if (outcome.kind == "full") health_.last_full_sync_at = now;
+        if (outcome.kind == SyncKind::full) health_.last_full_sync_at = now;
         health_.last_error.reset();
         health_.consecutive_failures = 0;
         auth_paused_ = false;
@@ -547,7 +519,7 @@ void Daemon::record(const SyncOutcome& outcome) {
         return;
     }
     ++health_.consecutive_failures;
-    health_.status = "degraded";
+    health_.status = HealthStatus::degraded;
     const bool same_error = health_.last_error == outcome.error;
     health_.last_error = outcome.error;
     if (outcome.result == SyncResult::unauthorized) {
@@ -564,7 +536,7 @@ void Daemon::record(const SyncOutcome& outcome) {
     // Once per cause: a failure that repeats itself every backoff step is at debug until it changes
     // or recovers (health and the summary line keep counting).
     spdlog::log(same_error ? spdlog::level::debug : spdlog::level::err, "{} sync failed after {} pages ({} in a row): {}",
-                outcome.kind, outcome.counts.pages, health_.consecutive_failures, outcome.error);
+                to_string(outcome.kind), outcome.counts.pages, health_.consecutive_failures, outcome.error);
     show_held_removals();
 }
 
@@ -572,7 +544,7 @@ void Daemon::show_held_removals() {
     health_.held_removals = held_removals_ ? held_removals_->count : 0;
     // A failing sync's own error stays in last_error (fixing it comes first); held_removals still shows.
     if (!held_removals_ || health_.consecutive_failures > 0) return;
-    health_.status = "degraded";
+    health_.status = HealthStatus::degraded;
     health_.last_error = describe_hold(*held_removals_, mass_removal_settings(config_.sync));
 }
 
@@ -636,7 +608,7 @@ void Daemon::checkpoint_mirror() {
 
 void Daemon::record_metrics(const SyncOutcome& outcome) {
     const bool ok = outcome.result == SyncResult::ok;
-    metrics_.sync_run(outcome.kind, ok, outcome.duration);
+    metrics_.sync_run(to_string(outcome.kind), ok, outcome.duration);
     if (ok) metrics_.last_successful_sync(clock_.now());
     count_changes(outcome.transitions_to, outcome.events_by_type);
     // The client and the dispatcher keep running totals; the metrics get what grew since the last cycle.
@@ -675,7 +647,7 @@ api::HealthSnapshot Daemon::health() const {
     // A cycle whose requests are failing is shown at its first failed attempt, not when the
     // client has used up its retries (seconds to minutes later).
     if (auto failing = client_->failing()) {
-        snapshot.status = "degraded";
+        snapshot.status = HealthStatus::degraded;
         snapshot.last_error = *failing + " (retrying)";
     }
     if (dispatcher_) snapshot.disabled_targets = dispatcher_->disabled_targets();

@@ -122,7 +122,7 @@ private:
     std::map<int, std::int64_t> upstream_codes_seen_;  // the client's totals at the last report
     std::map<std::string, std::map<std::string, std::int64_t>> delivery_outcomes_seen_;  // likewise, the dispatcher's
 
-    std::thread signal_thread_;
+    std::jthread signal_thread_;  // last: joined before anything it uses is destroyed
 };
 
 // `extract-syncd` as a program: flags, configuration, exit codes.

@@ -7,7 +7,6 @@ bool BlockingCalls::try_run(std::function<void()> call) {
     // Reap the calls that finished since last time.
     for (auto it = running_.begin(); it != running_.end();) {
         if (it->done->load()) {
-            it->thread.join();
             it = running_.erase(it);
         } else {
             ++it;
@@ -15,7 +14,7 @@ bool BlockingCalls::try_run(std::function<void()> call) {
     }
     if (running_.size() >= max_threads_) return false;
     auto done = std::make_shared<std::atomic<bool>>(false);
-    running_.push_back({std::thread([call = std::move(call), done] {
+    running_.push_back({std::jthread([call = std::move(call), done] {
                             call();
                             done->store(true);
                         }),
@@ -29,9 +28,7 @@ void BlockingCalls::join() {
         std::lock_guard lock(mutex_);
         running.swap(running_);
     }
-    for (auto& r : running) {
-        if (r.thread.joinable()) r.thread.join();
-    }
+    running.clear();  // each thread is joined as its entry goes, outside the lock
 }
 
 }  // namespace extract::http

@@ -94,7 +94,7 @@ public:
 
 private:
     struct Running {
-        std::thread thread;
+        std::jthread thread;  // joined when its entry is erased
         std::shared_ptr<std::atomic<bool>> done;
     };
     std::size_t max_threads_;

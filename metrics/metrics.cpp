@@ -141,9 +141,11 @@ void Metrics::deliveries_by_state(const std::map<std::string, std::int64_t>& by_
     replace("deliveries", samples);
 }
 
-void Metrics::health_status(std::string_view status) {
+void Metrics::health_status(HealthStatus status) {
     std::vector<std::pair<Labels, double>> samples;
-    for (const char* s : {"ok", "starting", "degraded"}) samples.push_back({{{"status", s}}, status == s ? 1.0 : 0.0});
+    for (const HealthStatus s : kHealthStatuses) {
+        samples.push_back({{{"status", std::string(to_string(s))}}, status == s ? 1.0 : 0.0});
+    }
     replace("health_status", samples);
 }
 

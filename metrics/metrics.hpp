@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/health_status.hpp"
 
 namespace extract::metrics {
 
@@ -63,7 +64,7 @@ public:
     void batches_by_status(const std::map<std::string, std::int64_t>& live_by_status);
     void batches_removed(std::int64_t n);
     void deliveries_by_state(const std::map<std::string, std::int64_t>& by_state);
-    void health_status(std::string_view status);  // 1 for it, 0 for the other known statuses
+    void health_status(HealthStatus status);  // 1 for it, 0 for the other statuses
     void sync_paused(bool paused);
     void held_removals(std::int64_t n);
 

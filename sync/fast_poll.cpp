@@ -57,7 +57,7 @@ BatchRefresh apply_fetched(cache::Mirror& mirror, const std::string& id, upstrea
 
 SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
                           const std::vector<cache::MirroredStatus>& nonterminal, const FullSyncSettings& settings) {
-    return run_recorded("fast", client_, mirror_, clock_, [&](SyncOutcome& outcome) {
+    return run_recorded(SyncKind::fast, client_, mirror_, clock_, [&](SyncOutcome& outcome) {
         const cache::ApplyOptions apply = single_fetch_apply_options(mirror_, settings);
 
         auto progress = [&settings] {

@@ -11,7 +11,7 @@
 namespace extract::sync {
 
 SyncOutcome FullSync::run(const FullSyncSettings& settings) {
-    return run_recorded("full", client_, mirror_, clock_, [&](SyncOutcome& outcome) {
+    return run_recorded(SyncKind::full, client_, mirror_, clock_, [&](SyncOutcome& outcome) {
         const auto started = clock_.steady_now();
         const bool bootstrap = mirror_.bootstrap_pending();
         // Said once per process, not again on every retry of a failing first pass.

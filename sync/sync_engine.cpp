@@ -33,7 +33,7 @@ SyncOutcome SyncEngine::run_cycle(const FullSyncSettings& settings, bool full_pa
                               : FullSync(client_, mirror_, clock_, stop_).run(settings);
     outcome.planned_requests = plan.planned_requests();
     outcome.alternative_requests = plan.alternative_requests();
-    if (outcome.kind == "fast" && outcome.result == SyncResult::ok) {
+    if (outcome.kind == SyncKind::fast && outcome.result == SyncResult::ok) {
         refreshes_.observe(nonterminal_total(input), outcome.refreshed);
     }
     if (outcome.result == SyncResult::ok) any_nonterminal_ = !mirror_.nonterminal_counts(terminal_statuses).empty();

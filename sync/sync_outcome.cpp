@@ -26,13 +26,13 @@ void count_applied(SyncOutcome& outcome, const cache::ApplyResult& applied) {
     for (const auto& [type, n] : applied.events_by_type) outcome.events_by_type[type] += n;
 }
 
-SyncOutcome run_recorded(std::string_view kind, upstream::UpstreamClient& client, cache::Mirror& mirror,
+SyncOutcome run_recorded(SyncKind kind, upstream::UpstreamClient& client, cache::Mirror& mirror,
                          const Clock& clock, const std::function<void(SyncOutcome&)>& body) {
     SyncOutcome outcome;
-    outcome.kind = std::string(kind);
+    outcome.kind = kind;
     const auto started = clock.steady_now();
     const std::int64_t requests_before = client.requests_sent();
-    outcome.run_id = mirror.begin_sync_run(kind);
+    outcome.run_id = mirror.begin_sync_run(to_string(kind));
     try {
         body(outcome);
     } catch (const std::exception& e) {
@@ -54,10 +54,10 @@ std::string describe(const SyncOutcome& o) {
     std::string requests = fmt::format("{} requests", o.counts.requests);
     if (o.planned_requests >= 0) {
         requests += fmt::format(" (planned {}, {} would be {})", o.planned_requests,
-                                o.kind == "fast" ? "a full pass" : "a fast poll", o.alternative_requests);
+                                o.kind == SyncKind::fast ? "a full pass" : "a fast poll", o.alternative_requests);
     }
-    const std::string refreshed = o.kind == "fast" ? fmt::format("{} refreshed, ", o.refreshed) : "";
-    return fmt::format("{} sync: {} pages, {}{}, {} upserted, {} changed, {} removed in {:.2f}s", o.kind, o.counts.pages,
+    const std::string refreshed = o.kind == SyncKind::fast ? fmt::format("{} refreshed, ", o.refreshed) : "";
+    return fmt::format("{} sync: {} pages, {}{}, {} upserted, {} changed, {} removed in {:.2f}s", to_string(o.kind), o.counts.pages,
                        refreshed, requests, o.counts.upserted, o.counts.changed, o.counts.removed,
                        std::chrono::duration<double>(o.duration).count());
 }
@@ -65,7 +65,7 @@ std::string describe(const SyncOutcome& o) {
 void CycleSummary::add(const SyncOutcome& o) {
     if (o.result != SyncResult::ok) {
         ++failed_;
-    } else if (o.kind == "fast") {
+    } else if (o.kind == SyncKind::fast) {
         ++fast_;
     } else {
         ++full_;

@@ -14,6 +14,7 @@
 #include "core/batch.hpp"
 #include "core/clock.hpp"
 #include "sync/mass_removal_guard.hpp"
+#include "sync/sync_planner.hpp"
 #include "upstream/client.hpp"
 
 namespace extract::sync {
@@ -24,7 +25,7 @@ enum class SyncResult { ok, unauthorized, failed, stopped };
 SyncResult result_of(upstream::FetchStatus status);
 
 struct SyncOutcome {
-    std::string kind = "full";  // "full" or "fast", as in sync_runs.kind
+    SyncKind kind = SyncKind::full;  // sync_runs.kind is to_string(kind)
     std::int64_t run_id = 0;
     SyncResult result = SyncResult::ok;
     std::string error;  // empty when ok
@@ -67,11 +68,11 @@ struct FullSyncSettings {
     std::function<void(const PassProgress&)> on_full_pass_page;
 };
 
-// Runs `body` as one sync run of `kind` ("full", "fast"): its sync_runs row is opened before
+// Runs `body` as one sync run of `kind`: its sync_runs row is opened before
 // and finished after (a failure to finish it is logged, not thrown), requests and duration are
 // counted, and an exception from the mirror becomes a failed outcome (the transaction that
 // threw rolled back, so nothing of its page was written).
-SyncOutcome run_recorded(std::string_view kind, upstream::UpstreamClient& client, cache::Mirror& mirror,
+SyncOutcome run_recorded(SyncKind kind, upstream::UpstreamClient& client, cache::Mirror& mirror,
                          const Clock& clock, const std::function<void(SyncOutcome&)>& body);
 
 // Whether a cycle wrote anything: a batch upserted, a transition, a removal. At info only such

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -15,6 +16,9 @@
 namespace extract::sync {
 
 enum class SyncKind { full, fast };
+
+// "full" or "fast", as in sync_runs.kind, the metrics' kind label and the log lines.
+constexpr std::string_view to_string(SyncKind kind) { return kind == SyncKind::fast ? "fast" : "full"; }
 
 struct PlannerInput {
     // Mirrored, not removed batches of each non-terminal status.

@@ -159,7 +159,7 @@ ApiTest::ApiTest() {
     options.db_path = db_path;
     options.version = "0.1.0-test";
     api::HealthSnapshot healthy;
-    healthy.status = "ok";
+    healthy.status = HealthStatus::ok;
     healthy.synced = true;
     healthy.last_sync_at = "2026-11-30T03:04:05.123Z";
     link.set_health(healthy);

@@ -73,7 +73,7 @@ TEST_F(ApiMetricsRoute, ExportsTheDaemonsCountersAndTheMirrorsGauges) {
 
 TEST_F(ApiMetricsRoute, HealthStatusAPausedSyncAndHeldRemovalsAreGauges) {
     api::HealthSnapshot health;
-    health.status = "degraded";
+    health.status = HealthStatus::degraded;
     health.paused = true;
     health.held_removals = 42;
     link.set_health(health);
@@ -85,7 +85,7 @@ TEST_F(ApiMetricsRoute, HealthStatusAPausedSyncAndHeldRemovalsAreGauges) {
                              "extract_sync_held_removals 42\n"}) {
         EXPECT_NE(text.find(line), std::string::npos) << "missing: " << line << "in:\n" << text;
     }
-    health.status = "ok";
+    health.status = HealthStatus::ok;
     health.paused = false;
     health.held_removals = 0;
     link.set_health(health);

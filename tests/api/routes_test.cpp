@@ -385,7 +385,7 @@ TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
                                             {"progress", nullptr},
                                             {"set_aside", {{"count", 0}, {"batches", json::array()}}}}));
     api::HealthSnapshot degraded;
-    degraded.status = "degraded";
+    degraded.status = HealthStatus::degraded;
     degraded.last_error = "401 from the extract API (key from api_key_file)";
     degraded.consecutive_failures = 3;
     link.set_health(degraded);
@@ -396,7 +396,7 @@ TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
     EXPECT_EQ(get_json("/v1/health", 503)["status"], "starting");
 
     api::HealthSnapshot held;  // a mass removal held by the guard
-    held.status = "degraded";
+    held.status = HealthStatus::degraded;
     held.synced = true;
     held.held_removals = 1200;
     held.last_error = "mass removal held: ...";

@@ -29,7 +29,7 @@ protected:
         }
         const SyncOutcome outcome = engine.run_cycle(settings, true);
         ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
-        ASSERT_EQ(outcome.kind, "full");
+        ASSERT_EQ(outcome.kind, SyncKind::full);
         ASSERT_EQ(transport.remaining(), 0u);
         transport_requests_before = transport.requests().size();
     }
@@ -63,7 +63,7 @@ TEST_F(FastPollTest, ListsPendingAndEachNonTerminalStatusWhenThatIsCheaper) {
     extract::testing::LogCapture log;
     const SyncOutcome outcome = engine.run_cycle(settings, false);
     ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
-    EXPECT_EQ(outcome.kind, "fast");
+    EXPECT_EQ(outcome.kind, SyncKind::fast);
     EXPECT_EQ(targets_since_full_pass(),
               (std::vector<std::string>{"/v1/batches?status=pending&limit=200", "/v1/batches?status=running&limit=200"}));
     EXPECT_EQ(outcome.counts.requests, 2);
@@ -91,7 +91,7 @@ TEST_F(FastPollTest, ABatchNoListingShowedIsRefreshedOnItsOwn) {
     settings.on_progress = [&] { ++progress_calls; };
     const SyncOutcome outcome = engine.run_cycle(settings, false);
     ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
-    EXPECT_EQ(outcome.kind, "fast");
+    EXPECT_EQ(outcome.kind, SyncKind::fast);
     EXPECT_EQ(outcome.refreshed, 1);
     EXPECT_EQ(targets_since_full_pass().back(), "/v1/batches/a?limit=1");
     EXPECT_EQ(progress_calls, 3);  // two pages, one refresh
@@ -182,7 +182,7 @@ TEST_F(FastPollTest, AfterARestartWithEveryBatchTerminalTheNextPollFindsANewBatc
     transport.respond(200, page_json({batch_json("n", "pending")})).respond(200, page_json({}));
     const SyncOutcome outcome = restarted.run_cycle(settings, false);
     ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
-    EXPECT_EQ(outcome.kind, "fast");
+    EXPECT_EQ(outcome.kind, SyncKind::fast);
     EXPECT_EQ(outcome.planned_requests, 2);
     EXPECT_EQ(targets_since_full_pass(),
               (std::vector<std::string>{"/v1/batches?status=pending&limit=200", "/v1/batches?status=running&limit=200"}));
@@ -203,7 +203,7 @@ TEST_F(FastPollTest, AFullPassIsRunWhenItIsCheaperThanTheFastPoll) {
         .respond(200, page_json({batch_json("e", "pending")}))
         .respond(200, page_json({}))
         .respond(200, batch_json("a", "completed").dump());
-    ASSERT_EQ(engine.run_cycle(settings, false).kind, "fast");
+    ASSERT_EQ(engine.run_cycle(settings, false).kind, SyncKind::fast);
     transport.respond(200, page_json({batch_json("a", "completed")}, "c0"))
         .respond(200, page_json({batch_json("b", "pending")}, "c1"))
         .respond(200, page_json({batch_json("c", "completed")}, "c2"))
@@ -211,7 +211,7 @@ TEST_F(FastPollTest, AFullPassIsRunWhenItIsCheaperThanTheFastPoll) {
         .respond(200, page_json({batch_json("e", "pending")}));
     const SyncOutcome outcome = engine.run_cycle(settings, false);
     ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
-    EXPECT_EQ(outcome.kind, "full");
+    EXPECT_EQ(outcome.kind, SyncKind::full);
     EXPECT_EQ(outcome.planned_requests, 3);
     EXPECT_EQ(outcome.alternative_requests, 4);
 }
@@ -223,11 +223,11 @@ TEST_F(FastPollTest, AtEqualCostTheFastPollIsRun) {
     transport.respond(200, page_json({batch_json("b", "pending")}))
         .respond(200, page_json({}))
         .respond(200, batch_json("a", "completed").dump());
-    ASSERT_EQ(engine.run_cycle(settings, false).kind, "fast");
+    ASSERT_EQ(engine.run_cycle(settings, false).kind, SyncKind::fast);
     transport.respond(200, page_json({batch_json("b", "pending")})).respond(200, page_json({}));
     const SyncOutcome outcome = engine.run_cycle(settings, false);
     ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
-    EXPECT_EQ(outcome.kind, "fast");
+    EXPECT_EQ(outcome.kind, SyncKind::fast);
     EXPECT_EQ(outcome.planned_requests, 3);
     EXPECT_EQ(outcome.alternative_requests, 3);
     EXPECT_EQ(outcome.counts.requests, 2) << "b was listed: no refresh was needed";
@@ -238,7 +238,7 @@ TEST_F(FastPollTest, NoFastPollBeforeAFullPassHasCompleted) {
     ASSERT_EQ(engine.run_cycle(settings, true).result, SyncResult::failed);
     transport.respond(200, page_json({batch_json("a")}));
     const SyncOutcome outcome = engine.run_cycle(settings, false);
-    EXPECT_EQ(outcome.kind, "full");
+    EXPECT_EQ(outcome.kind, SyncKind::full);
     EXPECT_EQ(outcome.result, SyncResult::ok);
 }
 

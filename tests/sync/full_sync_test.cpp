@@ -255,10 +255,10 @@ TEST(CycleSummary, SaysWhatTheLoopDidOncePerPeriodAndCountsAnew) {
     SyncOutcome full;
     full.counts = {11, 11, 3, 1, 0};
     SyncOutcome fast;
-    fast.kind = "fast";
+    fast.kind = SyncKind::fast;
     fast.counts = {2, 2, 0, 0, 0};
     SyncOutcome failed;
-    failed.kind = "fast";
+    failed.kind = SyncKind::fast;
     failed.result = SyncResult::failed;
     failed.counts.requests = 3;
     EXPECT_FALSE(changed_anything(fast));
