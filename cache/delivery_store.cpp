@@ -67,8 +67,8 @@ DeliveryStore::DeliveryStore(const std::string& db_path)
       retry_one_(db_, "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2 WHERE id = ?1"),
       retry_matching_(db_) {}
 
-delivery::OutboxDelivery DeliveryStore::read_delivery(SQLite::Statement& row, const std::string& target) {
-    delivery::OutboxDelivery d;
+OutboxDelivery DeliveryStore::read_delivery(SQLite::Statement& row, const std::string& target) {
+    OutboxDelivery d;
     d.id = row.getColumn(0).getInt64();
     d.event_seq = row.getColumn(1).getInt64();
     d.target = target;
@@ -80,8 +80,8 @@ delivery::OutboxDelivery DeliveryStore::read_delivery(SQLite::Statement& row, co
     return d;
 }
 
-std::vector<delivery::OutboxDelivery> DeliveryStore::due(const std::string& target, WallTime now, int limit) {
-    std::vector<delivery::OutboxDelivery> found;
+std::vector<OutboxDelivery> DeliveryStore::due(const std::string& target, WallTime now, int limit) {
+    std::vector<OutboxDelivery> found;
     StatementUse use(due_);
     due_.bind(1, target);
     due_.bind(2, format_timestamp(now));
@@ -111,7 +111,7 @@ std::optional<WallTime> DeliveryStore::next_attempt_after(const std::string& tar
     return parse_timestamp(next_attempt_.getColumn(0).getString());
 }
 
-void DeliveryStore::record_attempt(const delivery::OutboxDelivery& delivery, const AttemptRecord& record,
+void DeliveryStore::record_attempt(const OutboxDelivery& delivery, const AttemptRecord& record,
                                    const std::optional<DisabledMark>& disable) {
     SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
 

@@ -16,11 +16,20 @@
 
 #include "cache/statement_cache.hpp"
 #include "core/clock.hpp"
-#include "delivery/delivery_channel.hpp"  // OutboxDelivery: the row type, still delivery's
 
 namespace extract::cache {
 
-using daemon::OutboxDelivery;
+// A pending row of `deliveries` with the event it carries.
+struct OutboxDelivery {
+    std::int64_t id = 0;  // deliveries.id
+    std::int64_t event_seq = 0;
+    std::string target;    // "webhook.NAME" / "trigger.NAME"
+    int attempts = 0;      // attempts made before this one
+    std::string event_id;  // evt_…: the webhook-id, the same on every attempt
+    std::string event_type;
+    std::string batch_id;
+    std::string payload;  // the event JSON as stored (SPEC §5), sent byte for byte
+};
 
 // Every table this store uses (deliveries, delivery_attempts, events, meta) is created by the
 // schema's migrations (cache/schema.cpp; delivery_attempts by migration 2), run by cache::Mirror
@@ -43,7 +52,7 @@ struct DisabledMark {
 
 // A pending delivery at the head of its target's queue, due or not.
 struct QueuedDelivery {
-    delivery::OutboxDelivery delivery;
+    OutboxDelivery delivery;
     std::optional<WallTime> next_attempt_at;  // unset: due now
 };
 
@@ -75,7 +84,7 @@ public:
 
     // Pending deliveries of `target` due at `now` (next_attempt_at unset or not later), oldest
     // event first, at most `limit`.
-    std::vector<delivery::OutboxDelivery> due(const std::string& target, WallTime now, int limit);
+    std::vector<OutboxDelivery> due(const std::string& target, WallTime now, int limit);
     // The first `limit` pending deliveries of `target`, oldest event first, due or not.
     std::vector<QueuedDelivery> head(const std::string& target, int limit);
     // The earliest next_attempt_at later than `now` among the target's pending deliveries.
@@ -83,7 +92,7 @@ public:
 
     // The attempt log row and the delivery's new state; with `disable`, also the target's
     // DisabledMark. One transaction.
-    void record_attempt(const delivery::OutboxDelivery& delivery, const AttemptRecord& record,
+    void record_attempt(const OutboxDelivery& delivery, const AttemptRecord& record,
                         const std::optional<DisabledMark>& disable = std::nullopt);
 
     std::optional<DisabledMark> disabled_mark(const std::string& target);
@@ -107,7 +116,7 @@ public:
     SQLite::Database& connection() { return db_; }
 
 private:
-    static delivery::OutboxDelivery read_delivery(SQLite::Statement& row, const std::string& target);
+    static OutboxDelivery read_delivery(SQLite::Statement& row, const std::string& target);
 
     SQLite::Database db_;
     SQLite::Statement due_;
@@ -124,13 +133,3 @@ private:
 };
 
 }  // namespace extract::cache
-
-// delivery/ names these unqualified until its own namespace settles (sync-delivery-libs).
-namespace extract::daemon {
-using cache::AttemptRecord;
-using cache::DeliveryState;
-using cache::DeliveryStore;
-using cache::DisabledMark;
-using cache::QueuedDelivery;
-using cache::state_name;
-}  // namespace extract::daemon

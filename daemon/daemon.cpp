@@ -36,6 +36,7 @@ using sync::MassRemovalSettings;
 using sync::PollPacing;
 using sync::SyncEngine;
 using sync::SyncOutcome;
+using sync::SyncKind;
 using sync::SyncResult;
 
 namespace {

@@ -4,6 +4,9 @@
 
 namespace extract::daemon {
 
+using sync::SyncKind;
+using sync::SyncResult;
+
 Millis failure_delay(int consecutive_failures, Millis cap) {
     const int shift = std::min(consecutive_failures - 1, 20);
     const Millis delay{1000LL << std::max(shift, 0)};

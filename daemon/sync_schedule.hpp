@@ -23,7 +23,7 @@ Millis failure_delay(int consecutive_failures, Millis cap);
 
 class SyncSchedule {
 public:
-    using Intervals = PollPacing::Intervals;
+    using Intervals = sync::PollPacing::Intervals;
 
     // Why the next cycle comes when it does.
     enum class Reason {
@@ -51,8 +51,8 @@ public:
     // What the last cycle that ran (not stopped) did.
     struct Ended {
         SteadyTime at;
-        SyncResult result = SyncResult::ok;
-        SyncKind kind = SyncKind::full;
+        sync::SyncResult result = sync::SyncResult::ok;
+        sync::SyncKind kind = sync::SyncKind::full;
         bool rate_limited = false;  // it met a 429
     };
 
@@ -64,14 +64,14 @@ public:
     void observe(const Ended& cycle);
 
     int consecutive_failures() const { return failures_; }  // since the last good cycle
-    const PollPacing& pacing() const { return pacing_; }
+    const sync::PollPacing& pacing() const { return pacing_; }
 
 private:
     std::optional<SteadyTime> cycle_ended_;      // nullopt: the first cycle runs at once
     std::optional<SteadyTime> full_pass_ended_;  // nullopt: a full pass is due
-    SyncResult last_result_ = SyncResult::ok;
+    sync::SyncResult last_result_ = sync::SyncResult::ok;
     int failures_ = 0;
-    PollPacing pacing_;
+    sync::PollPacing pacing_;
 };
 
 }  // namespace extract::daemon

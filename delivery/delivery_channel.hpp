@@ -8,21 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "cache/delivery_store.hpp"
 #include "core/clock.hpp"
 
 namespace extract::delivery {
 
-// A pending row of `deliveries` with the event it carries.
-struct OutboxDelivery {
-    std::int64_t id = 0;  // deliveries.id
-    std::int64_t event_seq = 0;
-    std::string target;    // "webhook.NAME" / "trigger.NAME"
-    int attempts = 0;      // attempts made before this one
-    std::string event_id;  // evt_…: the webhook-id, the same on every attempt
-    std::string event_type;
-    std::string batch_id;
-    std::string payload;  // the event JSON as stored (SPEC §5), sent byte for byte
-};
+// The outbox row an attempt is made for (cache/delivery_store.hpp owns the table).
+using cache::OutboxDelivery;
 
 struct AttemptResult {
     enum class Verdict {

@@ -96,7 +96,7 @@ void DeliveryQueue::finish(const OutboxDelivery& delivery, const AttemptResult& 
     in_flight_.erase(delivery.id);
     if (result.verdict == AttemptResult::Verdict::aborted) return;
 
-    daemon::AttemptRecord record;
+    cache::AttemptRecord record;
     record.attempt = delivery.attempts + 1;
     record.started_at = started_at;
     record.duration = duration;
@@ -106,7 +106,7 @@ void DeliveryQueue::finish(const OutboxDelivery& delivery, const AttemptResult& 
 
     switch (result.verdict) {
         case AttemptResult::Verdict::delivered:
-            record.state = daemon::DeliveryState::delivered;
+            record.state = cache::DeliveryState::delivered;
             store_.record_attempt(delivery, record);
             counts_.add(target, "delivered");
             spdlog::debug("{}: delivered {} ({} {}) on attempt {} in {} ms", target, delivery.id, delivery.event_type,
@@ -124,14 +124,14 @@ void DeliveryQueue::finish(const OutboxDelivery& delivery, const AttemptResult& 
     if (result.not_before && (!held_until_ || *held_until_ < *result.not_before)) held_until_ = result.not_before;
     const auto next = schedule_.next_attempt(record.attempt, now, result.not_before);
     if (next) {
-        record.state = daemon::DeliveryState::pending;
+        record.state = cache::DeliveryState::pending;
         record.next_attempt_at = next;
         store_.record_attempt(delivery, record);
         counts_.add(target, "retried");
         spdlog::warn("{}: attempt {}/{} of delivery {} ({}) failed: {}; next attempt at {}", target, record.attempt,
                      schedule_.max_attempts(), delivery.id, delivery.event_id, record.error, format_timestamp(*next));
     } else {
-        record.state = daemon::DeliveryState::failed;
+        record.state = cache::DeliveryState::failed;
         store_.record_attempt(delivery, record);
         counts_.add(target, "failed");
         spdlog::error(
@@ -142,13 +142,13 @@ void DeliveryQueue::finish(const OutboxDelivery& delivery, const AttemptResult& 
     }
 }
 
-void DeliveryQueue::disable(const OutboxDelivery& delivery, const daemon::AttemptRecord& attempt) {
-    daemon::AttemptRecord record = attempt;
-    record.state = daemon::DeliveryState::disabled;
-    std::optional<daemon::DisabledMark> mark;
+void DeliveryQueue::disable(const OutboxDelivery& delivery, const cache::AttemptRecord& attempt) {
+    cache::AttemptRecord record = attempt;
+    record.state = cache::DeliveryState::disabled;
+    std::optional<cache::DisabledMark> mark;
     // The first 410 names the delivery whose retry lifts the mark; later ones in flight only
     // record their own state.
-    if (!disabled_) mark = daemon::DisabledMark{delivery.id, settings_.url, format_timestamp(clock_.now())};
+    if (!disabled_) mark = cache::DisabledMark{delivery.id, settings_.url, format_timestamp(clock_.now())};
     store_.record_attempt(delivery, record, mark);
     counts_.add(settings_.target, "disabled");
     if (mark) {

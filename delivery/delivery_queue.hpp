@@ -66,12 +66,12 @@ public:
     const QueueSettings& settings() const { return settings_; }
 
 private:
-    void disable(const OutboxDelivery& delivery, const daemon::AttemptRecord& record);
+    void disable(const OutboxDelivery& delivery, const cache::AttemptRecord& record);
 
     QueueSettings settings_;
     const Clock& clock_;
     DeliveryOutcomeCounts& counts_;
-    daemon::DeliveryStore store_;
+    cache::DeliveryStore store_;
     RetrySchedule schedule_;
     std::set<std::int64_t> in_flight_;    // deliveries.id
     std::optional<WallTime> held_until_;  // a Retry-After

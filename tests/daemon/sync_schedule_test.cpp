@@ -9,6 +9,7 @@
 
 using namespace extract;
 using namespace extract::daemon;
+using namespace extract::sync;
 using namespace std::chrono_literals;
 
 namespace {
