@@ -141,8 +141,8 @@ RouteOutcome ApiRoutes::handle(const HttpRequest& request, MirrorConnections& mi
             outcome = detail_reply(500, std::string("internal error: ") + e.what());
         }
     }
-    if (auto* reply = std::get_if<HttpReply>(&outcome)) {
-        metrics_.api_request(route_label(pattern), reply->status);
+    if (auto* ready = std::get_if<HttpReply>(&outcome)) {
+        metrics_.api_request(route_label(pattern), ready->status);
     } else if (auto* blocking = std::get_if<RunBlocking>(&outcome)) {
         blocking->call = [this, call = std::move(blocking->call), label = route_label(pattern)] {
             HttpReply reply;
@@ -434,7 +434,7 @@ RouteOutcome ApiRoutes::metrics(const Call& call) {
     metrics_.replace("deliveries", deliveries);
     const HealthSnapshot health = link_.health();
     std::vector<std::pair<Metrics::Labels, double>> status;
-    for (const char* s : {"ok", "starting", "degraded"}) status.push_back({{{"status", s}}, health.status == s ? 1.0 : 0.0});
+    for (const char* name : {"ok", "starting", "degraded"}) status.push_back({{{"status", name}}, health.status == name ? 1.0 : 0.0});
     metrics_.replace("health_status", status);
     metrics_.replace("sync_paused", {{{}, health.paused ? 1.0 : 0.0}});
     metrics_.replace("held_removals", {{{}, static_cast<double>(health.held_removals)}});

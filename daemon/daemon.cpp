@@ -633,9 +633,9 @@ void Daemon::record_metrics(const SyncOutcome& outcome) {
     };
     if (dispatcher_) {
         for (const auto& [target, outcomes] : dispatcher_->outcome_counts()) {
-            for (const auto& [outcome, total] : outcomes) {
-                add_growth("deliveries_total", {{"target", target}, {"outcome", outcome}}, total,
-                           delivery_outcomes_seen_[target][outcome]);
+            for (const auto& [result, total] : outcomes) {
+                add_growth("deliveries_total", {{"target", target}, {"outcome", result}}, total,
+                           delivery_outcomes_seen_[target][result]);
             }
         }
     }
