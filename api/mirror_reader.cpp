@@ -491,9 +491,9 @@ std::vector<ReportGroup> MirrorReader::report(WallTime since, const ReportGroupi
             } else if (sqlite3_column_type(row, 0) == SQLITE_NULL) {
                 accumulated = &(no_key ? *no_key : no_key.emplace());
             } else {
-                const auto key = text_of(row, 0);
-                auto it = by_text.find(key);
-                if (it == by_text.end()) it = by_text.emplace(std::string(key), Accumulated{}).first;
+                const auto group_text = text_of(row, 0);
+                auto it = by_text.find(group_text);
+                if (it == by_text.end()) it = by_text.emplace(std::string(group_text), Accumulated{}).first;
                 accumulated = &it->second;
             }
             auto& group = accumulated->group;
@@ -513,7 +513,7 @@ std::vector<ReportGroup> MirrorReader::report(WallTime since, const ReportGroupi
     std::vector<std::pair<std::optional<std::string>, Accumulated*>> groups;
     for (auto& [day, accumulated] : by_day) groups.emplace_back(utc_day(day * 86'400'000'000), &accumulated);
     if (no_key) groups.emplace_back(std::nullopt, &*no_key);
-    for (auto& [key, accumulated] : by_text) groups.emplace_back(key, &accumulated);
+    for (auto& [text, accumulated] : by_text) groups.emplace_back(text, &accumulated);
     std::vector<ReportGroup> out;
     out.reserve(groups.size());
     for (auto& [group_key, accumulated] : groups) {

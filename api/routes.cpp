@@ -150,8 +150,8 @@ RouteOutcome ApiRoutes::handle(const HttpRequest& request, MirrorConnections& mi
             outcome = detail_reply(500, std::string("internal error: ") + e.what());
         }
     }
-    if (auto* reply = std::get_if<HttpReply>(&outcome)) {
-        metrics_.api_request(route_label(pattern), reply->status);
+    if (auto* ready = std::get_if<HttpReply>(&outcome)) {
+        metrics_.api_request(route_label(pattern), ready->status);
     } else if (auto* blocking = std::get_if<RunBlocking>(&outcome)) {
         blocking->call = [this, call = std::move(blocking->call), label = route_label(pattern)] {
             HttpReply reply;

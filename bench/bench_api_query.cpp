@@ -112,7 +112,8 @@ extract::bench::LoadOptions load_for(const Settings& s, const std::string& socke
     const std::string target = scenario.target;
     options.next_target = [rows, target](std::mt19937_64& random) {
         if (target.find("{id}") == std::string::npos) return target;
-        return with_id(target, extract::bench::generated_batch_id(static_cast<std::int64_t>(random() % rows)));
+        const auto index = static_cast<std::int64_t>(random() % static_cast<std::uint64_t>(rows));
+        return with_id(target, extract::bench::generated_batch_id(index));
     };
     return options;
 }

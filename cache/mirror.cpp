@@ -450,11 +450,11 @@ bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, con
     // A mirrored batch that upstream still lists, only no longer storable, is not removed by this pass.
     if (options.full_pass_run_id && !batch_id_problem(batch.id) && (!bulk_ids_ || bulk_ids_->may_contain(batch.id))) {
         restore_id_index();
-        auto& find = find_key_;
-        const StatementUse find_use(find);
-        find.bind(1, batch.id);
-        if (find.executeStep()) mark_seen(find.getColumn(0).getInt64(), options);
-        find.tryReset();
+        auto& find_id = find_key_;
+        const StatementUse find_use(find_id);
+        find_id.bind(1, batch.id);
+        if (find_id.executeStep()) mark_seen(find_id.getColumn(0).getInt64(), options);
+        find_id.tryReset();
     }
     return !known_with_reason;
 }

@@ -25,7 +25,7 @@ ApiAnswer answer_of(const HttpReply& reply) {
 }  // namespace
 
 std::string error_detail(const ApiAnswer& answer) {
-    const std::string status = "HTTP " + std::to_string(answer.status);
+    std::string status = "HTTP " + std::to_string(answer.status);
     if (!answer.body.is_object() || !answer.body.contains("detail")) return status;
     const auto& detail = answer.body.at("detail");
     if (detail.is_string()) return detail.get<std::string>();

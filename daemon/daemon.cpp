@@ -620,9 +620,9 @@ void Daemon::record_metrics(const SyncOutcome& outcome) {
     };
     if (dispatcher_) {
         for (const auto& [target, outcomes] : dispatcher_->outcome_counts()) {
-            for (const auto& [outcome, total] : outcomes) {
-                if (const auto n = growth(total, delivery_outcomes_seen_[target][outcome])) {
-                    metrics_.delivery_attempt(target, outcome, n);
+            for (const auto& [result, total] : outcomes) {
+                if (const auto n = growth(total, delivery_outcomes_seen_[target][result])) {
+                    metrics_.delivery_attempt(target, result, n);
                 }
             }
         }

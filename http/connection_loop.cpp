@@ -89,7 +89,7 @@ void ConnectionLoop::answer(ConnectionId id, std::variant<HttpReply, ParkForEven
         if (const auto it = direct_writes_.find(id); it != direct_writes_.end()) direct = it->second;
     }
     if (auto* reply = std::get_if<HttpReply>(&outcome); reply && direct && reply_directly(*direct, id, *reply)) return;
-    post(id, std::visit([](auto&& o) -> Outcome { return std::move(o); }, std::move(outcome)), true);
+    post(id, std::visit([](auto&& o) -> Outcome { return std::forward<decltype(o)>(o); }, std::move(outcome)), true);
 }
 
 void ConnectionLoop::post(ConnectionId id, Outcome outcome, bool wake) {

@@ -32,7 +32,7 @@ struct HttpRequest {
 // A reply body read from an open file as the socket takes it (GET /v1/backup: a file of any
 // size, never held in memory). Owns the descriptor; the file is usually already unlinked.
 struct FileBody {
-    explicit FileBody(int fd, std::uint64_t size) : fd(fd), size(size) {}
+    explicit FileBody(int descriptor, std::uint64_t bytes) : fd(descriptor), size(bytes) {}
     ~FileBody();
     FileBody(const FileBody&) = delete;
     FileBody& operator=(const FileBody&) = delete;
