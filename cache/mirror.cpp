@@ -451,7 +451,7 @@ bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, con
     if (options.full_pass_run_id && !batch_id_problem(batch.id) && (!bulk_ids_ || bulk_ids_->may_contain(batch.id))) {
         restore_id_index();
         auto& find_id = find_key_;
-        const StatementUse find_use(find_id);
+        const StatementUse find_id_use(find_id);
         find_id.bind(1, batch.id);
         if (find_id.executeStep()) mark_seen(find_id.getColumn(0).getInt64(), options);
         find_id.tryReset();
