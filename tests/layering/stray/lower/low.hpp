@@ -1,0 +1,3 @@
+#pragma once
+// A lower layer reaching up: check-layering must refuse this include.
+#include "upper/up.hpp"

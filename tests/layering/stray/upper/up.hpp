@@ -1,0 +1,3 @@
+#pragma once
+// An upper layer including a lower one, as allowed.
+#include "lower/low.hpp"
