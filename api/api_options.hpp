@@ -29,18 +29,18 @@ struct ApiOptions {
     // Run the queries; long polls do not hold them. 0: one per CPU, at least 2 (issue 7: on 2
     // CPUs, 4 workers only added context switches: get-by-id p99 6-7.5 ms against 3.4-4.6).
     std::size_t worker_threads = 0;
-    std::size_t max_connections = 512;   // more are answered 503 and closed
+    std::size_t max_connections = 512;  // more are answered 503 and closed
     // What one uid may hold (root and the daemon's own included). 0: a quarter of
     // max_connections. An eighth of max_connections is kept for root and the daemon's own uid;
     // at a limit, a connection that has sent nothing since it was accepted is closed to make
     // room before a newcomer is refused (http/connection_admission.hpp).
     std::size_t max_connections_per_uid = 0;
-    Millis request_timeout{std::chrono::seconds(10)};  // a request's first byte to its last; then 408 and closed
-    Millis idle_timeout{std::chrono::seconds(60)};     // a kept-alive connection with no request is closed
+    Millis request_timeout{std::chrono::seconds(10)};   // a request's first byte to its last; then 408 and closed
+    Millis idle_timeout{std::chrono::seconds(60)};      // a kept-alive connection with no request is closed
     Millis long_poll_cap{std::chrono::minutes(5)};      // a longer `wait` is cut to this
     Millis max_sync_wait{std::chrono::minutes(10)};     // POST /v1/sync?wait=true gives up after this
     Millis max_refresh_wait{std::chrono::seconds(20)};  // POST /v1/batches/{id}/refresh answers 503 after this
-    std::size_t max_sync_waiters = 16;   // concurrent POST /v1/sync?wait=true and refreshes; more get 503
+    std::size_t max_sync_waiters = 16;  // concurrent POST /v1/sync?wait=true and refreshes; more get 503
 };
 
 }  // namespace extract::api

@@ -18,7 +18,7 @@ struct SyncProgress {
     std::int64_t pages = 0;    // applied so far
     std::int64_t batches = 0;  // listed so far
     double batches_per_second = 0;
-    std::optional<std::int64_t> expected_pages;        // the last complete full pass's; unknown on a first sync
+    std::optional<std::int64_t> expected_pages;          // the last complete full pass's; unknown on a first sync
     std::optional<std::int64_t> estimated_seconds_left;  // only when expected_pages is known
 };
 
@@ -30,8 +30,8 @@ struct HealthSnapshot {
     std::optional<std::string> last_error;
     int consecutive_failures = 0;
     std::vector<std::string> disabled_targets;  // webhook.NAME disabled by a 410
-    std::optional<SyncProgress> progress;        // while a full pass runs
-    bool paused = false;                         // syncing paused by a 401/403 (metrics: sync_paused)
+    std::optional<SyncProgress> progress;       // while a full pass runs
+    bool paused = false;                        // syncing paused by a 401/403 (metrics: sync_paused)
     // Batches a complete full pass did not list but the mass-removal guard keeps live until
     // passes agree or an operator confirms; 0 when nothing is held (then status may be ok).
     std::int64_t held_removals = 0;

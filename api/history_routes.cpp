@@ -93,8 +93,9 @@ HttpReply snapshot_reply(const std::string& db_path) {
     } catch (const SQLite::Exception& e) {
         fs::remove(file, ignored);
         spdlog::error("api: backup into {} failed: {}", file.string(), e.what());
-        return detail_reply(503, "cannot take a backup: " + std::string(e.what()) + " (it needs as much free space in " +
-                                     mirror.parent_path().string() + " as the mirror takes)");
+        return detail_reply(503, "cannot take a backup: " + std::string(e.what()) +
+                                     " (it needs as much free space in " + mirror.parent_path().string() +
+                                     " as the mirror takes)");
     }
     const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     fs::remove(file, ignored);
@@ -104,8 +105,9 @@ HttpReply snapshot_reply(const std::string& db_path) {
         if (fd >= 0) ::close(fd);
         return detail_reply(503, "cannot read the backup just written: " + why);
     }
-    spdlog::info("api: backup of {} bytes taken in {} ms", info.st_size,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+    spdlog::info(
+        "api: backup of {} bytes taken in {} ms", info.st_size,
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
     HttpReply reply;
     reply.content_type = "application/vnd.sqlite3";
     reply.headers.emplace_back("Content-Disposition", "attachment; filename=\"mirror-backup.db\"");
@@ -156,12 +158,13 @@ RouteOutcome ApiRoutes::report(const Call& call) {
 
     nlohmann::json groups = nlohmann::json::array();
     for (const auto& group : call.mirror.reader().report(*since, *by)) {
-        groups.push_back({{"key", group.key ? nlohmann::json(*group.key) : nlohmann::json(nullptr)},
-                          {"batches", group.batches},
-                          {"by_status", group.by_status},
-                          {"items", group.items},
-                          {"failed_items", group.failed_items},
-                          {"duration_s", {{"p50", seconds(group.duration_p50)}, {"p95", seconds(group.duration_p95)}}}});
+        groups.push_back(
+            {{"key", group.key ? nlohmann::json(*group.key) : nlohmann::json(nullptr)},
+             {"batches", group.batches},
+             {"by_status", group.by_status},
+             {"items", group.items},
+             {"failed_items", group.failed_items},
+             {"duration_s", {{"p50", seconds(group.duration_p50)}, {"p95", seconds(group.duration_p95)}}}});
     }
     return json_reply(200, {{"object", "report"},
                             {"by", query.text("by").value_or("day")},

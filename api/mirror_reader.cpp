@@ -50,7 +50,8 @@ std::optional<std::int64_t> upstream_shape_micros(std::string_view text) {
     }
     if (at + 1 != text.size()) return std::nullopt;
     const int year = number(0, 4), hour = number(11, 2), minute = number(14, 2), second = number(17, 2);
-    const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(number(5, 2))),
+    const std::chrono::year_month_day date{std::chrono::year(year),
+                                           std::chrono::month(static_cast<unsigned>(number(5, 2))),
                                            std::chrono::day(static_cast<unsigned>(number(8, 2)))};
     if (year < 1970 || year > 2199 || !date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
     const std::int64_t days = std::chrono::sys_days(date).time_since_epoch().count();
@@ -66,7 +67,8 @@ void sql_time_us(sqlite3_context* context, int, sqlite3_value** args) {
         sqlite3_result_null(context);
         return;
     }
-    const std::string_view view(reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_value_bytes(args[0])));
+    const std::string_view view(reinterpret_cast<const char*>(text),
+                                static_cast<std::size_t>(sqlite3_value_bytes(args[0])));
     if (const auto micros = upstream_shape_micros(view)) {
         sqlite3_result_int64(context, *micros);
         return;
@@ -163,7 +165,8 @@ void MirrorReader::list_range(const BatchListQuery& query, const TextRange& rang
     if (!query.include_removed) sql += " AND +removed_at IS NULL";
     if (query.status) sql += " AND status = :status";
     if (query.engine) sql += " AND engine = :engine";
-    const auto after_day = query.created_after ? day_bound(*query.created_after - std::chrono::hours(24)) : std::nullopt;
+    const auto after_day =
+        query.created_after ? day_bound(*query.created_after - std::chrono::hours(24)) : std::nullopt;
     if (query.created_after) sql += " AND extract_time_us(created_at) > :created_after";
     if (after_day) sql += " AND created_at >= :created_after_day";
     if (query.created_before) sql += " AND extract_time_us(created_at) < :created_before";
@@ -174,8 +177,8 @@ void MirrorReader::list_range(const BatchListQuery& query, const TextRange& rang
     // json_type() tells a string from an object or array with the same text.
     for (std::size_t i = 0; i < query.metadata.size(); ++i) {
         const auto n = std::to_string(i);
-        sql += " AND json_extract(metadata, :meta_path" + n + ") = :meta_value" + n + " AND json_type(metadata, :meta_path" +
-               n + ") = 'text'";
+        sql += " AND json_extract(metadata, :meta_path" + n + ") = :meta_value" + n +
+               " AND json_type(metadata, :meta_path" + n + ") = 'text'";
     }
     if (query.after) sql += " AND (created_at, id) < (:cursor_created_at, :cursor_id)";
     sql += " ORDER BY created_at DESC, id DESC LIMIT :limit";
@@ -472,8 +475,8 @@ std::vector<ReportGroup> MirrorReader::report(WallTime since, const ReportGroupi
         const std::string path = by.kind == Kind::metadata ? metadata_path(by.metadata_key) : std::string();
         const std::string day = day_bound(since - std::chrono::hours(24)).value_or("");
         if (by.kind == Kind::metadata) {
-            sqlite3_bind_text(row, sqlite3_bind_parameter_index(row, ":path"), path.data(), static_cast<int>(path.size()),
-                              SQLITE_STATIC);
+            sqlite3_bind_text(row, sqlite3_bind_parameter_index(row, ":path"), path.data(),
+                              static_cast<int>(path.size()), SQLITE_STATIC);
         }
         sqlite3_bind_text(row, sqlite3_bind_parameter_index(row, ":day"), day.data(), static_cast<int>(day.size()),
                           SQLITE_STATIC);
@@ -506,7 +509,8 @@ std::vector<ReportGroup> MirrorReader::report(WallTime since, const ReportGroupi
             group.failed_items += sqlite3_column_int64(row, 3);
             if (sqlite3_column_type(row, 5) != SQLITE_NULL) {
                 const auto micros = sqlite3_column_int64(row, 5) - created;
-                if (micros >= 0) accumulated->durations.push_back(static_cast<float>(static_cast<double>(micros) / 1e6));
+                if (micros >= 0)
+                    accumulated->durations.push_back(static_cast<float>(static_cast<double>(micros) / 1e6));
             }
         }
     }

@@ -35,7 +35,7 @@ struct BatchListQuery {
 };
 
 struct BatchListPage {
-    std::vector<std::string> raw_items;  // the upstream objects as stored (JSON text)
+    std::vector<std::string> raw_items;     // the upstream objects as stored (JSON text)
     std::optional<BatchListPosition> next;  // where the next page starts; none on the last
 };
 
@@ -68,7 +68,7 @@ struct EventPage {
 };
 
 struct MirrorStats {
-    std::int64_t batches_total = 0;  // every mirrored batch, removed ones too
+    std::int64_t batches_total = 0;                      // every mirrored batch, removed ones too
     std::map<std::string, std::int64_t> live_by_status;  // batches not removed, by status
     std::int64_t batches_removed = 0;
     std::int64_t events = 0;
@@ -96,7 +96,7 @@ struct DeliveryQuery {
 };
 
 struct DeliveryPage {
-    std::vector<DeliveryRow> rows;  // newest (highest id) first
+    std::vector<DeliveryRow> rows;               // newest (highest id) first
     std::optional<std::int64_t> next_before_id;  // none on the last page
 };
 

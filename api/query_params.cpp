@@ -14,8 +14,8 @@ using http::HttpReply;
 using http::json_reply;
 using http::percent_decode;
 
-void ValidationErrors::add(std::string_view where, std::string_view name, std::string_view type,
-                           std::string_view msg, std::optional<std::string_view> input, nlohmann::json ctx) {
+void ValidationErrors::add(std::string_view where, std::string_view name, std::string_view type, std::string_view msg,
+                           std::optional<std::string_view> input, nlohmann::json ctx) {
     nlohmann::json error{{"type", type}, {"loc", {where, name}}, {"msg", msg}};
     if (input) error["input"] = *input;
     if (!ctx.is_null()) error["ctx"] = std::move(ctx);
@@ -55,13 +55,13 @@ std::int64_t QueryParams::integer(std::string_view name, std::int64_t fallback, 
     if (begin != end && *begin == '+') ++begin;
     const auto [stop, ec] = std::from_chars(begin, end, n);
     if (ec != std::errc{} || stop != end || begin == end) {
-        errors_.add("query", name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer",
-                    *value);
+        errors_.add("query", name, "int_parsing",
+                    "Input should be a valid integer, unable to parse string as an integer", *value);
         return fallback;
     }
     if (n < min) {
-        errors_.add("query", name, "greater_than_equal", "Input should be greater than or equal to " + std::to_string(min),
-                    *value, {{"ge", min}});
+        errors_.add("query", name, "greater_than_equal",
+                    "Input should be greater than or equal to " + std::to_string(min), *value, {{"ge", min}});
         return fallback;
     }
     if (n > max) {

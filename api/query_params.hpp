@@ -14,9 +14,9 @@
 #include <utility>
 #include <vector>
 
-#include "http/http_message.hpp"
-#include "core/closed_sets.hpp"
 #include "core/clock.hpp"
+#include "core/closed_sets.hpp"
+#include "http/http_message.hpp"
 
 namespace extract::api {
 

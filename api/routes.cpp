@@ -39,7 +39,8 @@ std::variant<std::int64_t, HttpReply> path_integer(std::string_view name, const 
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec == std::errc{} && end == text.data() + text.size()) return value;
     ValidationErrors errors;
-    errors.add("path", name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer", text);
+    errors.add("path", name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer",
+               text);
     return errors.reply();
 }
 
@@ -50,9 +51,8 @@ constexpr std::size_t kMaxBatchIdLength = 128;
 std::optional<HttpReply> invalid_batch_id(const std::string& id) {
     auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
     const bool valid = !id.empty() && id.size() <= kMaxBatchIdLength && alnum(id.front()) &&
-                       std::all_of(id.begin(), id.end(), [&](char c) {
-                           return alnum(c) || c == '-' || c == '_' || c == '.' || c == ':';
-                       });
+                       std::all_of(id.begin(), id.end(),
+                                   [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.' || c == ':'; });
     if (valid) return std::nullopt;
     ValidationErrors errors;
     errors.add("path", "batch_id", "string_pattern_mismatch",
@@ -89,9 +89,7 @@ std::vector<std::pair<std::string, std::string>> metadata_filters(QueryParams& q
     return filters;
 }
 
-std::string route_label(const std::string* pattern) {
-    return pattern ? *pattern : std::string("unmatched");
-}
+std::string route_label(const std::string* pattern) { return pattern ? *pattern : std::string("unmatched"); }
 
 }  // namespace
 
@@ -225,11 +223,11 @@ namespace {
 HttpReply batch_reply(MirrorReader& reader, const std::string& id) {
     const auto detail = reader.batch(id);
     if (!detail) return detail_reply(404, "batch not found");
-    const nlohmann::json mirror{
-        {"first_seen_at", detail->mirror.first_seen_at},
-        {"last_seen_at", detail->mirror.last_seen_at},
-        {"last_changed_at", detail->mirror.last_changed_at},
-        {"removed_at", detail->mirror.removed_at ? nlohmann::json(*detail->mirror.removed_at) : nullptr}};
+    const nlohmann::json mirror{{"first_seen_at", detail->mirror.first_seen_at},
+                                {"last_seen_at", detail->mirror.last_seen_at},
+                                {"last_changed_at", detail->mirror.last_changed_at},
+                                {"removed_at",
+                                 detail->mirror.removed_at ? nlohmann::json(*detail->mirror.removed_at) : nullptr}};
     const nlohmann::json transitions = json_array(detail->transitions);
     // The stored object (valid JSON, checked by the schema) with the two members spliced in
     // before its closing brace: parsing and printing the whole object again was a fifth of
@@ -302,16 +300,15 @@ RouteOutcome ApiRoutes::stats(const Call& call) {
         const auto it = s.deliveries_by_state.find(state);
         return it == s.deliveries_by_state.end() ? std::int64_t{0} : it->second;
     };
-    return json_reply(200, {{"batches",
-                             {{"total", s.batches_total},
-                              {"by_status", s.live_by_status},
-                              {"removed", s.batches_removed}}},
-                            {"events", s.events},
-                            {"set_aside", s.set_aside},
-                            {"deliveries",
-                             {{"pending", deliveries("pending")},
-                              {"failed", deliveries("failed")},
-                              {"delivered", deliveries("delivered")}}}});
+    return json_reply(200,
+                      {{"batches",
+                        {{"total", s.batches_total}, {"by_status", s.live_by_status}, {"removed", s.batches_removed}}},
+                       {"events", s.events},
+                       {"set_aside", s.set_aside},
+                       {"deliveries",
+                        {{"pending", deliveries("pending")},
+                         {"failed", deliveries("failed")},
+                         {"delivered", deliveries("delivered")}}}});
 }
 
 namespace {
@@ -346,7 +343,9 @@ RouteOutcome ApiRoutes::health(const Call& call) {
         const SetAsideSummary set_aside = call.mirror.reader().set_aside(kSetAsideShown);
         nlohmann::json listed = nlohmann::json::array();
         for (const SetAsideBatch& b : set_aside.batches) {
-            listed.push_back({{"batch_id", b.batch_id}, {"reason", b.reason}, {"first_seen_at", b.first_seen_at},
+            listed.push_back({{"batch_id", b.batch_id},
+                              {"reason", b.reason},
+                              {"first_seen_at", b.first_seen_at},
                               {"last_seen_at", b.last_seen_at}});
         }
         body["set_aside"] = {{"count", set_aside.count}, {"batches", std::move(listed)}};
@@ -363,11 +362,13 @@ RouteOutcome ApiRoutes::sync(const Call& call) {
     what.confirm_removals = query.boolean("confirm_removals", false);
     const bool wait = query.boolean("wait", false);
     // How long to wait with wait=true (extractctl sync --timeout); at most max_sync_wait.
-    const Millis max_wait = std::min(query.duration("timeout").value_or(options_.max_sync_wait), options_.max_sync_wait);
+    const Millis max_wait =
+        std::min(query.duration("timeout").value_or(options_.max_sync_wait), options_.max_sync_wait);
     // Only a complete full pass removes anything, so only one can apply held removals.
     if (what.confirm_removals && !what.full) {
-        query.reject("confirm_removals", "confirm_removals=true needs full=true: only a complete full pass removes "
-                                         "batches, so only one can apply held removals");
+        query.reject("confirm_removals",
+                     "confirm_removals=true needs full=true: only a complete full pass removes "
+                     "batches, so only one can apply held removals");
     }
     if (!query.errors().empty()) return query.errors().reply();
     if (!wait) {
@@ -404,7 +405,8 @@ RouteOutcome ApiRoutes::list_deliveries(const Call& call) {
     if (!query.errors().empty()) return query.errors().reply();
     const auto page = call.mirror.reader().deliveries(q);
     nlohmann::json body = list_of(json_array(page.rows));
-    body["next_cursor"] = page.next_before_id ? nlohmann::json(cursors_.deliveries_cursor(*page.next_before_id)) : nullptr;
+    body["next_cursor"] =
+        page.next_before_id ? nlohmann::json(cursors_.deliveries_cursor(*page.next_before_id)) : nullptr;
     return json_reply(200, body);
 }
 

@@ -15,13 +15,13 @@
 #include "api/api_options.hpp"
 #include "api/batch_cursor.hpp"
 #include "api/daemon_link.hpp"
+#include "api/mirror_connections.hpp"
+#include "core/clock.hpp"
 #include "http/event_notifier.hpp"
 #include "http/http_message.hpp"
-#include "metrics/metrics.hpp"
-#include "api/mirror_connections.hpp"
 #include "http/park_for_events.hpp"
 #include "http/router.hpp"
-#include "core/clock.hpp"
+#include "metrics/metrics.hpp"
 
 namespace extract::api {
 
@@ -34,7 +34,8 @@ using RouteOutcome = std::variant<http::HttpReply, http::ParkForEvents, RunBlock
 
 class ApiRoutes {
 public:
-    ApiRoutes(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, extract::metrics::Metrics& metrics, const Clock& clock);
+    ApiRoutes(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, extract::metrics::Metrics& metrics,
+              const Clock& clock);
 
     // `long_poll_deadline` is set when a parked long poll is asked again: at or past it, the
     // route answers with what it has.

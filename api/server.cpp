@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <thread>
 
-#include "http/connection_loop.hpp"
+#include "api/mirror_connections.hpp"
 #include "api/routes.hpp"
+#include "http/connection_loop.hpp"
 #include "http/unix_listener.hpp"
 #include "http/worker_pool.hpp"
-#include "api/mirror_connections.hpp"
 
 namespace extract::api {
 
@@ -31,7 +31,8 @@ using http::WorkerPool;
 // Everything that exists while the server serves, in the order it must be torn down
 // (members are destroyed in reverse).
 struct ApiServer::Running {
-    Running(const ApiOptions& options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics, const Clock& clock)
+    Running(const ApiOptions& options, DaemonLink& link, EventNotifier& notifier, metrics::Metrics& metrics,
+            const Clock& clock)
         : routes(options, link, notifier, metrics, clock),
           workers(options.worker_threads > 0 ? options.worker_threads
                                              : std::max<std::size_t>(2, std::thread::hardware_concurrency()),
@@ -86,7 +87,9 @@ void ApiServer::start() {
                 } else {
                     auto call = std::move(std::get<RunBlocking>(outcome).call);
                     const bool started = r->blocking.try_run([r, id, call] { r->loop->answer(id, call()); });
-                    if (!started) r->loop->answer(id, detail_reply(503, "too many clients are waiting for a sync or a refresh; try again"));
+                    if (!started)
+                        r->loop->answer(
+                            id, detail_reply(503, "too many clients are waiting for a sync or a refresh; try again"));
                 }
             });
         });

@@ -11,9 +11,9 @@
 
 #include "api/api_options.hpp"
 #include "api/daemon_link.hpp"
+#include "core/clock.hpp"
 #include "http/event_notifier.hpp"
 #include "metrics/metrics.hpp"
-#include "core/clock.hpp"
 
 namespace extract::api {
 
@@ -21,7 +21,8 @@ class ApiServer {
 public:
     ApiServer(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, metrics::Metrics& metrics);
     // `clock` gives retry timestamps and long-poll deadlines (tests may pass their own).
-    ApiServer(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, metrics::Metrics& metrics, const Clock& clock);
+    ApiServer(ApiOptions options, DaemonLink& link, http::EventNotifier& notifier, metrics::Metrics& metrics,
+              const Clock& clock);
     ~ApiServer();
     ApiServer(const ApiServer&) = delete;
     ApiServer& operator=(const ApiServer&) = delete;

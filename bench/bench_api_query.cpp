@@ -123,8 +123,8 @@ std::string write_config(const fs::path& dir, const std::string& mirror) {
     std::ofstream out(config);
     // Port 9 on loopback refuses connections: every sync fails at once and backs off.
     out << "[upstream]\nbase_url = http://127.0.0.1:9\nmax_requests_per_second = 0\nrequest_timeout = 1s\n\n"
-        << "[sync]\nfull_sync_interval = 1h\n\n[cache]\npath = " << mirror << "\n\n[api]\nsocket = "
-        << (dir / "api.sock").string() << "\n\n[log]\nlevel = warn\n";
+        << "[sync]\nfull_sync_interval = 1h\n\n[cache]\npath = " << mirror
+        << "\n\n[api]\nsocket = " << (dir / "api.sock").string() << "\n\n[log]\nlevel = warn\n";
     return config.string();
 }
 
@@ -170,10 +170,10 @@ void print_row(const Measured& m) {
 int run(const Settings& s) {
     const fs::path work = extract::bench::make_work_directory("extract-bench-api");
     // A smoke run builds its own small mirror; a real one keeps the big one for the next run.
-    const fs::path mirror = !s.mirror.empty() ? fs::path(s.mirror)
-                            : s.smoke ? work / "mirror.db"
-                                      : fs::temp_directory_path() / "extract-bench" /
-                                            ("api-mirror-v2-" + std::to_string(s.rows) + ".db");
+    const fs::path mirror =
+        !s.mirror.empty() ? fs::path(s.mirror)
+        : s.smoke         ? work / "mirror.db"
+                  : fs::temp_directory_path() / "extract-bench" / ("api-mirror-v2-" + std::to_string(s.rows) + ".db");
     fs::create_directories(mirror.parent_path());
 
     const auto build_start = std::chrono::steady_clock::now();
@@ -217,7 +217,8 @@ int run(const Settings& s) {
     const std::string load_before = extract::bench::load_average();
     {
         ::setenv("EXTRACT_API_KEY", "bench-key-not-used", 0);
-        const std::string syncd = s.syncd.empty() ? (extract::bench::own_directory() / "extract-syncd").string() : s.syncd;
+        const std::string syncd =
+            s.syncd.empty() ? (extract::bench::own_directory() / "extract-syncd").string() : s.syncd;
         const std::string socket = (work / "api.sock").string();
         extract::bench::ChildProgram daemon({syncd, "--config", write_config(work, mirror.string())},
                                             work / "extract-syncd.log");
@@ -238,8 +239,8 @@ int run(const Settings& s) {
             // The warm-up's requests are not counted: charge it its share of the CPU time.
             const double counted = s.seconds / (s.seconds + s.warm_up_seconds);
             if (m.daemon.requests > 0) {
-                m.daemon_cpu_us = (cpu_seconds(daemon.pid()) - cpu_before) * counted * 1e6 /
-                                  static_cast<double>(m.daemon.requests);
+                m.daemon_cpu_us =
+                    (cpu_seconds(daemon.pid()) - cpu_before) * counted * 1e6 / static_cast<double>(m.daemon.requests);
             }
             std::cerr << m.scenario.name << ": " << m.daemon.requests_per_second() << " requests/s\n";
         }
@@ -256,15 +257,17 @@ int run(const Settings& s) {
 
     char host[256] = {};
     ::gethostname(host, sizeof(host) - 1);
-    std::printf("Query API, %lld mirrored batches, %d keep-alive connections, %.1f s per scenario "
-                "(after %.1f s warm-up; the mirror's %.0f MiB read once before, in %.1f s, so the page cache is warm); "
-                "%u CPUs on %s; load average %s before, %s after.\n\n",
-                static_cast<long long>(s.rows), s.connections, s.seconds, s.warm_up_seconds,
-                static_cast<double>(warmed) / (1024.0 * 1024.0), warm_seconds,
-                std::thread::hardware_concurrency(), host, load_before.c_str(), load_after.c_str());
+    std::printf(
+        "Query API, %lld mirrored batches, %d keep-alive connections, %.1f s per scenario "
+        "(after %.1f s warm-up; the mirror's %.0f MiB read once before, in %.1f s, so the page cache is warm); "
+        "%u CPUs on %s; load average %s before, %s after.\n\n",
+        static_cast<long long>(s.rows), s.connections, s.seconds, s.warm_up_seconds,
+        static_cast<double>(warmed) / (1024.0 * 1024.0), warm_seconds, std::thread::hardware_concurrency(), host,
+        load_before.c_str(), load_after.c_str());
     // CPU µs/req: the daemon's CPU time per request, which a busy machine disturbs less than req/s.
-    std::printf("| scenario | extract-syncd req/s | p50 ms | p99 ms | CPU µs/req | errors | ceiling req/s | p50 ms | "
-                "p99 ms | ratio | reply | target |\n");
+    std::printf(
+        "| scenario | extract-syncd req/s | p50 ms | p99 ms | CPU µs/req | errors | ceiling req/s | p50 ms | "
+        "p99 ms | ratio | reply | target |\n");
     std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     bool failed = false;
     for (const auto& m : results) {

@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "cache/mirror.hpp"
 #include "bench/generated_mirror.hpp"
+#include "cache/mirror.hpp"
 #include "core/clock.hpp"
 
 namespace {

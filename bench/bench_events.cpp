@@ -59,7 +59,8 @@ struct Settings {
     bool smoke = false;
 };
 
-constexpr const char* kUsage = "usage: bench_events [--transitions N] [--clients C] [--targets T] [--bin DIR] [--smoke]\n";
+constexpr const char* kUsage =
+    "usage: bench_events [--transitions N] [--clients C] [--targets T] [--bin DIR] [--smoke]\n";
 
 std::optional<Settings> parse(int argc, char** argv) {
     Settings s;
@@ -170,7 +171,8 @@ public:
         std::string answer;
         Poco::StreamCopier::copyToString(session_.receiveResponse(response), answer);
         if (response.getStatus() != Poco::Net::HTTPResponse::HTTP_OK) {
-            throw std::runtime_error("extract-sim " + path + ": HTTP " + std::to_string(response.getStatus()) + " " + answer);
+            throw std::runtime_error("extract-sim " + path + ": HTTP " + std::to_string(response.getStatus()) + " " +
+                                     answer);
         }
         return nlohmann::json::parse(answer);
     }
@@ -272,7 +274,8 @@ int run(const Settings& s) {
     for (int i = 0; i < s.targets; ++i) receivers.push_back(std::make_unique<Receiver>());
     ::setenv("EXTRACT_API_KEY", kApiKey, 1);
     const std::string socket = (work / "api.sock").string();
-    extract::bench::ChildProgram daemon({(bin / "extract-syncd").string(), "--config", write_config(work, sim_port, receivers)},
+    extract::bench::ChildProgram daemon({(bin / "extract-syncd").string(), "--config",
+                                         write_config(work, sim_port, receivers)},
                                         work / "extract-syncd.log");
     if (!extract::bench::wait_for_socket(socket, std::chrono::seconds(30))) {
         throw std::runtime_error("extract-syncd did not serve; see " + daemon.log_path().string());
@@ -288,7 +291,8 @@ int run(const Settings& s) {
     std::vector<FeedFollower> followers(static_cast<std::size_t>(s.clients));
     std::vector<std::thread> threads;
     for (auto& f : followers) {
-        threads.emplace_back([&f, &socket, from_seq, &s, give_up] { f.follow(socket, from_seq, s.transitions, give_up); });
+        threads.emplace_back(
+            [&f, &socket, from_seq, &s, give_up] { f.follow(socket, from_seq, s.transitions, give_up); });
     }
     const auto sync_start = Clock::now();
     const auto sync = control.request("POST", "/v1/sync?wait=true");
@@ -331,33 +335,35 @@ int run(const Settings& s) {
     const double delivery_ms = delivered > 0 ? ms_between(first_delivery, last_delivery) : 0;
     const double per_second = delivery_ms > 0 ? static_cast<double>(delivered) * 1000.0 / delivery_ms : 0;
 
-    std::printf("Events: %d transitions in one sync, %d long-poll clients, %d webhook targets (max_in_flight 4 each); "
-                "%u CPUs, load average %s.\n\n",
-                s.transitions, s.clients, s.targets, std::thread::hardware_concurrency(),
-                extract::bench::load_average().c_str());
+    std::printf(
+        "Events: %d transitions in one sync, %d long-poll clients, %d webhook targets (max_in_flight 4 each); "
+        "%u CPUs, load average %s.\n\n",
+        s.transitions, s.clients, s.targets, std::thread::hardware_concurrency(),
+        extract::bench::load_average().c_str());
     std::printf("| what | figure | target |\n| --- | --- | --- |\n");
     std::printf("| the sync (POST /v1/sync?wait=true) | %.0f ms | — |\n", ms_between(sync_start, sync_end));
     if (s.clients > 0) {
-        std::printf("| last long-poll client has all %d events, after the sync returned | %+.0f ms (%lld requests in all) | "
-                    "every client gets every event %s |\n",
-                    s.transitions, last_client_ms, static_cast<long long>(poll_requests), complete ? "✅" : "❌");
+        std::printf(
+            "| last long-poll client has all %d events, after the sync returned | %+.0f ms (%lld requests in all) | "
+            "every client gets every event %s |\n",
+            s.transitions, last_client_ms, static_cast<long long>(poll_requests), complete ? "✅" : "❌");
     }
     if (s.targets > 0) {
-        std::printf("| webhook deliveries received (distinct, all targets) | %zu of %zu, %zu duplicates | — |\n", delivered,
-                    expected_deliveries * receivers.size(), duplicates);
+        std::printf("| webhook deliveries received (distinct, all targets) | %zu of %zu, %zu duplicates | — |\n",
+                    delivered, expected_deliveries * receivers.size(), duplicates);
         std::printf("| last delivery, after the sync returned | %.0f ms | — |\n", ms_between(sync_end, last_delivery));
         std::printf("| webhook deliveries/s (first to last received) | %.0f | ≥ 1,000/s %s |\n", per_second,
                     per_second >= 1000 ? "✅" : "❌");
     }
     daemon.stop();
     sim.stop();
-    if (complete) fs::remove_all(work);
-    else std::cerr << "logs kept in " << work.string() << "\n";
+    if (complete)
+        fs::remove_all(work);
+    else
+        std::cerr << "logs kept in " << work.string() << "\n";
     return complete ? 0 : 1;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    return extract::bench::run_parsed("bench_events", kUsage, parse(argc, argv), run);
-}
+int main(int argc, char** argv) { return extract::bench::run_parsed("bench_events", kUsage, parse(argc, argv), run); }

@@ -13,11 +13,11 @@
 
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <SQLiteCpp/Database.h>
+#include <CLI/CLI.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -161,8 +161,8 @@ Row measure(const Options& o, long n, long a, const fs::path& work) {
         }
     }
     if (static_cast<long>(active.size()) < a) {
-        const json created = control.call(
-            "POST", "/_control/batches", {{"count", a - static_cast<long>(active.size())}, {"status", "running"}});
+        const json created = control.call("POST", "/_control/batches",
+                                          {{"count", a - static_cast<long>(active.size())}, {"status", "running"}});
         for (const auto& id : created.at("ids")) active.push_back(id.get<std::string>());
     }
 
@@ -170,21 +170,27 @@ Row measure(const Options& o, long n, long a, const fs::path& work) {
     {
         std::ofstream(work / "api_key") << kKey << "\n";
         std::ofstream ini(work / "extract-sync.ini");
-        ini << "[upstream]\nbase_url = http://" << line->substr(line->find("127.0.0.1")) << "\napi_key_file = "
-            << (work / "api_key").string() << "\nmax_requests_per_second = 0\n\n[sync]\npoll_interval = " << o.poll_ms
+        ini << "[upstream]\nbase_url = http://" << line->substr(line->find("127.0.0.1"))
+            << "\napi_key_file = " << (work / "api_key").string()
+            << "\nmax_requests_per_second = 0\n\n[sync]\npoll_interval = " << o.poll_ms
             << "ms\nidle_poll_interval = " << o.idle_ms << "ms\nfull_sync_interval = 1h\n\n[cache]\npath = " << db
             << "\n\n[api]\nsocket = " << (work / "api.sock").string() << "\n\n[log]\nlevel = info\n";
     }
-    extract::bench::ChildProgram syncd({(bin / "extract-syncd").string(), "--config", (work / "extract-sync.ini").string()},
+    extract::bench::ChildProgram syncd({(bin / "extract-syncd").string(), "--config",
+                                        (work / "extract-sync.ini").string()},
                                        work / "syncd.log");
     MirrorReader mirror(db);
-    wait_until([&] { return mirror.number("SELECT count(*) FROM sync_runs WHERE kind='full' AND error IS NULL "
-                                          "AND finished_at IS NOT NULL") == 1; },
-               600s, "the first full pass");
+    wait_until(
+        [&] {
+            return mirror.number(
+                       "SELECT count(*) FROM sync_runs WHERE kind='full' AND error IS NULL "
+                       "AND finished_at IS NOT NULL") == 1;
+        },
+        600s, "the first full pass");
     row.full_requests = mirror.number("SELECT requests FROM sync_runs WHERE kind='full'");
     const std::int64_t after = mirror.number("SELECT max(id) FROM sync_runs");
-    const std::string fast_since = "FROM sync_runs WHERE kind='fast' AND finished_at IS NOT NULL AND id > " +
-                                   std::to_string(after);
+    const std::string fast_since =
+        "FROM sync_runs WHERE kind='fast' AND finished_at IS NOT NULL AND id > " + std::to_string(after);
     wait_until([&] { return mirror.number("SELECT count(*) " + fast_since) >= 3; }, 120s, "three fast polls");
     row.fast_requests = static_cast<double>(mirror.number("SELECT sum(requests) " + fast_since)) /
                         static_cast<double>(mirror.number("SELECT count(*) " + fast_since));
@@ -200,9 +206,12 @@ Row measure(const Options& o, long n, long a, const fs::path& work) {
             const std::string id = active.at(static_cast<std::size_t>(i) % active.size());
             const std::string to = i < static_cast<int>(active.size()) ? "completed" : "failed";
             control.call("POST", "/_control/batches/" + id, {{"status", to}});
-            wait_until([&] { return mirror.number("SELECT count(*) FROM transitions WHERE batch_id='" + id +
-                                                  "' AND to_status='" + to + "'") == 1; },
-                       60s, "the change of " + id);
+            wait_until(
+                [&] {
+                    return mirror.number("SELECT count(*) FROM transitions WHERE batch_id='" + id +
+                                         "' AND to_status='" + to + "'") == 1;
+                },
+                60s, "the change of " + id);
             row.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - changed_at).count());
         } else {
             const std::string id =
@@ -211,9 +220,12 @@ Row measure(const Options& o, long n, long a, const fs::path& work) {
                        "the new batch " + id);
             row.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - changed_at).count());
             control.call("POST", "/_control/batches/" + id, {{"status", "completed"}});  // back to A = 0
-            wait_until([&] { return mirror.number("SELECT count(*) FROM batches WHERE id='" + id +
-                                                  "' AND status='completed'") == 1; },
-                       60s, "the end of " + id);
+            wait_until(
+                [&] {
+                    return mirror.number("SELECT count(*) FROM batches WHERE id='" + id + "' AND status='completed'") ==
+                           1;
+                },
+                60s, "the end of " + id);
         }
     }
     syncd.stop();
@@ -235,10 +247,11 @@ int main(int argc, char** argv) {
                 // An hour at the defaults: 4 full passes (15 m), fast polls every 10 s (60 s when idle).
                 const double polls = (a > 0 ? 3600.0 / 10 : 3600.0 / 60) - 4;
                 const double per_hour = 4.0 * static_cast<double>(r.full_requests) + polls * r.fast_requests;
-                const double max = r.latencies_ms.empty() ? 0 : *std::max_element(r.latencies_ms.begin(), r.latencies_ms.end());
+                const double max =
+                    r.latencies_ms.empty() ? 0 : *std::max_element(r.latencies_ms.begin(), r.latencies_ms.end());
                 std::printf("| %ld | %ld | %lld | %.1f | %.0f | %.0f ms | %.0f ms |\n", n, a,
-                            static_cast<long long>(r.full_requests), r.fast_requests, per_hour,
-                            median(r.latencies_ms), max);
+                            static_cast<long long>(r.full_requests), r.fast_requests, per_hour, median(r.latencies_ms),
+                            max);
                 std::fflush(stdout);
             }
         }

@@ -7,7 +7,6 @@
 // Prints one line: "fetch-only: PAGES pages, BATCHES batches in SECONDS s (RATE batches/s)".
 // Exits 0 when the pass completed, 1 when a page failed, 2 on a usage error.
 
-
 #include <chrono>
 #include <cstdio>
 #include <optional>

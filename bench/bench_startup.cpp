@@ -159,7 +159,8 @@ int main(int argc, char** argv) {
     const std::string notify_path = (directory / "notify.sock").string();
     const int notify_fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     const sockaddr_un notify_address = unix_address(notify_path);
-    if (notify_fd < 0 || ::bind(notify_fd, reinterpret_cast<const sockaddr*>(&notify_address), sizeof(notify_address)) != 0) {
+    if (notify_fd < 0 ||
+        ::bind(notify_fd, reinterpret_cast<const sockaddr*>(&notify_address), sizeof(notify_address)) != 0) {
         std::perror("bench_startup: notify socket");
         return 1;
     }

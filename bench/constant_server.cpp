@@ -52,7 +52,9 @@ Poco::Net::ServerSocket bind_unix(const std::string& path) {
 
 struct ConstantServer::Running {
     Running(const std::string& path, int threads)
-        : pool(threads, threads), socket(bind_unix(path)), server(new ConstantFactory(mutex, body), pool, socket, params(threads)) {
+        : pool(threads, threads),
+          socket(bind_unix(path)),
+          server(new ConstantFactory(mutex, body), pool, socket, params(threads)) {
         server.start();
     }
     ~Running() { server.stopAll(true); }

@@ -27,9 +27,12 @@ Batch generated_batch(std::int64_t n) {
     b.status = generated_status(n);
     b.total_items = 20 + n % 480;
     const bool finished = b.status != "pending" && b.status != "running";
-    if (b.status == "completed") b.counts.succeeded = b.total_items;
-    else if (b.status == "failed") b.counts.failed = b.total_items;
-    else if (b.status == "cancelled") b.counts.cancelled = b.total_items;
+    if (b.status == "completed")
+        b.counts.succeeded = b.total_items;
+    else if (b.status == "failed")
+        b.counts.failed = b.total_items;
+    else if (b.status == "cancelled")
+        b.counts.cancelled = b.total_items;
     else if (b.status == "partially_failed") {
         b.counts.failed = 1;
         b.counts.succeeded = b.total_items - 1;
@@ -65,8 +68,11 @@ std::string upstream_json(const Batch& b, std::string_view options) {
         {"id", b.id},
         {"status", b.status},
         {"counts",
-         {{"pending", b.counts.pending}, {"running", b.counts.running}, {"succeeded", b.counts.succeeded},
-          {"failed", b.counts.failed}, {"cancelled", b.counts.cancelled}}},
+         {{"pending", b.counts.pending},
+          {"running", b.counts.running},
+          {"succeeded", b.counts.succeeded},
+          {"failed", b.counts.failed},
+          {"cancelled", b.counts.cancelled}}},
         {"total_items", b.total_items},
         {"engine", text_or_null(b.engine)},
         {"options", nlohmann::json::parse(options)},
@@ -101,7 +107,12 @@ std::string generated_created_at(std::int64_t n) {
 
 std::string generated_status(std::int64_t n) {
     static const std::array<std::pair<int, const char*>, 6> mix{{
-        {70, "completed"}, {82, "partially_failed"}, {90, "failed"}, {95, "cancelled"}, {98, "running"}, {100, "pending"},
+        {70, "completed"},
+        {82, "partially_failed"},
+        {90, "failed"},
+        {95, "cancelled"},
+        {98, "running"},
+        {100, "pending"},
     }};
     const int bucket = static_cast<int>((n * 37) % 100);  // spreads statuses over time
     for (const auto& [limit, status] : mix) {
@@ -114,8 +125,8 @@ void ensure_generated_mirror(const std::string& path, std::int64_t rows) {
     if (std::filesystem::exists(path)) {
         const std::int64_t existing = batch_count(path);
         if (existing == rows) return;
-        throw std::runtime_error(path + " holds " + std::to_string(existing) + " batches, not " +
-                                 std::to_string(rows) + ": remove it or pick another path");
+        throw std::runtime_error(path + " holds " + std::to_string(existing) + " batches, not " + std::to_string(rows) +
+                                 ": remove it or pick another path");
     }
     const SystemClock clock;
     cache::Mirror mirror(path, clock);

@@ -1,7 +1,7 @@
 #pragma once
 // A large mirror for the API benchmarks, written directly with the cache library (no sync):
-// batch n has id generated_batch_id(n) (random-looking, like the upstream's), is created one second after batch n-1 (so higher n lists first),
-// and takes its status from a fixed mix close to a real account's (70 % completed).
+// batch n has id generated_batch_id(n) (random-looking, like the upstream's), is created one second after batch n-1 (so
+// higher n lists first), and takes its status from a fixed mix close to a real account's (70 % completed).
 
 #include <cstdint>
 #include <string>

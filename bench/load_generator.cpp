@@ -44,8 +44,8 @@ void drive(const LoadOptions& options, Clock::time_point measure_from, Clock::ti
             continue;
         }
         tally.body_bytes = static_cast<std::int64_t>(reply.body.size());
-        tally.latencies_us.push_back(static_cast<std::uint32_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(answered - sent).count()));
+        tally.latencies_us.push_back(
+            static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(answered - sent).count()));
     }
 }
 

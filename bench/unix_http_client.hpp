@@ -10,7 +10,7 @@
 namespace extract::bench {
 
 struct HttpExchange {
-    int status = 0;     // 0: the connection failed or the reply was not HTTP
+    int status = 0;  // 0: the connection failed or the reply was not HTTP
     std::string body;
 };
 

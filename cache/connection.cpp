@@ -32,10 +32,8 @@ int busy_timeout_ms(ConnectionRole role) {
     switch (role) {
         case ConnectionRole::writer:
         case ConnectionRole::outbox:
-        case ConnectionRole::backup:
-            return 5000;
-        case ConnectionRole::reader:
-            return 2000;
+        case ConnectionRole::backup: return 5000;
+        case ConnectionRole::reader: return 2000;
     }
     return 5000;
 }
@@ -64,8 +62,7 @@ SQLite::Database open_connection(const std::string& path, ConnectionRole role) {
             // NOMUTEX: one worker thread owns each reader (MirrorConnections), so SQLite's per-call
             // connection mutex is pure cost (a sixth of a report's CPU over a million rows).
             return SQLite::Database(path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX, busy_timeout_ms(role));
-        case ConnectionRole::backup:
-            return SQLite::Database(path, SQLite::OPEN_READONLY, busy_timeout_ms(role));
+        case ConnectionRole::backup: return SQLite::Database(path, SQLite::OPEN_READONLY, busy_timeout_ms(role));
     }
     throw std::logic_error("open_connection: unknown role");
 }

@@ -28,14 +28,10 @@ void bind_optional_time(SQLite::Statement& statement, int index, const std::opti
 
 const char* state_name(DeliveryState state) {
     switch (state) {
-        case DeliveryState::pending:
-            return "pending";
-        case DeliveryState::delivered:
-            return "delivered";
-        case DeliveryState::failed:
-            return "failed";
-        case DeliveryState::disabled:
-            return "disabled";
+        case DeliveryState::pending: return "pending";
+        case DeliveryState::delivered: return "delivered";
+        case DeliveryState::failed: return "failed";
+        case DeliveryState::disabled: return "disabled";
     }
     return "pending";
 }

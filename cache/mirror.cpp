@@ -108,8 +108,8 @@ bool contains(const std::vector<std::string>& values, std::string_view value) {
 }
 
 bool route_takes(const DeliveryRoute& route, std::string_view type, std::string_view status) {
-    const bool type_matches = route.events.empty() ? type == event_type_name(EventType::status_changed)
-                                                   : contains(route.events, type);
+    const bool type_matches =
+        route.events.empty() ? type == event_type_name(EventType::status_changed) : contains(route.events, type);
     return type_matches && (route.statuses.empty() || contains(route.statuses, status));
 }
 
@@ -120,10 +120,8 @@ bool is_constraint_failure(const SQLite::Exception& e) {
         case SQLITE_CONSTRAINT_CHECK:
         case SQLITE_CONSTRAINT_NOTNULL:
         case SQLITE_CONSTRAINT_UNIQUE:
-        case SQLITE_CONSTRAINT_PRIMARYKEY:
-            return true;
-        default:
-            return false;
+        case SQLITE_CONSTRAINT_PRIMARYKEY: return true;
+        default: return false;
     }
 }
 
@@ -177,12 +175,13 @@ Mirror::Mirror(const std::string& path, const Clock& clock)
                    "coalesce((SELECT value FROM meta WHERE key = " +
                        meta_key::sql_literal(meta_key::kLastFullPassAt) + "), '')) WHERE key = ?1"),
       find_set_aside_(db_, "SELECT reason FROM set_aside_batches WHERE batch_id = ?1"),
-      upsert_set_aside_(db_,
-                        "INSERT INTO set_aside_batches (batch_id, reason, first_seen_at, last_seen_at, seen_in_run) "
-                        "VALUES (?1, ?2, ?3, ?3, ?4) ON CONFLICT (batch_id) DO UPDATE SET "
-                        "first_seen_at = CASE WHEN reason = excluded.reason THEN first_seen_at ELSE excluded.first_seen_at END, "
-                        "reason = excluded.reason, last_seen_at = excluded.last_seen_at, "
-                        "seen_in_run = coalesce(excluded.seen_in_run, seen_in_run)"),
+      upsert_set_aside_(
+          db_,
+          "INSERT INTO set_aside_batches (batch_id, reason, first_seen_at, last_seen_at, seen_in_run) "
+          "VALUES (?1, ?2, ?3, ?3, ?4) ON CONFLICT (batch_id) DO UPDATE SET "
+          "first_seen_at = CASE WHEN reason = excluded.reason THEN first_seen_at ELSE excluded.first_seen_at END, "
+          "reason = excluded.reason, last_seen_at = excluded.last_seen_at, "
+          "seen_in_run = coalesce(excluded.seen_in_run, seen_in_run)"),
       clear_set_aside_(db_, "DELETE FROM set_aside_batches WHERE batch_id IN (SELECT value FROM json_each(?1))") {
     restore_id_index();
 }
@@ -301,10 +300,10 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
         bool found = false;  // the mirror holds the row, or this page inserted it
         std::string status;
         bool removed = false;
-        bool created_at_as_first = false;   // the row's created_at equals the first occurrence's
-        bool same_as_first = false;         // the row's raw equals the page's first occurrence
+        bool created_at_as_first = false;     // the row's created_at equals the first occurrence's
+        bool same_as_first = false;           // the row's raw equals the page's first occurrence
         const Batch* last_applied = nullptr;  // set once this page has written or matched the row
-        std::int64_t key = 0;  // writes address the row by its key: no second seek through the id index
+        std::int64_t key = 0;                 // writes address the row by its key: no second seek through the id index
     };
     std::vector<Known> known(ids.size());
 
@@ -324,8 +323,12 @@ void Mirror::store_batches(std::span<const Batch> page, const ApplyOptions& opti
             const SQLite::Column created_column = lookup.getColumn(4);
             const std::string_view created_at(created_column.getText(),
                                               static_cast<std::size_t>(created_column.getBytes()));
-            known[index->second] = Known{true, lookup.getColumn(1).getString(), lookup.getColumn(3).getInt() != 0,
-                                         created_at == first.created_at, raw == first.raw, nullptr,
+            known[index->second] = Known{true,
+                                         lookup.getColumn(1).getString(),
+                                         lookup.getColumn(3).getInt() != 0,
+                                         created_at == first.created_at,
+                                         raw == first.raw,
+                                         nullptr,
                                          lookup.getColumn(5).getInt64()};
         }
     }
@@ -463,7 +466,8 @@ int Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set
     if (!may_have_set_aside_) return 0;
     std::vector<std::string> stored;
     for (const Batch& batch : page) {
-        const bool aside = std::any_of(set_aside.begin(), set_aside.end(), [&](const auto& b) { return b.first == &batch; });
+        const bool aside =
+            std::any_of(set_aside.begin(), set_aside.end(), [&](const auto& b) { return b.first == &batch; });
         if (!aside) stored.push_back(set_aside_key(batch.id));
     }
     int cleared = 0;
@@ -477,8 +481,8 @@ int Mirror::clear_set_aside(std::span<const Batch> page, const SetAsideList& set
     return cleared;
 }
 
-void Mirror::record_transition(std::int64_t batch_key, const std::string* from_status,
-                               const std::string& to_status, const Moment& at) {
+void Mirror::record_transition(std::int64_t batch_key, const std::string* from_status, const std::string& to_status,
+                               const Moment& at) {
     auto& insert = insert_transition_;
     const StatementUse insert_use(insert);
     insert.bind(1, batch_key);
@@ -488,8 +492,8 @@ void Mirror::record_transition(std::int64_t batch_key, const std::string* from_s
     insert.exec();
 }
 
-std::int64_t Mirror::record_event(EventType type, std::int64_t batch_key, std::string_view status,
-                                  std::string_view raw, std::optional<std::string_view> previous_status, const Moment& at,
+std::int64_t Mirror::record_event(EventType type, std::int64_t batch_key, std::string_view status, std::string_view raw,
+                                  std::optional<std::string_view> previous_status, const Moment& at,
                                   const std::vector<DeliveryRoute>* routes) {
     const std::string_view type_name = event_type_name(type);
     auto& insert = insert_event_;
@@ -563,10 +567,9 @@ int Mirror::remove_unseen(std::int64_t full_pass_run_id, const std::vector<Deliv
     forget.bind(1, full_pass_run_id);
     forget.exec();
     // Every live batch was listed by this pass: the `batches` view derives last_seen_at from it.
-    SQLite::Statement pass_time(db_,
-                                "INSERT OR REPLACE INTO meta (key, value) SELECT " +
-                                    meta_key::sql_literal(meta_key::kLastFullPassAt) +
-                                    ", started_at FROM sync_runs WHERE id = ?1");
+    SQLite::Statement pass_time(db_, "INSERT OR REPLACE INTO meta (key, value) SELECT " +
+                                         meta_key::sql_literal(meta_key::kLastFullPassAt) +
+                                         ", started_at FROM sync_runs WHERE id = ?1");
     pass_time.bind(1, full_pass_run_id);
     pass_time.exec();
     transaction.commit();
@@ -608,7 +611,8 @@ std::int64_t Mirror::begin_sync_run(std::string_view kind) {
     return db_.getLastInsertRowid();
 }
 
-void Mirror::finish_sync_run(std::int64_t run_id, const SyncRunCounts& counts, const std::optional<std::string>& error) {
+void Mirror::finish_sync_run(std::int64_t run_id, const SyncRunCounts& counts,
+                             const std::optional<std::string>& error) {
     restore_id_index();
     SQLite::Statement update(db_,
                              "UPDATE sync_runs SET finished_at = ?2, requests = ?3, pages = ?4, upserted = ?5, "
@@ -730,11 +734,12 @@ DELETE FROM deliveries WHERE event_seq IN (
     db_.exec("DELETE FROM delivery_attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)");
     // What is left of an old event's deliveries is still owed: the event stays with them.
     const std::string prunable =
-        "FROM event_rows WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = event_rows.seq)";
+        "FROM event_rows WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = "
+        "event_rows.seq)";
     // The API answers `truncated` to a client whose `after` is below this mark: it may have
     // missed events that are gone now.
-    SQLite::Statement mark(db_, "INSERT INTO meta (key, value) SELECT " + meta_key::sql_literal(meta_key::kPrunedThroughSeq) +
-                                    ", max(seq) " + prunable +
+    SQLite::Statement mark(db_, "INSERT INTO meta (key, value) SELECT " +
+                                    meta_key::sql_literal(meta_key::kPrunedThroughSeq) + ", max(seq) " + prunable +
                                     " HAVING max(seq) IS NOT NULL ON CONFLICT (key) DO UPDATE SET "
                                     "value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))");
     mark.bind(1, cutoff);
@@ -879,8 +884,10 @@ void Mirror::PageGroup::commit() {
     transaction_.commit();
     committed_ = true;
     for (const auto& [id, reason] : newly_set_aside_) {
-        spdlog::warn("batch {} set aside: {}; the other batches are synced, and this one is tried again on every "
-                     "pass (see set_aside in GET /v1/health, docs/reliability.md)", id, reason);
+        spdlog::warn(
+            "batch {} set aside: {}; the other batches are synced, and this one is tried again on every "
+            "pass (see set_aside in GET /v1/health, docs/reliability.md)",
+            id, reason);
     }
     if (cleared_set_aside_ > 0) {
         spdlog::info("{} batch{} set aside before stored now", cleared_set_aside_, cleared_set_aside_ == 1 ? "" : "es");

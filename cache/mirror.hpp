@@ -66,17 +66,16 @@ struct ApplyOptions {
 struct ApplyResult {
     int received = 0;
     int inserted = 0;
-    int updated = 0;  // existing rows whose content changed (status or any other field)
+    int updated = 0;   // existing rows whose content changed (status or any other field)
     int restored = 0;  // of those updated: rows marked removed that the upstream lists again
     int unchanged = 0;
     int transitions = 0;
     int events = 0;
     std::map<std::string, int, std::less<>> transitions_to;  // by the status entered (metrics)
     std::map<std::string, int, std::less<>> events_by_type;  // by event type (metrics)
-    std::int64_t last_event_seq = 0;  // the highest seq this page wrote; 0 when it wrote none
+    std::int64_t last_event_seq = 0;                         // the highest seq this page wrote; 0 when it wrote none
     int set_aside = 0;  // batches not stored (Batch::set_aside, or a value the schema refused)
 };
-
 
 struct SyncRunCounts {
     std::int64_t requests = 0, pages = 0, upserted = 0, changed = 0, removed = 0;
@@ -150,7 +149,7 @@ public:
         bool committed_ = false;
         std::vector<std::pair<std::string, std::string>> newly_set_aside_;  // escaped id, reason
         int cleared_set_aside_ = 0;
-        std::int64_t last_event_seq_ = 0;  // the highest seq the group wrote; 0: no events
+        std::int64_t last_event_seq_ = 0;   // the highest seq the group wrote; 0: no events
         std::vector<ApplyResult> applied_;  // each page's result, kept only when debug logs are on
     };
 
@@ -199,7 +198,8 @@ public:
     std::vector<MirroredStatus> nonterminal_batches(const std::vector<std::string>& terminal_statuses);
     // The same batches counted by status, nothing kept per batch: what the sync planner weighs
     // (a list of a large account's non-terminal batches is megabytes).
-    std::map<std::string, std::int64_t, std::less<>> nonterminal_counts(const std::vector<std::string>& terminal_statuses);
+    std::map<std::string, std::int64_t, std::less<>> nonterminal_counts(
+        const std::vector<std::string>& terminal_statuses);
 
     // Deletes events created before `older_than` whose deliveries are all delivered, failed or
     // disabled (or that have none), with those deliveries, and raises meta `pruned_through_seq`
@@ -268,12 +268,10 @@ private:
     using SetAsideList = std::vector<std::pair<const Batch*, std::string>>;
     // The stored part of a page, inside the caller's transaction: batches with a set_aside reason
     // are skipped. Throws SQLite::Exception when a value breaks a constraint.
-    void store_batches(std::span<const Batch> page, const ApplyOptions& options, const Moment& at,
-                       ApplyResult& result);
+    void store_batches(std::span<const Batch> page, const ApplyOptions& options, const Moment& at, ApplyResult& result);
     // Records one set-aside batch inside the caller's transaction; true when it is new or its
     // reason changed (then it is logged, once, after the commit).
-    bool record_set_aside(const Batch& batch, const std::string& reason, const ApplyOptions& options,
-                          const Moment& at);
+    bool record_set_aside(const Batch& batch, const std::string& reason, const ApplyOptions& options, const Moment& at);
     // Forgets the set-aside records of the page's batches that were stored, i.e. not in
     // `set_aside` (inside the caller's transaction); returns how many it forgot.
     int clear_set_aside(std::span<const Batch> page, const SetAsideList& set_aside);

@@ -294,8 +294,7 @@ int user_version(SQLite::Database& db) { return db.execAndGet("PRAGMA user_versi
 void refuse_newer(int version) {
     if (version > schema_version()) {
         throw std::runtime_error("mirror database schema version " + std::to_string(version) +
-                                 " is newer than this extract-sync understands (" +
-                                 std::to_string(schema_version()) +
+                                 " is newer than this extract-sync understands (" + std::to_string(schema_version()) +
                                  "); upgrade extract-sync or point [cache] path at another file");
     }
 }
@@ -325,8 +324,10 @@ void migrate_to(SQLite::Database& db, int target_version) {
             if (version >= target_version) break;
             if (version == kLayoutV4Step) {
                 if (const std::int64_t rows = db.execAndGet("SELECT count(*) FROM batches").getInt64(); rows > 0) {
-                    spdlog::info("upgrading the mirror to layout v4 ({} batches): every row is copied once, which "
-                                 "takes about a minute per million batches; syncing starts after it", rows);
+                    spdlog::info(
+                        "upgrading the mirror to layout v4 ({} batches): every row is copied once, which "
+                        "takes about a minute per million batches; syncing starts after it",
+                        rows);
                 }
             }
             db.exec(kMigrations[static_cast<std::size_t>(version)]);

@@ -17,7 +17,7 @@ struct OptionSpec {
     std::string_view name;        // "--status"
     std::string_view value_name;  // empty: a switch
     std::string_view help;
-    bool repeatable = false;      // may be given several times (--metadata)
+    bool repeatable = false;  // may be given several times (--metadata)
 };
 
 // Everything help, usage and the parser know about one command.
@@ -81,7 +81,8 @@ const std::vector<CommandSpec>& command_specs() {
          "events from now on. --follow keeps printing new events as they arrive (like\n"
          "tail -f) until interrupted; with --json it prints one JSON event per line.",
          {{"--after", "SEQ", "only events whose seq is greater than SEQ"},
-          {"--type", "T", "only events of type T (batch.created, batch.status_changed, batch.updated or batch.removed)"},
+          {"--type", "T",
+           "only events of type T (batch.created, batch.status_changed, batch.updated or batch.removed)"},
           {"--batch", "ID", "only events of batch ID"},
           {"--limit", "N", "at most N events (not with --follow)"},
           {"--follow", "", "keep waiting for new events"}},
@@ -112,7 +113,8 @@ const std::vector<CommandSpec>& command_specs() {
          "--confirm-removals applies a mass removal that the daemon holds (extractctl health\n"
          "shows held_removals): that full pass marks removed every batch it does not list.",
          {{"--full", "", "a complete pass over every batch instead of a fast poll"},
-          {"--confirm-removals", "", "with --full: remove what the pass does not list, however many (a held mass removal)"},
+          {"--confirm-removals", "",
+           "with --full: remove what the pass does not list, however many (a held mass removal)"},
           {"--timeout", "DUR", "stop waiting after DUR (30s, 5m); default 30m"}},
          0,
          0,
@@ -270,7 +272,8 @@ std::variant<std::optional<std::string>, UsageError> time_flag(const RawArgument
     if (!text) return std::optional<std::string>();
     const auto at = parse_timestamp(*text);
     if (!at) {
-        return UsageError{std::string(flag) + " needs an ISO-8601 time such as 2026-11-30T03:04:05Z, not '" + *text + "'",
+        return UsageError{std::string(flag) + " needs an ISO-8601 time such as 2026-11-30T03:04:05Z, not '" + *text +
+                              "'",
                           std::string(command)};
     }
     return std::optional<std::string>(format_timestamp(*at));
@@ -282,7 +285,8 @@ Built build_ls(const RawArguments& raw) {
     ls.engine = raw.get("--engine");
     ls.removed = raw.has("--removed");
     ls.all = raw.has("--all");
-    for (const auto& [flag, into] : {std::pair{"--since", &ls.created_after}, std::pair{"--until", &ls.created_before}}) {
+    for (const auto& [flag, into] :
+         {std::pair{"--since", &ls.created_after}, std::pair{"--until", &ls.created_before}}) {
         auto at = time_flag(raw, flag, "ls");
         if (auto* error = std::get_if<UsageError>(&at)) return *error;
         *into = std::get<std::optional<std::string>>(std::move(at));
@@ -368,8 +372,8 @@ Built build_export(const RawArguments& raw) {
     }
     if (auto error = check_closed_set(raw, "--format", kExportFormats, "export")) return *error;
     ExportRows rows;
-    rows.table = static_cast<ExportTable>(std::find(kExportTables.begin(), kExportTables.end(), table) -
-                                          kExportTables.begin());
+    rows.table =
+        static_cast<ExportTable>(std::find(kExportTables.begin(), kExportTables.end(), table) - kExportTables.begin());
     rows.format = raw.get("--format") == "csv" ? ExportFormat::csv : ExportFormat::jsonl;
     auto since = time_flag(raw, "--since", "export");
     if (auto* error = std::get_if<UsageError>(&since)) return *error;

@@ -31,12 +31,12 @@ inline constexpr int kMaxListLimit = 200;
 struct ListBatches {
     std::optional<std::string> status;
     std::optional<std::string> engine;
-    std::optional<std::string> created_after;   // --since, normalised to UTC ISO-8601
-    std::optional<std::string> created_before;  // --until, likewise
+    std::optional<std::string> created_after;                   // --since, normalised to UTC ISO-8601
+    std::optional<std::string> created_before;                  // --until, likewise
     std::vector<std::pair<std::string, std::string>> metadata;  // --metadata KEY=VALUE, all must hold
-    bool removed = false;                       // include batches the upstream has forgotten
-    int limit = kDefaultListLimit;              // with --all: the page size
-    bool all = false;                           // every page, removed batches included
+    bool removed = false;                                       // include batches the upstream has forgotten
+    int limit = kDefaultListLimit;                              // with --all: the page size
+    bool all = false;                                           // every page, removed batches included
 };
 struct ShowBatch {
     std::string id;

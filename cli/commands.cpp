@@ -11,8 +11,8 @@
 #include <thread>
 #include <variant>
 
-#include "cli/unix_http_client.hpp"
 #include "cli/history.hpp"
+#include "cli/unix_http_client.hpp"
 #include "cli/views.hpp"
 #include "core/batch.hpp"
 #include "core/duration.hpp"
@@ -117,7 +117,8 @@ int list_batches(const ListBatches& ls, const CommandEnvironment& env) {
                                {"created_after", ls.created_after},
                                {"created_before", ls.created_before},
                                {"limit", std::to_string(ls.limit)},
-                               {"include_removed", ls.all || ls.removed ? std::optional<std::string>("true") : std::nullopt},
+                               {"include_removed",
+                                ls.all || ls.removed ? std::optional<std::string>("true") : std::nullopt},
                                {"cursor", cursor}};
             for (const auto& [key, value] : ls.metadata) params.emplace_back("metadata." + key, value);
             return request_target("/v1/batches", params);
@@ -330,8 +331,9 @@ int list_events(const ListEvents& events, const CommandEnvironment& env) {
         }
         if (truncated) warn_truncated(env);
         if (env.json) {
-            nlohmann::json joined{
-                {"object", "list"}, {"data", rows}, {"last_seq", int_of(last_page, "last_seq", after)}};
+            nlohmann::json joined{{"object", "list"},
+                                  {"data", rows},
+                                  {"last_seq", int_of(last_page, "last_seq", after)}};
             if (truncated) joined["truncated"] = true;
             print_json(env, joined);
         } else {
@@ -382,7 +384,8 @@ int show_health(const CommandEnvironment& env) {
 
 int run_sync(const RunSync& sync, const CommandEnvironment& env) {
     const Millis wait = sync.timeout.value_or(kSyncWait);
-    const std::optional<std::string> confirm = sync.confirm_removals ? std::optional<std::string>("true") : std::nullopt;
+    const std::optional<std::string> confirm =
+        sync.confirm_removals ? std::optional<std::string>("true") : std::nullopt;
     const auto answer = env.api.post(request_target("/v1/sync", {{"full", sync.full ? "true" : "false"},
                                                                  {"confirm_removals", confirm},
                                                                  {"wait", "true"},

@@ -87,7 +87,8 @@ int run_extractctl(int argc, char** argv) {
         return run_command(invocation.command, env);
     } catch (const ConnectError& e) {
         // One line that names the socket (the message does) and what to look at next.
-        std::cerr << "extractctl: " << e.what() << " (" << connect_advice(e.error_code, invocation.socket_path) << ")\n";
+        std::cerr << "extractctl: " << e.what() << " (" << connect_advice(e.error_code, invocation.socket_path)
+                  << ")\n";
         return kExitUnreachable;
     } catch (const std::exception& e) {
         std::cerr << "extractctl: " << e.what() << "\n";

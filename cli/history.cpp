@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -67,8 +67,8 @@ std::optional<int> each_row(const ExportRows& request, const CommandEnvironment&
     const std::string time_field = transitions ? "observed_at" : "created_at";
     std::int64_t after = 0;
     while (true) {
-        const auto answer = env.api.get(
-            request_target(path, {{"after", std::to_string(after)}, {"limit", std::to_string(kFeedPage)}}));
+        const auto answer =
+            env.api.get(request_target(path, {{"after", std::to_string(after)}, {"limit", std::to_string(kFeedPage)}}));
         if (const auto code = rejected(env, answer, what)) return code;
         const auto rows = list_rows(answer.body);
         for (const auto& row : rows) {
@@ -168,10 +168,11 @@ int export_rows(const ExportRows& request, const CommandEnvironment& env) {
 
 std::string report_bar(std::int64_t value, std::int64_t largest, bool unicode) {
     if (value <= 0 || largest <= 0) return "";
-    const double cells = static_cast<double>(kReportBarWidth) * static_cast<double>(value) / static_cast<double>(largest);
+    const double cells =
+        static_cast<double>(kReportBarWidth) * static_cast<double>(value) / static_cast<double>(largest);
     if (!unicode) return std::string(static_cast<std::size_t>(std::max(1.0, std::round(cells))), '#');
     // Eighths of a cell: full blocks, then one partial block (U+2588, U+258F..U+2589).
-    static constexpr std::array<const char*, 8> kPartial{"", "\u258f", "\u258e", "\u258d",
+    static constexpr std::array<const char*, 8> kPartial{"",       "\u258f", "\u258e", "\u258d",
                                                          "\u258c", "\u258b", "\u258a", "\u2589"};
     const auto eighths = std::max<std::int64_t>(1, std::llround(cells * 8));
     std::string bar;
@@ -222,11 +223,12 @@ std::string render_report(const nlohmann::json& report, const OutputStyle& style
                 statuses += (statuses.empty() ? "" : ", ") + status + " " + cell_text(count);
             }
         }
-        table.rows.push_back({cell_text(member(group, "key")), cell_text(batches),
-                              report_bar(batches.is_number_integer() ? batches.get<std::int64_t>() : 0, largest, unicode),
-                              cell_text(member(group, "items")), cell_text(member(group, "failed_items")),
-                              format_seconds(member(member(group, "duration_s"), "p50")),
-                              format_seconds(member(member(group, "duration_s"), "p95")), statuses});
+        table.rows.push_back(
+            {cell_text(member(group, "key")), cell_text(batches),
+             report_bar(batches.is_number_integer() ? batches.get<std::int64_t>() : 0, largest, unicode),
+             cell_text(member(group, "items")), cell_text(member(group, "failed_items")),
+             format_seconds(member(member(group, "duration_s"), "p50")),
+             format_seconds(member(member(group, "duration_s"), "p95")), statuses});
     }
     return out + render_table(table, style);
 }

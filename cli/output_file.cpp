@@ -54,7 +54,9 @@ void AtomicFile::commit() {
     }
     std::error_code error;
     std::filesystem::rename(temporary_, target_, error);
-    if (error) throw std::runtime_error("cannot rename " + temporary_.string() + " to " + target_.string() + ": " + error.message());
+    if (error)
+        throw std::runtime_error("cannot rename " + temporary_.string() + " to " + target_.string() + ": " +
+                                 error.message());
     committed_ = true;
     // The rename itself survives a crash once the directory is synced; a failure here loses nothing written.
     const auto directory = target_.has_parent_path() ? target_.parent_path() : std::filesystem::path(".");

@@ -81,8 +81,8 @@ HttpReply UnixHttpClient::exchange(const std::string& method, const std::string&
         if (sink != nullptr && reply.status == 200) {
             const auto copied = Poco::StreamCopier::copyStream64(in, *sink, 1 << 16);
             // A fixed-length body that ends early just ends: only its length tells.
-            if (in.bad() || (response.hasContentLength() &&
-                             static_cast<std::int64_t>(copied) != response.getContentLength64())) {
+            if (in.bad() ||
+                (response.hasContentLength() && static_cast<std::int64_t>(copied) != response.getContentLength64())) {
                 throw broke_off();
             }
             return reply;

@@ -101,12 +101,9 @@ std::string render_batch_list(const nlohmann::json& batches, const OutputStyle& 
     if (any_removed) table.columns.push_back({"REMOVED_AT"});
     for (const auto& batch : batches) {
         const auto& counts = member(batch, "counts");
-        std::vector<std::string> row{cell_text(member(batch, "id")),
-                                     cell_text(member(batch, "status")),
-                                     cell_text(member(batch, "engine")),
-                                     cell_text(member(batch, "total_items")),
-                                     count_text(counts, "succeeded"),
-                                     count_text(counts, "failed"),
+        std::vector<std::string> row{cell_text(member(batch, "id")),        cell_text(member(batch, "status")),
+                                     cell_text(member(batch, "engine")),    cell_text(member(batch, "total_items")),
+                                     count_text(counts, "succeeded"),       count_text(counts, "failed"),
                                      cell_text(member(batch, "created_at"))};
         if (any_removed) row.push_back(cell_text(member(member(batch, "mirror"), "removed_at")));
         table.rows.push_back(std::move(row));
@@ -160,9 +157,9 @@ std::string render_event_stream_rows(const nlohmann::json& events, const OutputS
 std::string render_stats(const nlohmann::json& stats, const OutputStyle& style) {
     const auto& batches = member(stats, "batches");
     const auto& deliveries = member(stats, "deliveries");
-    Fields fields{
-        {"batches", cell_text(member(batches, "total")) + " (" + count_text(batches, "removed") + " removed)"},
-        {"events", cell_text(member(stats, "events"))}};
+    Fields fields{{"batches",
+                   cell_text(member(batches, "total")) + " (" + count_text(batches, "removed") + " removed)"},
+                  {"events", cell_text(member(stats, "events"))}};
     std::string delivery_summary;
     if (deliveries.is_object()) {
         for (const auto& [state, count] : deliveries.items()) {
@@ -198,8 +195,9 @@ std::string progress_text(const nlohmann::json& progress) {
 }
 
 std::string render_health(const nlohmann::json& health, const OutputStyle& style) {
-    Fields fields = object_fields(health, {"status", "version", "synced", "last_sync_at", "last_full_sync_at",
-                                           "last_error", "consecutive_failures", "disabled_targets", "held_removals"},
+    Fields fields = object_fields(health,
+                                  {"status", "version", "synced", "last_sync_at", "last_full_sync_at", "last_error",
+                                   "consecutive_failures", "disabled_targets", "held_removals"},
                                   {"progress", "set_aside"});
     // Disabled targets one per comma, not as JSON; progress as one line, only while a full pass runs.
     for (auto& [key, value] : fields) {
@@ -221,8 +219,8 @@ std::string render_health(const nlohmann::json& health, const OutputStyle& style
     // The batches the mirror could not store: what an operator has to look at.
     Table batches{{{"SET ASIDE BATCH"}, {"REASON"}, {"SINCE"}}, {}};
     for (const auto& b : list_rows(member(set_aside, "batches"))) {
-        batches.rows.push_back({cell_text(member(b, "batch_id")), cell_text(member(b, "reason")),
-                                cell_text(member(b, "first_seen_at"))});
+        batches.rows.push_back(
+            {cell_text(member(b, "batch_id")), cell_text(member(b, "reason")), cell_text(member(b, "first_seen_at"))});
     }
     if (!batches.rows.empty()) out += "\n" + render_table(batches, style);
     return out;
@@ -282,8 +280,8 @@ std::string render_redelivered(const nlohmann::json& answer, const OutputStyle& 
 std::string render_wait_progress(const nlohmann::json& batch, const OutputStyle& style) {
     // cell_text escapes the upstream's control bytes: they cannot move the cursor.
     const auto& counts = member(batch, "counts");
-    return cell_text(member(batch, "id")) + " " + colorize(cell_text(member(batch, "status")), style) +
-           ": " + cell_text(member(counts, "succeeded")) + " succeeded, " + cell_text(member(counts, "failed")) +
+    return cell_text(member(batch, "id")) + " " + colorize(cell_text(member(batch, "status")), style) + ": " +
+           cell_text(member(counts, "succeeded")) + " succeeded, " + cell_text(member(counts, "failed")) +
            " failed of " + cell_text(member(batch, "total_items")) + " items";
 }
 

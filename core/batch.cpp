@@ -6,8 +6,7 @@ namespace extract {
 
 std::optional<std::string> batch_id_problem(std::string_view id) {
     if (id.size() > kMaxBatchIdBytes) {
-        return "its id is " + std::to_string(id.size()) + " bytes long, more than " +
-               std::to_string(kMaxBatchIdBytes);
+        return "its id is " + std::to_string(id.size()) + " bytes long, more than " + std::to_string(kMaxBatchIdBytes);
     }
     // NUL cuts the id short in C strings (SQLite lookups, environment variables); the other
     // control bytes forge log lines and terminal output.

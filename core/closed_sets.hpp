@@ -11,8 +11,8 @@
 namespace extract {
 
 // Event types (SPEC §5); cache's EventType names exactly these.
-inline constexpr std::array<std::string_view, 4> kEventTypes{"batch.created", "batch.status_changed",
-                                                             "batch.updated", "batch.removed"};
+inline constexpr std::array<std::string_view, 4> kEventTypes{"batch.created", "batch.status_changed", "batch.updated",
+                                                             "batch.removed"};
 // deliveries.state (SPEC §4).
 inline constexpr std::array<std::string_view, 4> kDeliveryStates{"pending", "delivered", "failed", "disabled"};
 // GET /v1/report?by=: these, or "metadata." followed by a top-level key.
@@ -41,7 +41,8 @@ std::string allowed_values(const std::array<std::string_view, N>& set, std::stri
 
 // Whether `by` names a report grouping: one of kReportGroupings, or metadata.KEY with a KEY.
 inline bool is_report_grouping(std::string_view by) {
-    return in_closed_set(kReportGroupings, by) || (by.starts_with(kMetadataPrefix) && by.size() > kMetadataPrefix.size());
+    return in_closed_set(kReportGroupings, by) ||
+           (by.starts_with(kMetadataPrefix) && by.size() > kMetadataPrefix.size());
 }
 
 }  // namespace extract

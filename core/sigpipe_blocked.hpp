@@ -22,8 +22,7 @@ public:
     ~SigpipeBlocked() {
         if (sigismember(&previous_, SIGPIPE) == 1) return;  // the caller blocks it anyway
         const timespec no_wait{0, 0};
-        while (sigtimedwait(&pipe_, nullptr, &no_wait) == SIGPIPE) {
-        }
+        while (sigtimedwait(&pipe_, nullptr, &no_wait) == SIGPIPE) {}
         pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
     }
     SigpipeBlocked(const SigpipeBlocked&) = delete;

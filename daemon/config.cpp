@@ -402,7 +402,8 @@ Problem read_ids(std::string_view text, IdKind kind, std::vector<unsigned>& out)
         const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id);
         if (ec == std::errc{} && end == item.data() + item.size()) {
             // (uid_t)-1 means "no change" to the kernel and is nobody's id.
-            if (id == static_cast<unsigned>(-1)) return "has " + quoted(item) + ", which is not a " + std::string(what) + " id";
+            if (id == static_cast<unsigned>(-1))
+                return "has " + quoted(item) + ", which is not a " + std::string(what) + " id";
             ids.push_back(id);
         } else if (const auto resolved = id_of_name(item, kind)) {
             ids.push_back(*resolved);
@@ -607,7 +608,9 @@ const std::array<KeyRule<UpstreamConfig>, 8> kUpstreamKeys{{
     {"request_timeout", [](UpstreamConfig& c, std::string_view v) { return read_duration(v, c.request_timeout); }},
     // 64 KiB: far below any real page; 1 GiB: what one answer may cost in memory, at most.
     {"max_response_size",
-     [](UpstreamConfig& c, std::string_view v) { return read_size(v, 64 * 1024, 1024 * 1024 * 1024, c.max_response_size); }},
+     [](UpstreamConfig& c, std::string_view v) {
+         return read_size(v, 64 * 1024, 1024 * 1024 * 1024, c.max_response_size);
+     }},
     {"max_requests_per_second",
      [](UpstreamConfig& c, std::string_view v) { return read_rate(v, c.max_requests_per_second); }},
     {"verify_tls", [](UpstreamConfig& c, std::string_view v) { return read_bool(v, c.verify_tls); }},
@@ -622,7 +625,8 @@ const std::array<KeyRule<SyncConfig>, 7> kSyncKeys{{
     {"emit_on_bootstrap", [](SyncConfig& c, std::string_view v) { return read_bool(v, c.emit_on_bootstrap); }},
     {"mass_removal_threshold",
      [](SyncConfig& c, std::string_view v) { return read_percent(v, c.mass_removal_threshold); }},
-    {"mass_removal_confirm", [](SyncConfig& c, std::string_view v) { return read_duration(v, c.mass_removal_confirm); }},
+    {"mass_removal_confirm",
+     [](SyncConfig& c, std::string_view v) { return read_duration(v, c.mass_removal_confirm); }},
 }};
 
 const std::array<KeyRule<CacheConfig>, 3> kCacheKeys{{

@@ -2,9 +2,9 @@
 // The daemon's configuration: the INI file of SPEC §2 read, validated and turned into typed
 // settings, together with the credentials it points at (the API key, webhook secrets).
 
+#include <cstddef>
 #include <functional>
 #include <optional>
-#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,9 +18,9 @@ struct UpstreamConfig {
     std::string base_url = "https://api.extract.page";  // http(s)://host[:port][/path], no trailing '/'
     std::string api_key_file;                           // empty: $EXTRACT_API_KEY, then $CREDENTIALS_DIRECTORY/api_key
     int page_size = 200;
-    Millis request_timeout{30000};       // the whole request: connect, headers and body
+    Millis request_timeout{30000};                     // the whole request: connect, headers and body
     std::size_t max_response_size = 64 * 1024 * 1024;  // bytes of one answer's body
-    double max_requests_per_second = 5;  // 0: no client-side limit
+    double max_requests_per_second = 5;                // 0: no client-side limit
     bool verify_tls = true;
     std::string ca_file;  // empty: the system's trust store
     bool operator==(const UpstreamConfig&) const = default;

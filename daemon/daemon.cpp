@@ -20,9 +20,9 @@
 #include "core/untrusted_text.hpp"
 #include "daemon/delivery_targets.hpp"
 #include "daemon/logging.hpp"
-#include "sync/sync_engine.hpp"
 #include "daemon/socket_activation.hpp"
 #include "daemon/sync_schedule.hpp"
+#include "sync/sync_engine.hpp"
 
 namespace extract::daemon {
 
@@ -35,8 +35,8 @@ using sync::load_hold;
 using sync::MassRemovalSettings;
 using sync::PollPacing;
 using sync::SyncEngine;
-using sync::SyncOutcome;
 using sync::SyncKind;
+using sync::SyncOutcome;
 using sync::SyncResult;
 
 namespace {
@@ -83,7 +83,9 @@ api::SyncProgress progress_of(const FullSyncSettings::PassProgress& p, std::opti
     if (expected_pages && *expected_pages > 0) {
         progress.expected_pages = expected_pages;
         const std::int64_t left = std::max<std::int64_t>(*expected_pages - p.pages, 0);
-        if (p.pages > 0) progress.estimated_seconds_left = std::llround(secs / static_cast<double>(p.pages) * static_cast<double>(left));
+        if (p.pages > 0)
+            progress.estimated_seconds_left =
+                std::llround(secs / static_cast<double>(p.pages) * static_cast<double>(left));
     }
     return progress;
 }
@@ -98,9 +100,10 @@ void set_mirror_file_mode(const std::string& path, unsigned file_mode) {
         if (::stat(file.c_str(), &st) != 0) continue;
         const unsigned mode = st.st_mode & 07777;
         if ((mode & (S_IRGRP | S_IROTH) & ~file_mode) != 0) {
-            spdlog::warn("{} is readable by other users (mode {:04o}): it holds every batch. If that is not meant, "
-                         "`chmod {:o} {}*` (the daemon creates new files {:04o}, [cache] file_mode)",
-                         file, mode, file_mode, path, file_mode);
+            spdlog::warn(
+                "{} is readable by other users (mode {:04o}): it holds every batch. If that is not meant, "
+                "`chmod {:o} {}*` (the daemon creates new files {:04o}, [cache] file_mode)",
+                file, mode, file_mode, path, file_mode);
         } else if ((file_mode & S_IRGRP) != 0 && (mode & S_IRGRP) == 0 && ::chmod(file.c_str(), mode | S_IRGRP) != 0) {
             spdlog::warn("cannot give {} the mode {:04o} of [cache] file_mode: {}", file, mode | S_IRGRP,
                          std::strerror(errno));
@@ -125,8 +128,8 @@ Daemon::Daemon(Config config, ApiKey key) : config_(std::move(config)), key_(std
     transport.user_agent = upstream::default_user_agent();
     transport_ = std::make_unique<upstream::PocoHttpTransport>(transport);
     liveness_transport_ = std::make_unique<LivenessTransport>(*transport_, liveness_);
-    client_ = std::make_unique<upstream::UpstreamClient>(*liveness_transport_, clock_, liveness_sleeper_,
-                                                         client_options());
+    client_ =
+        std::make_unique<upstream::UpstreamClient>(*liveness_transport_, clock_, liveness_sleeper_, client_options());
     mirror_ = std::make_unique<cache::Mirror>(config_.cache.path, clock_);
     set_mirror_file_mode(config_.cache.path, config_.cache.file_mode);
     const int interrupted = mirror_->close_interrupted_runs();
@@ -201,7 +204,8 @@ int Daemon::run_once(Millis patience) {
         last_error = outcome.error;
         if (client_->host_unresolved()) break;  // DNS does not change in seconds: say so now
         // A failed pass is tried again on the daemon's schedule (1 s, 2 s, 4 s ...) within the limit.
-        spdlog::warn("full sync failed after {} pages (attempt {}): {}", outcome.counts.pages, ++failures, outcome.error);
+        spdlog::warn("full sync failed after {} pages (attempt {}): {}", outcome.counts.pages, ++failures,
+                     outcome.error);
         if (!stop_.sleep_for(failure_delay(failures, patience))) break;
     }
     {
@@ -250,9 +254,10 @@ int Daemon::run() {
     if (!inherited.note.empty()) spdlog::warn("{}", inherited.note);
     options.inherited_fd = inherited.fd.value_or(-1);
     // Made before the API serves: its worker threads read dispatcher_ (health, retries).
-    dispatcher_ = std::make_unique<delivery::DeliveryDispatcher>(
-        delivery::DeliveryOptions{config_.cache.path, config_.api.socket, upstream::default_user_agent()},
-        delivery_targets(config_), clock_);
+    dispatcher_ =
+        std::make_unique<delivery::DeliveryDispatcher>(delivery::DeliveryOptions{config_.cache.path, config_.api.socket,
+                                                                                 upstream::default_user_agent()},
+                                                       delivery_targets(config_), clock_);
     api_ = std::make_unique<api::ApiServer>(options, *this, notifier_, metrics_);
     try {
         api_->start();
@@ -297,7 +302,7 @@ void Daemon::sync_loop() {
     } catch (const std::exception& e) {
         spdlog::debug("cannot read a held mass removal from the mirror yet: {}", e.what());  // the first pass reads it
     }
-    SyncSchedule schedule;  // when each cycle runs; this loop only waits for it or a wake-up
+    SyncSchedule schedule;                      // when each cycle runs; this loop only waits for it or a wake-up
     CycleSummary summary(clock_.steady_now());  // the log's sign of life: idle cycles log nothing else
     auto rate_limited_answers = [this] {
         const auto codes = client_->responses_by_code();
@@ -350,7 +355,8 @@ void Daemon::sync_loop() {
         }
         settings.routes = &routes;
         settings.on_progress = [this] { liveness_.working(); };  // a long write is a sign of life too
-        settings.on_full_pass_page = [this, expected = expected_full_pass_pages()](const FullSyncSettings::PassProgress& p) {
+        settings.on_full_pass_page = [this,
+                                      expected = expected_full_pass_pages()](const FullSyncSettings::PassProgress& p) {
             std::lock_guard lock(mutex_);
             health_.progress = progress_of(p, expected);
         };
@@ -377,7 +383,8 @@ void Daemon::sync_loop() {
 
         std::lock_guard lock(mutex_);
         const int stretch_before = schedule.pacing().stretch();
-        schedule.observe({clock_.steady_now(), outcome.result, outcome.kind, rate_limited_answers() > rate_limited_before});
+        schedule.observe(
+            {clock_.steady_now(), outcome.result, outcome.kind, rate_limited_answers() > rate_limited_before});
         if (schedule.pacing().stretch() != stretch_before) {
             const Millis base = engine.any_nonterminal() ? config_.sync.poll_interval : config_.sync.idle_poll_interval;
             const Millis now_every = schedule.pacing().wait(engine.any_nonterminal(), intervals_of(config_.sync));
@@ -396,7 +403,8 @@ void Daemon::sync_loop() {
     std::lock_guard lock(mutex_);
     completed_gen_ = requested_gen_;  // nobody waits for a sync that will not run
     run_done_.notify_all();
-    for (const auto& request : refreshes_) request->outcome = {api::RefreshResult::unavailable, "the daemon is stopping"};
+    for (const auto& request : refreshes_)
+        request->outcome = {api::RefreshResult::unavailable, "the daemon is stopping"};
     refreshes_.clear();
     refreshed_.notify_all();
 }
@@ -434,7 +442,8 @@ api::RefreshOutcome Daemon::apply_refresh(SyncEngine& engine, PendingRefresh& re
     count_changes(refreshed.applied.transitions_to, refreshed.applied.events_by_type);
     if (live_batches_) *live_batches_ += refreshed.applied.inserted + refreshed.applied.restored;
     if (refreshed.applied.inserted > 0) {
-        spdlog::info("batch {} ({}) mirrored on request (refresh)", escape_untrusted(id), escape_untrusted(refreshed.batch_status));
+        spdlog::info("batch {} ({}) mirrored on request (refresh)", escape_untrusted(id),
+                     escape_untrusted(refreshed.batch_status));
     }
     return {RefreshResult::refreshed, ""};
 }
@@ -457,8 +466,9 @@ api::RefreshOutcome Daemon::refresh_batch(const std::string& batch_id, Millis ma
     }
     if (const auto held = client_->held_until(); held && *held > give_up_at) {
         const auto left = std::chrono::ceil<std::chrono::seconds>(*held - clock_.steady_now());
-        return {RefreshResult::unavailable, "the upstream rate-limits this account (HTTP 429): every request is held for " +
-                                                std::to_string(left.count()) + "s more; try again then"};
+        return {RefreshResult::unavailable,
+                "the upstream rate-limits this account (HTTP 429): every request is held for " +
+                    std::to_string(left.count()) + "s more; try again then"};
     }
     // Fetched on this thread (the client is shared: rate limit, 429 hold), with sleeps that are not
     // the sync loop's (the watchdog's liveness is the sync loop's alone).
@@ -485,8 +495,9 @@ api::RefreshOutcome Daemon::refresh_batch(const std::string& batch_id, Millis ma
         return *request->outcome;
     }
     // Left queued: it is applied when the cycle ends (and only if nothing newer came meanwhile).
-    return {RefreshResult::unavailable, "fetched from the upstream, but the daemon is busy with a long sync; "
-                                        "the batch is recorded when that ends: try again"};
+    return {RefreshResult::unavailable,
+            "fetched from the upstream, but the daemon is busy with a long sync; "
+            "the batch is recorded when that ends: try again"};
 }
 
 std::optional<std::int64_t> Daemon::expected_full_pass_pages() {
@@ -505,9 +516,11 @@ void Daemon::record(const SyncOutcome& outcome) {
     if (outcome.result == SyncResult::ok) {
         // At info: a cycle that changed something, and a recovery; idle cycles go to the summary.
         if (health_.consecutive_failures > 0) {
-            spdlog::info("sync recovered after {} failed cycle(s): {}", health_.consecutive_failures, describe(outcome));
+            spdlog::info("sync recovered after {} failed cycle(s): {}", health_.consecutive_failures,
+                         describe(outcome));
         } else {
-            spdlog::log(changed_anything(outcome) ? spdlog::level::info : spdlog::level::debug, "{}", describe(outcome));
+            spdlog::log(changed_anything(outcome) ? spdlog::level::info : spdlog::level::debug, "{}",
+                        describe(outcome));
         }
         health_.status = HealthStatus::ok;
         health_.synced = true;
@@ -536,8 +549,9 @@ void Daemon::record(const SyncOutcome& outcome) {
     }
     // Once per cause: a failure that repeats itself every backoff step is at debug until it changes
     // or recovers (health and the summary line keep counting).
-    spdlog::log(same_error ? spdlog::level::debug : spdlog::level::err, "{} sync failed after {} pages ({} in a row): {}",
-                to_string(outcome.kind), outcome.counts.pages, health_.consecutive_failures, outcome.error);
+    spdlog::log(same_error ? spdlog::level::debug : spdlog::level::err,
+                "{} sync failed after {} pages ({} in a row): {}", to_string(outcome.kind), outcome.counts.pages,
+                health_.consecutive_failures, outcome.error);
     show_held_removals();
 }
 
@@ -550,7 +564,7 @@ void Daemon::show_held_removals() {
 }
 
 void Daemon::report_cycle(const SyncOutcome& outcome) {
-    liveness_.waiting();  // until the next cycle's first request
+    liveness_.waiting();                // until the next cycle's first request
     if (!service_.listening()) return;  // the count and the status text are for systemd only
     if (live_batches_) {
         *live_batches_ += outcome.live_added - outcome.counts.removed;
@@ -566,8 +580,8 @@ void Daemon::report_cycle(const SyncOutcome& outcome) {
         if (auth_paused_) {
             status.problem = "paused: unauthorized";
         } else if (health_.consecutive_failures > 0) {
-            status.problem = "sync failing (" + std::to_string(health_.consecutive_failures) + " in a row): " +
-                             health_.last_error.value_or("");
+            status.problem = "sync failing (" + std::to_string(health_.consecutive_failures) +
+                             " in a row): " + health_.last_error.value_or("");
         } else if (health_.held_removals > 0) {
             status.problem = std::to_string(health_.held_removals) +
                              " removals held (mass removal): extractctl health says how to confirm";

@@ -12,17 +12,17 @@
 #include <thread>
 
 #include "api/daemon_link.hpp"
-#include "http/event_notifier.hpp"
-#include "metrics/metrics.hpp"
 #include "api/server.hpp"
 #include "cache/mirror.hpp"
 #include "core/clock.hpp"
 #include "daemon/config.hpp"
-#include "delivery/delivery_dispatcher.hpp"
-#include "sync/full_sync.hpp"
-#include "sync/sync_engine.hpp"
 #include "daemon/service_notifier.hpp"
 #include "daemon/sync_liveness.hpp"
+#include "delivery/delivery_dispatcher.hpp"
+#include "http/event_notifier.hpp"
+#include "metrics/metrics.hpp"
+#include "sync/full_sync.hpp"
+#include "sync/sync_engine.hpp"
 #include "upstream/client.hpp"
 #include "upstream/http_transport.hpp"
 
@@ -73,10 +73,10 @@ private:
     void report_cycle(const sync::SyncOutcome& outcome);  // STATUS= and liveness after each cycle
     void count_live_batches();  // live_batches_ from the mirror (a COUNT(*): once, not per cycle)
     void record(const sync::SyncOutcome& outcome);
-    void show_held_removals();  // health_ from held_removals_, under mutex_
+    void show_held_removals();                               // health_ from held_removals_, under mutex_
     std::optional<std::int64_t> expected_full_pass_pages();  // for health's progress estimate
     void record_metrics(const sync::SyncOutcome& outcome);
-    void prune_old_events();  // [cache] event_retention: events, settled deliveries, sync_runs
+    void prune_old_events();   // [cache] event_retention: events, settled deliveries, sync_runs
     void checkpoint_mirror();  // after a large write: the WAL stays small
     sync::FullSyncSettings full_sync_settings() const;
     upstream::ClientOptions client_options() const;
@@ -99,21 +99,21 @@ private:
     std::unique_ptr<delivery::DeliveryDispatcher> dispatcher_;
 
     mutable std::mutex mutex_;
-    std::condition_variable wake_;       // sync loop: a request, a reload or a stop
-    std::condition_variable run_done_;   // request_sync(wait=true) callers
-    std::condition_variable refreshed_;  // refresh_batch callers
+    std::condition_variable wake_;                           // sync loop: a request, a reload or a stop
+    std::condition_variable run_done_;                       // request_sync(wait=true) callers
+    std::condition_variable refreshed_;                      // refresh_batch callers
     std::deque<std::shared_ptr<PendingRefresh>> refreshes_;  // not yet taken by the sync thread
-    std::uint64_t mirror_writes_ = 0;  // bumped by each cycle's start and each refresh applied
+    std::uint64_t mirror_writes_ = 0;                        // bumped by each cycle's start and each refresh applied
     bool cycle_running_ = false;
-    std::uint64_t requested_gen_ = 0;    // bumped by each request_sync
-    std::uint64_t completed_gen_ = 0;    // the request generation the last finished cycle served
-    bool full_pass_requested_ = false;   // POST /v1/sync?full=true: the next cycle is a full pass
+    std::uint64_t requested_gen_ = 0;          // bumped by each request_sync
+    std::uint64_t completed_gen_ = 0;          // the request generation the last finished cycle served
+    bool full_pass_requested_ = false;         // POST /v1/sync?full=true: the next cycle is a full pass
     bool confirm_removals_requested_ = false;  // ...&confirm_removals=true: it removes whatever it did not list
     // The mass-removal guard's hold, as the latest complete full pass left it (loaded from the
     // mirror at start); shown in health until a pass applies or clears it.
     std::optional<sync::HeldRemovals> held_removals_;
     std::int64_t last_run_id_ = 0;
-    bool auth_paused_ = false;           // a 401/403: wait 5 minutes or a SIGHUP
+    bool auth_paused_ = false;                  // a 401/403: wait 5 minutes or a SIGHUP
     std::optional<SteadyTime> last_good_sync_;  // for systemd's STATUS= "last sync 4s ago"
     // systemd's STATUS= "12345 batches": counted once after READY=1, then moved by each cycle's outcome
     // (live_added - removed); nullopt until a count succeeded. Sync thread only.

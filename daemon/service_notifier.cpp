@@ -37,8 +37,8 @@ std::string coarse_age(Millis age) {
 std::string service_status_text(const ServiceStatus& status, SteadyTime now) {
     std::string text;
     if (!status.last_sync) {
-        text = status.batches >= 0 ? std::to_string(status.batches) + " batches, not synced yet"
-                                   : "starting: first sync";
+        text =
+            status.batches >= 0 ? std::to_string(status.batches) + " batches, not synced yet" : "starting: first sync";
     } else {
         const auto age = std::max(Millis{0}, std::chrono::duration_cast<Millis>(now - *status.last_sync));
         text = std::to_string(std::max<std::int64_t>(status.batches, 0)) + " batches, last sync " + coarse_age(age) +
@@ -58,8 +58,9 @@ ServiceNotifier::~ServiceNotifier() { stop(); }
 
 void ServiceNotifier::start() {
     if (!systemd_listens_ || thread_.joinable()) return;
-    if (watchdog_enabled()) spdlog::info("systemd watchdog: {} (pinged every {})", format_duration(watchdog_),
-                                         format_duration(watchdog_ / 2));
+    if (watchdog_enabled())
+        spdlog::info("systemd watchdog: {} (pinged every {})", format_duration(watchdog_),
+                     format_duration(watchdog_ / 2));
     thread_ = std::thread([this] { keep_alive_loop(); });
 }
 
@@ -112,9 +113,10 @@ void ServiceNotifier::keep_alive_loop() {
                 reported_stuck_ = false;
             } else if (!reported_stuck_) {
                 const auto silent = std::chrono::duration_cast<std::chrono::seconds>(liveness_.silent_for());
-                spdlog::error("the sync loop has shown no sign of life for {}: no longer pinging the systemd "
-                              "watchdog, which will restart the daemon",
-                              format_duration(silent));
+                spdlog::error(
+                    "the sync loop has shown no sign of life for {}: no longer pinging the systemd "
+                    "watchdog, which will restart the daemon",
+                    format_duration(silent));
                 reported_stuck_ = true;
             }
         }

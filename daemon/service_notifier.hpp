@@ -40,9 +40,9 @@ public:
     // Joins that thread. Idempotent; the destructor calls it.
     void stop();
 
-    void ready();      // READY=1: the mirror is open and the socket listens (or a reload ended)
-    void reloading();  // RELOADING=1 with MONOTONIC_USEC, as Type=notify-reload expects too
-    void stopping();   // STOPPING=1
+    void ready();                       // READY=1: the mirror is open and the socket listens (or a reload ended)
+    void reloading();                   // RELOADING=1 with MONOTONIC_USEC, as Type=notify-reload expects too
+    void stopping();                    // STOPPING=1
     void update(ServiceStatus status);  // sends STATUS= now
 
     bool watchdog_enabled() const { return watchdog_.count() > 0; }

@@ -38,9 +38,9 @@ public:
 
     // What the loop knows between cycles, read under its lock.
     struct Input {
-        Intervals intervals;           // [sync] in force now (a reload wakes the wait)
-        bool any_nonterminal = true;   // after the last cycle (SyncEngine::any_nonterminal)
-        bool sync_requested = false;   // a request not yet served by a cycle
+        Intervals intervals;          // [sync] in force now (a reload wakes the wait)
+        bool any_nonterminal = true;  // after the last cycle (SyncEngine::any_nonterminal)
+        bool sync_requested = false;  // a request not yet served by a cycle
     };
 
     struct NextCycle {

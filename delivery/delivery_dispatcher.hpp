@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "core/clock.hpp"
-#include "delivery/delivery_target.hpp"
 #include "delivery/delivery_queue.hpp"
+#include "delivery/delivery_target.hpp"
 #include "delivery/delivery_worker.hpp"
 #include "delivery/trigger_runner.hpp"
 #include "delivery/webhook_sender.hpp"

@@ -112,12 +112,9 @@ void DeliveryQueue::finish(const OutboxDelivery& delivery, const AttemptResult& 
             spdlog::debug("{}: delivered {} ({} {}) on attempt {} in {} ms", target, delivery.id, delivery.event_type,
                           delivery.event_id, record.attempt, duration.count());
             return;
-        case AttemptResult::Verdict::gone:
-            disable(delivery, record);
-            return;
+        case AttemptResult::Verdict::gone: disable(delivery, record); return;
         case AttemptResult::Verdict::retry:
-        case AttemptResult::Verdict::aborted:
-            break;
+        case AttemptResult::Verdict::aborted: break;
     }
 
     const WallTime now = clock_.now();

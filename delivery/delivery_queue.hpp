@@ -12,10 +12,10 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/delivery_store.hpp"
 #include "core/clock.hpp"
 #include "delivery/delivery_channel.hpp"
 #include "delivery/delivery_retry.hpp"
-#include "cache/delivery_store.hpp"
 
 namespace extract::delivery {
 

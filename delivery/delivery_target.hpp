@@ -19,8 +19,8 @@ struct WebhookTarget {
     // What the outbox routes to it (the mirror applies them when it writes deliveries); kept here
     // so that a reload that changes them restarts the target, as any change of its section does.
     std::vector<std::string> events;
-    std::vector<std::string> statuses;  // empty: every status
-    Millis timeout{0};                  // one request, connect to answer
+    std::vector<std::string> statuses;   // empty: every status
+    Millis timeout{0};                   // one request, connect to answer
     std::vector<Millis> retry_schedule;  // waits before attempts 2..N
     int max_in_flight = 1;
     bool operator==(const WebhookTarget&) const = default;
@@ -28,12 +28,12 @@ struct WebhookTarget {
 
 // A trigger: a local command run once per event, one at a time.
 struct TriggerTarget {
-    std::string name;     // NAME: the target is "trigger.NAME"
-    std::string command;  // as written, for comparison on reload
-    std::vector<std::string> argv;  // what runs, without a shell
-    std::vector<std::string> events;    // as WebhookTarget::events
-    std::vector<std::string> statuses;  // empty: every status
-    Millis timeout{0};  // then its process group is killed
+    std::string name;                    // NAME: the target is "trigger.NAME"
+    std::string command;                 // as written, for comparison on reload
+    std::vector<std::string> argv;       // what runs, without a shell
+    std::vector<std::string> events;     // as WebhookTarget::events
+    std::vector<std::string> statuses;   // empty: every status
+    Millis timeout{0};                   // then its process group is killed
     std::vector<Millis> retry_schedule;  // waits before attempts 2..N
     bool operator==(const TriggerTarget&) const = default;
 };

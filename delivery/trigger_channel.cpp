@@ -1,7 +1,7 @@
 #include "delivery/trigger_channel.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
@@ -14,8 +14,8 @@ namespace {
 // The longest value put in a trigger's environment (docs/webhooks.md). Far above any id or
 // status, far below what execve() accepts in all.
 constexpr std::size_t kMaxTriggerValueBytes = 4096;
-constexpr std::array<const char*, 6> kTriggerVariables{"EXTRACT_EVENT_ID",       "EXTRACT_EVENT_TYPE",
-                                                       "EXTRACT_BATCH_ID",       "EXTRACT_BATCH_STATUS",
+constexpr std::array<const char*, 6> kTriggerVariables{"EXTRACT_EVENT_ID",        "EXTRACT_EVENT_TYPE",
+                                                       "EXTRACT_BATCH_ID",        "EXTRACT_BATCH_STATUS",
                                                        "EXTRACT_PREVIOUS_STATUS", "EXTRACT_SOCKET"};
 
 // A string member of a JSON object, or "" when absent or not a string.
@@ -60,9 +60,9 @@ std::vector<std::pair<std::string, std::string>> trigger_environment(const Outbo
         if (!passable) {
             spdlog::warn("event {}: {} is left out of the trigger's environment ({}); the event on stdin holds it",
                          escape_untrusted(delivery.event_id), name,
-                         value.size() > kMaxTriggerValueBytes
-                             ? std::to_string(value.size()) + " bytes, more than " + std::to_string(kMaxTriggerValueBytes)
-                             : std::string("it contains a NUL byte"));
+                         value.size() > kMaxTriggerValueBytes ? std::to_string(value.size()) + " bytes, more than " +
+                                                                    std::to_string(kMaxTriggerValueBytes)
+                                                              : std::string("it contains a NUL byte"));
         }
         return !passable;
     });
@@ -108,9 +108,7 @@ AttemptResult classify_process(const ProcessOutcome& outcome) {
             error = "killed by signal " + std::to_string(outcome.code);
             break;
         case ProcessOutcome::Ending::timed_out:
-        case ProcessOutcome::Ending::failed_to_start:
-            error = outcome.message;
-            break;
+        case ProcessOutcome::Ending::failed_to_start: error = outcome.message; break;
         case ProcessOutcome::Ending::aborted:
             result.verdict = AttemptResult::Verdict::aborted;
             result.error = outcome.message;

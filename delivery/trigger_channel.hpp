@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "delivery/delivery_target.hpp"
 #include "delivery/delivery_channel.hpp"
+#include "delivery/delivery_target.hpp"
 #include "delivery/trigger_runner.hpp"
 
 namespace extract::delivery {

@@ -286,8 +286,7 @@ ProcessOutcome PosixProcessRunner::run(const ProcessRequest& request) {
     // Whatever of its group outlived it after a timeout or an abort goes with it.
     if (aborting || timed_out) ::kill(-pid, SIGKILL);
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     // What it printed last; a descendant that keeps the pipe open is not waited for.
     read_available(stdout_read, stdout_lines);
     read_available(stderr_read, stderr_lines);

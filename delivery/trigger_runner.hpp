@@ -15,7 +15,7 @@ struct ProcessRequest {
     std::vector<std::string> argv;  // argv[0] is looked up on $PATH when it has no '/'; no shell
     std::vector<std::pair<std::string, std::string>> environment;  // set on top of the daemon's own
     std::vector<std::string> withheld;  // names not passed on from the daemon's own environment
-    std::string input;                                             // written to stdin, which is then closed
+    std::string input;                  // written to stdin, which is then closed
     Millis timeout{300000};
     std::string log_name;  // prefixes each line it prints in the log: "trigger.NAME"
 };

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "core/clock.hpp"
-#include "delivery/delivery_target.hpp"
 #include "delivery/delivery_channel.hpp"
+#include "delivery/delivery_target.hpp"
 #include "delivery/webhook_sender.hpp"
 
 namespace extract::delivery {

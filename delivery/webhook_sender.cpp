@@ -53,20 +53,13 @@ SendResult failed(SendFailure failure, std::string message) {
 
 std::string_view describe(SendFailure failure) {
     switch (failure) {
-        case SendFailure::none:
-            return "none";
-        case SendFailure::bad_url:
-            return "bad url";
-        case SendFailure::connect_failed:
-            return "connection failed";
-        case SendFailure::timeout:
-            return "timeout";
-        case SendFailure::tls:
-            return "tls";
-        case SendFailure::connection_lost:
-            return "connection lost";
-        case SendFailure::aborted:
-            return "aborted";
+        case SendFailure::none: return "none";
+        case SendFailure::bad_url: return "bad url";
+        case SendFailure::connect_failed: return "connection failed";
+        case SendFailure::timeout: return "timeout";
+        case SendFailure::tls: return "tls";
+        case SendFailure::connection_lost: return "connection lost";
+        case SendFailure::aborted: return "aborted";
     }
     return "unknown";
 }

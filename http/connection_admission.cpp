@@ -37,7 +37,8 @@ std::optional<ConnectionId> ConnectionAdmission::victim(Eligible eligible) const
 ConnectionAdmission::Decision ConnectionAdmission::decide(uid_t uid) const {
     if (held_by(uid) >= quota_.per_uid) {
         if (const auto id = victim([uid](const Entry& e) { return e.uid == uid; })) return Evict{*id};
-        const std::string who = uid == kUnknownPeerUid ? "a peer whose uid cannot be read" : "uid " + std::to_string(uid);
+        const std::string who =
+            uid == kUnknownPeerUid ? "a peer whose uid cannot be read" : "uid " + std::to_string(uid);
         return Refuse{"too many connections to the API from " + who + ": one user may hold " +
                       std::to_string(quota_.per_uid) + " of the " + std::to_string(quota_.max_connections) +
                       "; close idle ones, or wait for them to time out, and try again"};

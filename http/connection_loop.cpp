@@ -104,7 +104,7 @@ void ConnectionLoop::post(ConnectionId id, Outcome outcome, bool wake) {
 // whole (the loop hears of it when it next wakes), or begun and handed to the loop.
 bool ConnectionLoop::reply_directly(DirectWrite& direct, ConnectionId id, const HttpReply& reply) {
     if (reply.close || reply.file) return false;  // a file body is the loop's to send, chunk by chunk
-    std::lock_guard lock(direct.mutex);  // the loop closes the fd only under it
+    std::lock_guard lock(direct.mutex);           // the loop closes the fd only under it
     if (!direct.allowed || direct.fd < 0) return false;
     direct.allowed = false;
     std::string out = serialize_reply(reply, true, direct.head_only);

@@ -24,19 +24,19 @@
 #include <variant>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "http/connection_admission.hpp"
 #include "http/event_notifier.hpp"
 #include "http/http_message.hpp"
-#include "metrics/metrics.hpp"
 #include "http/park_for_events.hpp"
 #include "http/peer_access.hpp"
-#include "core/clock.hpp"
+#include "metrics/metrics.hpp"
 
 namespace extract::http {
 
 struct ConnectionLimits {
     std::size_t max_connections = 512;
-    std::size_t max_connections_per_uid = 0;  // 0: derived (ConnectionQuota::derived)
+    std::size_t max_connections_per_uid = 0;           // 0: derived (ConnectionQuota::derived)
     Millis idle_timeout{std::chrono::seconds(60)};     // a kept-alive connection with no request
     Millis request_timeout{std::chrono::seconds(10)};  // from a request's first byte to its last
     Millis write_timeout{std::chrono::seconds(30)};    // to send one reply
@@ -72,8 +72,8 @@ private:
     // closes the fd while a worker writes, and so that it can take the permission back.
     struct DirectWrite {
         std::mutex mutex;
-        int fd = -1;           // -1 once the loop has closed the connection
-        bool allowed = false;  // the request in flight may be answered here, kept alive
+        int fd = -1;             // -1 once the loop has closed the connection
+        bool allowed = false;    // the request in flight may be answered here, kept alive
         bool head_only = false;  // the request in flight is a HEAD: no body in its answer
     };
     // What a worker that wrote a reply itself tells the loop.
@@ -156,7 +156,7 @@ private:
 
     std::unordered_map<ConnectionId, Connection> connections_;
     std::vector<char> read_buffer_;  // one for all connections: only the loop thread reads
-    ConnectionId next_id_ = 2;  // 0 and 1 mark the listener and the wake fd in epoll
+    ConnectionId next_id_ = 2;       // 0 and 1 mark the listener and the wake fd in epoll
     std::size_t parked_ = 0;
     bool stopping_ = false;
     SteadyTime stop_deadline_{};

@@ -31,7 +31,8 @@ bool contains_token(std::string_view list, std::string_view token) {
     std::size_t pos = 0;
     while (pos <= l.size()) {
         const auto comma = l.find(',', pos);
-        const auto item = trim(std::string_view(l).substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+        const auto item =
+            trim(std::string_view(l).substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
         if (item == token) return true;
         if (comma == std::string::npos) break;
         pos = comma + 1;
@@ -252,8 +253,10 @@ RequestParser::Result RequestParser::parse(std::string_view buffer) {
             std::size_t n = 0;
             const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
             if (ec != std::errc{} || end != value.data() + value.size() || value.empty()) {
-                if (ec == std::errc::result_out_of_range) n = limits_.max_body_bytes + 1;
-                else return malformed("bad Content-Length");
+                if (ec == std::errc::result_out_of_range)
+                    n = limits_.max_body_bytes + 1;
+                else
+                    return malformed("bad Content-Length");
             }
             if (content_length && *content_length != n) return malformed("conflicting Content-Length headers");
             content_length = n;

@@ -20,8 +20,8 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpRequest {
     std::string method;
-    std::string path;   // as sent, still percent-encoded (segments are decoded by the router)
-    std::string query;  // the part after '?', still encoded
+    std::string path;    // as sent, still percent-encoded (segments are decoded by the router)
+    std::string query;   // the part after '?', still encoded
     HeaderList headers;  // names lower-cased
     std::string body;
     bool keep_alive = true;
@@ -45,8 +45,8 @@ struct HttpReply {
     std::string content_type = "application/json";
     std::string body;
     std::shared_ptr<FileBody> file;  // set: the body is the file's `size` bytes instead of `body`
-    HeaderList headers;  // besides Content-Type, Content-Length and Connection
-    bool close = false;  // close the connection after this reply
+    HeaderList headers;              // besides Content-Type, Content-Length and Connection
+    bool close = false;              // close the connection after this reply
 };
 
 HttpReply json_reply(int status, const nlohmann::json& body);

@@ -46,12 +46,12 @@ std::string octal(mode_t mode) {
 
 // The socket's directory must exist and be one that others cannot write to: in a directory
 // its group or anyone may write to (without the sticky bit), or that another user owns, another
-// user could replace the socket file and answer the daemon's clients. A missing directory (its parent existing) is created 0755: the
-// socket file's own mode then decides who connects.
+// user could replace the socket file and answer the daemon's clients. A missing directory (its parent existing) is
+// created 0755: the socket file's own mode then decides who connects.
 void check_directory(const std::string& path) {
     const auto slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-    struct stat st{};
+    struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) {
         if (errno != ENOENT || ::mkdir(dir.c_str(), 0755) != 0 || ::chmod(dir.c_str(), 0755) != 0 ||
             ::stat(dir.c_str(), &st) != 0) {
@@ -61,15 +61,17 @@ void check_directory(const std::string& path) {
     if (!S_ISDIR(st.st_mode)) fail(path, dir + " is not a directory", 0);
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
         const std::string who = (st.st_mode & S_IWOTH) != 0 ? "every user" : "its group";
-        fail(path, "its directory " + dir + " is writable by " + who + " (mode " + octal(st.st_mode) +
-                       ", no sticky bit), so they could replace the socket; use a directory only the daemon's user "
-                       "can write to, such as /run/extract-sync",
+        fail(path,
+             "its directory " + dir + " is writable by " + who + " (mode " + octal(st.st_mode) +
+                 ", no sticky bit), so they could replace the socket; use a directory only the daemon's user "
+                 "can write to, such as /run/extract-sync",
              0);
     }
     // Its owner can always replace the socket, whatever the mode: root or the daemon's user only.
     if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
-        fail(path, "its directory " + dir + " belongs to another user (uid " + std::to_string(st.st_uid) +
-                       "), who could replace the socket; use a directory owned by the daemon's user or root",
+        fail(path,
+             "its directory " + dir + " belongs to another user (uid " + std::to_string(st.st_uid) +
+                 "), who could replace the socket; use a directory owned by the daemon's user or root",
              0);
     }
 }
@@ -79,7 +81,7 @@ void check_directory(const std::string& path) {
 UnixListener UnixListener::bind(const std::string& path, unsigned mode) {
     const sockaddr_un addr = address_of(path);
     check_directory(path);
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) fail(path, "a file that is not a socket is in the way; refusing to replace it", 0);
         if (socket_is_live(addr)) {
@@ -113,8 +115,8 @@ UnixListener UnixListener::adopt(int fd) {
     listener.fd_ = fd;
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-        throw std::runtime_error("api socket: the inherited descriptor " + std::to_string(fd) + " is not usable: " +
-                                 std::strerror(errno));
+        throw std::runtime_error("api socket: the inherited descriptor " + std::to_string(fd) +
+                                 " is not usable: " + std::strerror(errno));
     }
     return listener;
 }
@@ -139,7 +141,7 @@ void UnixListener::close() {
     ::close(std::exchange(fd_, -1));
     if (path_.empty()) return;
     // Leave the path alone when another process has bound its own socket there since.
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) ::unlink(path_.c_str());
     path_.clear();
 }

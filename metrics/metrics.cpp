@@ -15,10 +15,14 @@ std::string escape_label_value(std::string_view value) {
     std::string out;
     out.reserve(value.size());
     for (const char c : value) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
     return out;
 }
@@ -26,9 +30,12 @@ std::string escape_label_value(std::string_view value) {
 std::string escape_help(std::string_view text) {
     std::string out;
     for (const char c : text) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
     return out;
 }
@@ -75,7 +82,8 @@ Metrics::Metrics() {
     // Sync runs take from well under a second (a fast poll of a quiet account) to many
     // minutes (a full pass over a large history at the rate limit).
     const std::vector<double> sync_buckets{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800};
-    declare("upstream_requests_total", Type::counter, "Requests made to the extract API, by HTTP status code (0: no response).");
+    declare("upstream_requests_total", Type::counter,
+            "Requests made to the extract API, by HTTP status code (0: no response).");
     declare("sync_runs_total", Type::counter, "Sync runs finished, by kind and outcome.");
     declare("sync_duration_seconds", Type::histogram, "How long sync runs took, by kind.", sync_buckets);
     declare("last_successful_sync_timestamp_seconds", Type::gauge, "Unix time when the last successful sync finished.");
@@ -85,10 +93,13 @@ Metrics::Metrics() {
     declare("batches", Type::gauge, "Mirrored batches that are not removed, by status.");
     declare("batches_removed", Type::gauge, "Mirrored batches the upstream no longer lists.");
     declare("deliveries", Type::gauge, "Rows of the delivery log, by state.");
-    declare("api_requests_total", Type::counter, "Requests answered by the local API, by route pattern and HTTP status code.");
+    declare("api_requests_total", Type::counter,
+            "Requests answered by the local API, by route pattern and HTTP status code.");
     declare("api_long_polls_waiting", Type::gauge, "GET /v1/events long polls waiting for an event.");
-    declare("health_status", Type::gauge, "1 for the daemon's health status now (ok, starting, degraded), 0 for the others.");
-    declare("sync_paused", Type::gauge, "1 while syncing is paused because the upstream rejected the API key (401/403).");
+    declare("health_status", Type::gauge,
+            "1 for the daemon's health status now (ok, starting, degraded), 0 for the others.");
+    declare("sync_paused", Type::gauge,
+            "1 while syncing is paused because the upstream rejected the API key (401/403).");
     declare("held_removals", Type::gauge,
             "Batches a held mass removal keeps live until complete passes agree or an operator confirms; 0 when none.");
     long_polls_waiting(0);
@@ -205,7 +216,8 @@ std::string Metrics::render() const {
         out += "# HELP " + name + " " + escape_help(f.help) + "\n";
         out += "# TYPE " + name + " " + std::string(type_name(f.type)) + "\n";
         if (f.type != Type::histogram) {
-            for (const auto& [labels, value] : f.values) out += name + render_labels(labels) + " " + format_value(value) + "\n";
+            for (const auto& [labels, value] : f.values)
+                out += name + render_labels(labels) + " " + format_value(value) + "\n";
             continue;
         }
         for (const auto& [labels, h] : f.histograms) {

@@ -92,7 +92,7 @@ private:
         Type type = Type::counter;
         std::string help;
         std::vector<double> buckets;
-        std::map<Labels, double> values;          // counters, gauges
+        std::map<Labels, double> values;         // counters, gauges
         std::map<Labels, Histogram> histograms;  // histograms
     };
     Family& family(std::string_view name, Type expected);

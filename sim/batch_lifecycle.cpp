@@ -164,15 +164,9 @@ ItemCounts counts_for_status(StatusId status, std::int32_t total, const ItemCoun
     const std::int32_t failed = std::clamp(current.failed, 0, total - succeeded);
     ItemCounts c;
     switch (status) {
-        case status::pending:
-            c.pending = total;
-            break;
-        case status::running:
-            c = in_progress(total, succeeded, failed);
-            break;
-        case status::completed:
-            c.succeeded = total;
-            break;
+        case status::pending: c.pending = total; break;
+        case status::running: c = in_progress(total, succeeded, failed); break;
+        case status::completed: c.succeeded = total; break;
         case status::partially_failed:
             if (total < 2) {
                 c.succeeded = total;
@@ -181,9 +175,7 @@ ItemCounts counts_for_status(StatusId status, std::int32_t total, const ItemCoun
             c.failed = std::clamp(current.failed > 0 ? current.failed : total / 4, 1, total - 1);
             c.succeeded = total - c.failed;
             break;
-        case status::failed:
-            c.failed = total;
-            break;
+        case status::failed: c.failed = total; break;
         case status::cancelled:
             c.succeeded = succeeded;
             c.failed = failed;

@@ -43,7 +43,8 @@ std::optional<Micros> read_timestamp(const nlohmann::json& value, bool nullable,
     if (value.is_string()) {
         if (const auto t = parse_timestamp(value.get<std::string>())) return to_micros(*t);
     }
-    error = std::string(field) + (nullable ? ": must be an ISO-8601 timestamp or null" : ": must be an ISO-8601 timestamp");
+    error =
+        std::string(field) + (nullable ? ": must be an ISO-8601 timestamp or null" : ": must be an ISO-8601 timestamp");
     return std::nullopt;
 }
 
@@ -78,7 +79,8 @@ void BatchStore::generate(std::size_t count) {
     const Micros wall = wall_now();
     advance_locked(wall);
     const Micros lifecycle_now = lifecycle_clock_.at(wall);
-    const Micros max_age = std::max<Micros>(2, lifecycle_clock_.span_of(std::min(kGeneratedSpan, settings_.retention * 2 / 3)));
+    const Micros max_age =
+        std::max<Micros>(2, lifecycle_clock_.span_of(std::min(kGeneratedSpan, settings_.retention * 2 / 3)));
     slots_by_id_.reserve(slots_by_id_.size() + count);
     // Indexed in bulk at the end: one sort instead of a million scattered insertions.
     std::vector<ListingPosition> listed;
@@ -144,7 +146,9 @@ std::optional<BatchView> BatchStore::find(std::string_view id) {
     const auto slot = slots_by_id_.find(id);
     if (!slot) return std::nullopt;
     const BatchRecord& b = records_[*slot];
-    const Micros updated = b.completed_at != kNull ? b.completed_at : b.started_at != kNull ? b.started_at : b.created_at;
+    const Micros updated = b.completed_at != kNull ? b.completed_at
+                           : b.started_at != kNull ? b.started_at
+                                                   : b.created_at;
     return BatchView{b.json, b.counts, updated};
 }
 
@@ -218,9 +222,11 @@ UpdateResult BatchStore::update_locked(std::uint32_t slot, const nlohmann::json&
     for (const auto& [key, value] : fields.items()) {
         if (key == "id") return invalid("id cannot be changed");
         if (key == "status") {
-            if (!value.is_string() || value.get_ref<const std::string&>().empty()) return invalid("status: must be a non-empty string");
+            if (!value.is_string() || value.get_ref<const std::string&>().empty())
+                return invalid("status: must be a non-empty string");
             new_status = value.get<std::string>();
-            if (!status_id(*new_status) && status_names_.size() >= kMaxStatuses) return invalid("status: too many distinct statuses");
+            if (!status_id(*new_status) && status_names_.size() >= kMaxStatuses)
+                return invalid("status: too many distinct statuses");
         } else if (key == "total_items") {
             total = read_count(value);
             if (!total) return invalid("total_items: must be a non-negative integer");
@@ -230,12 +236,18 @@ UpdateResult BatchStore::update_locked(std::uint32_t slot, const nlohmann::json&
             for (const auto& [name, n] : value.items()) {
                 const auto v = read_count(n);
                 if (!v) return invalid("counts." + name + ": must be a non-negative integer");
-                if (name == "pending") c.pending = *v;
-                else if (name == "running") c.running = *v;
-                else if (name == "succeeded") c.succeeded = *v;
-                else if (name == "failed") c.failed = *v;
-                else if (name == "cancelled") c.cancelled = *v;
-                else return invalid("counts." + name + ": not a count (pending, running, succeeded, failed, cancelled)");
+                if (name == "pending")
+                    c.pending = *v;
+                else if (name == "running")
+                    c.running = *v;
+                else if (name == "succeeded")
+                    c.succeeded = *v;
+                else if (name == "failed")
+                    c.failed = *v;
+                else if (name == "cancelled")
+                    c.cancelled = *v;
+                else
+                    return invalid("counts." + name + ": not a count (pending, running, succeeded, failed, cancelled)");
             }
             counts = c;
         } else if (key == "created_at") {
@@ -279,8 +291,9 @@ UpdateResult BatchStore::update_locked(std::uint32_t slot, const nlohmann::json&
     if (started) b.started_at = *started;
     if (completed) b.completed_at = *completed;
     for (const auto& [key, value] : fields.items()) {
-        static constexpr std::array<std::string_view, 7> kTyped{"status",     "total_items", "counts",      "created_at",
-                                                                "expires_at", "started_at",  "completed_at"};
+        static constexpr std::array<std::string_view, 7> kTyped{"status",      "total_items", "counts",
+                                                                "created_at",  "expires_at",  "started_at",
+                                                                "completed_at"};
         if (std::find(kTyped.begin(), kTyped.end(), key) != kTyped.end()) continue;
         if (!b.overrides) b.overrides = std::make_unique<nlohmann::json>(nlohmann::json::object());
         (*b.overrides)[key] = value;
@@ -405,12 +418,9 @@ std::string BatchStore::random_id_locked() {
 
 std::uint64_t BatchStore::order_key(const BatchRecord& batch) const {
     switch (settings_.order) {
-        case ListingOrder::newest:
-            return ~ascending(batch.created_at);
-        case ListingOrder::oldest:
-            return ascending(batch.created_at);
-        case ListingOrder::shuffled:
-            return hash_id(settings_.seed, batch.id_view());
+        case ListingOrder::newest: return ~ascending(batch.created_at);
+        case ListingOrder::oldest: return ascending(batch.created_at);
+        case ListingOrder::shuffled: return hash_id(settings_.seed, batch.id_view());
     }
     return 0;
 }
@@ -453,7 +463,9 @@ void BatchStore::erase_locked(std::uint32_t slot) {
     free_slots_.push_back(slot);
 }
 
-void BatchStore::rebuild_json_locked(BatchRecord& batch) { batch.json = batch_json(batch, status_names_[batch.status]); }
+void BatchStore::rebuild_json_locked(BatchRecord& batch) {
+    batch.json = batch_json(batch, status_names_[batch.status]);
+}
 
 std::optional<StatusId> BatchStore::status_id(std::string_view name) const {
     for (std::size_t i = 0; i < status_names_.size(); ++i) {

@@ -35,15 +35,19 @@ ParsedFaultSettings parse_fault_settings(const nlohmann::json& body) {
             }
             s.*(rate->member) = value.get<double>();
         } else if (key == "retry_after") {
-            if (value.is_string()) s.retry_after = value.get<std::string>();
-            else if (value.is_number_unsigned()) s.retry_after = std::to_string(value.get<std::uint64_t>());
-            else if (!value.is_null()) return failure("retry_after: must be a string (the header value) or a whole number");
+            if (value.is_string())
+                s.retry_after = value.get<std::string>();
+            else if (value.is_number_unsigned())
+                s.retry_after = std::to_string(value.get<std::uint64_t>());
+            else if (!value.is_null())
+                return failure("retry_after: must be a string (the header value) or a whole number");
         } else if (key == "slow_ms") {
             if (!value.is_number_unsigned()) return failure("slow_ms: must be a non-negative whole number");
             s.slow_ms = static_cast<std::int64_t>(value.get<std::uint64_t>());
         } else if (key == "seed") {
             if (!value.is_number_integer()) return failure("seed: must be a whole number");
-            s.seed = value.is_number_unsigned() ? value.get<std::uint64_t>() : static_cast<std::uint64_t>(value.get<std::int64_t>());
+            s.seed = value.is_number_unsigned() ? value.get<std::uint64_t>()
+                                                : static_cast<std::uint64_t>(value.get<std::int64_t>());
         } else {
             return failure("unknown fault setting: " + key);
         }
@@ -55,9 +59,14 @@ ParsedFaultSettings parse_fault_settings(const nlohmann::json& body) {
 }
 
 nlohmann::json to_json(const FaultSettings& s) {
-    return {{"error_rate", s.error_rate},         {"rate_limit_rate", s.rate_limit_rate}, {"retry_after", s.retry_after},
-            {"slow_rate", s.slow_rate},           {"slow_ms", s.slow_ms},                 {"malformed_rate", s.malformed_rate},
-            {"truncated_rate", s.truncated_rate}, {"seed", s.seed}};
+    return {{"error_rate", s.error_rate},
+            {"rate_limit_rate", s.rate_limit_rate},
+            {"retry_after", s.retry_after},
+            {"slow_rate", s.slow_rate},
+            {"slow_ms", s.slow_ms},
+            {"malformed_rate", s.malformed_rate},
+            {"truncated_rate", s.truncated_rate},
+            {"seed", s.seed}};
 }
 
 void FaultInjector::configure(const FaultSettings& settings) {

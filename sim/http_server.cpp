@@ -18,7 +18,8 @@ class SimRequestHandler final : public Poco::Net::HTTPRequestHandler {
 public:
     explicit SimRequestHandler(SimService& service) : service_(service) {}
 
-    void handleRequest(Poco::Net::HTTPServerRequest& http_request, Poco::Net::HTTPServerResponse& http_response) override {
+    void handleRequest(Poco::Net::HTTPServerRequest& http_request,
+                       Poco::Net::HTTPServerResponse& http_response) override {
         SimResponse response = read_request(http_request);
         http_response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(response.status));
         http_response.setContentType("application/json");
@@ -67,8 +68,7 @@ private:
 
 }  // namespace
 
-SimHttpServer::SimHttpServer(SimService& service, std::uint16_t port, int threads)
-    : pool_(2, threads) {
+SimHttpServer::SimHttpServer(SimService& service, std::uint16_t port, int threads) : pool_(2, threads) {
     // No SO_REUSEPORT (Poco's two-argument bind sets it): a second sim on a taken port must fail, not share it.
     socket_.bind(Poco::Net::SocketAddress("127.0.0.1", port), true, false);
     socket_.listen(256);

@@ -13,7 +13,8 @@ Micros LifecycleClock::at(Micros wall) const {
 }
 
 Micros LifecycleClock::wall_at(Micros lifecycle) const {
-    return anchor_wall_ + static_cast<Micros>(std::llround(static_cast<double>(lifecycle - anchor_lifecycle_) / speed_));
+    return anchor_wall_ +
+           static_cast<Micros>(std::llround(static_cast<double>(lifecycle - anchor_lifecycle_) / speed_));
 }
 
 Micros LifecycleClock::span_of(Micros wall_duration) const {

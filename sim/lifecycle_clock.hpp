@@ -10,7 +10,7 @@ class LifecycleClock {
 public:
     LifecycleClock(Micros wall_now, double speed, bool frozen);
 
-    Micros at(Micros wall) const;       // lifecycle time at a wall time of the current run
+    Micros at(Micros wall) const;            // lifecycle time at a wall time of the current run
     Micros wall_at(Micros lifecycle) const;  // the wall time at which the clock shows `lifecycle`
     // Lifecycle time spanned by a wall-clock duration while running.
     Micros span_of(Micros wall_duration) const;

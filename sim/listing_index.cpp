@@ -21,9 +21,10 @@ ListingIndex::Iterator& ListingIndex::Iterator::operator++() {
 }
 
 std::size_t ListingIndex::chunk_for(const ListingPosition& position, bool strictly) const {
-    const auto it = std::partition_point(chunks_.begin(), chunks_.end(), [&](const std::vector<ListingPosition>& chunk) {
-        return strictly ? chunk.back() <= position : chunk.back() < position;
-    });
+    const auto it =
+        std::partition_point(chunks_.begin(), chunks_.end(), [&](const std::vector<ListingPosition>& chunk) {
+            return strictly ? chunk.back() <= position : chunk.back() < position;
+        });
     return static_cast<std::size_t>(it - chunks_.begin());
 }
 

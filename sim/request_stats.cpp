@@ -5,8 +5,10 @@ namespace {
 
 void increment(std::map<std::string, std::int64_t, std::less<>>& counts, std::string_view key) {
     const auto it = counts.find(key);
-    if (it != counts.end()) ++it->second;
-    else counts.emplace(std::string(key), 1);
+    if (it != counts.end())
+        ++it->second;
+    else
+        counts.emplace(std::string(key), 1);
 }
 
 }  // namespace
@@ -28,7 +30,11 @@ void RequestStats::received() {
 
 nlohmann::json RequestStats::to_json() const {
     std::lock_guard lock(mutex_);
-    return {{"received", received_}, {"requests", requests_}, {"by_route", by_route_}, {"by_status", by_status_}, {"by_filter", by_filter_}};
+    return {{"received", received_},
+            {"requests", requests_},
+            {"by_route", by_route_},
+            {"by_status", by_status_},
+            {"by_filter", by_filter_}};
 }
 
 void RequestStats::reset() {

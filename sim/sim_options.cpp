@@ -99,7 +99,8 @@ ParsedSimOptions parse_sim_options(const std::vector<std::string>& args) {
             o.store.speed = speed;
         } else if (flag == "--retention") {
             const auto retention = parse_duration(value);
-            if (!retention || retention->count() <= 0) return failure("--retention: not a duration like 3d or 90s: " + value);
+            if (!retention || retention->count() <= 0)
+                return failure("--retention: not a duration like 3d or 90s: " + value);
             o.store.retention = std::chrono::duration_cast<std::chrono::microseconds>(*retention).count();
         } else if (flag == "--threads") {
             const auto n = parse_whole<int>(value, 256);

@@ -2,9 +2,9 @@
 
 #include <Poco/Exception.h>
 
+#include <pthread.h>
 #include <csignal>
 #include <iostream>
-#include <pthread.h>
 
 #include "sim/http_server.hpp"
 #include "sim/sim_options.hpp"

@@ -47,20 +47,23 @@ int read_limit(const SimRequest& request, int fallback, int max, nlohmann::json&
     if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
     long long value = 0;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (digits.empty() || end != digits.data() + digits.size() || (ec != std::errc{} && ec != std::errc::result_out_of_range)) {
+    if (digits.empty() || end != digits.data() + digits.size() ||
+        (ec != std::errc{} && ec != std::errc::result_out_of_range)) {
         errors.push_back(validation_error("limit", "int_parsing",
-                                          "Input should be a valid integer, unable to parse string as an integer", *raw));
+                                          "Input should be a valid integer, unable to parse string as an integer",
+                                          *raw));
         return fallback;
     }
     const bool negative = !digits.empty() && digits.front() == '-';
     if (ec == std::errc::result_out_of_range ? negative : value < 1) {
-        errors.push_back(validation_error("limit", "greater_than_equal", "Input should be greater than or equal to 1", *raw,
-                                          {{"ge", 1}}));
+        errors.push_back(validation_error("limit", "greater_than_equal", "Input should be greater than or equal to 1",
+                                          *raw, {{"ge", 1}}));
         return fallback;
     }
     if (ec == std::errc::result_out_of_range || value > max) {
         errors.push_back(validation_error("limit", "less_than_equal",
-                                          "Input should be less than or equal to " + std::to_string(max), *raw, {{"le", max}}));
+                                          "Input should be less than or equal to " + std::to_string(max), *raw,
+                                          {{"le", max}}));
         return fallback;
     }
     return static_cast<int>(value);
@@ -77,17 +80,19 @@ std::optional<ListingPosition> read_cursor(const SimRequest& request, nlohmann::
     return position;
 }
 
-SimResponse validation_failure(nlohmann::json errors) { return json_response(422, nlohmann::json{{"detail", std::move(errors)}}); }
+SimResponse validation_failure(nlohmann::json errors) {
+    return json_response(422, nlohmann::json{{"detail", std::move(errors)}});
+}
 
 // The batch's items, made up from its counts: finished items first, then running, then
 // pending, all updated when the batch last changed, so (updated_at, id) order is index order.
-void append_items(std::string& out, std::string_view batch_id, const BatchView& batch, std::size_t first, std::size_t limit,
-                  std::size_t& next) {
+void append_items(std::string& out, std::string_view batch_id, const BatchView& batch, std::size_t first,
+                  std::size_t limit, std::size_t& next) {
     const std::array<std::pair<std::string_view, std::int32_t>, 5> runs{{{"succeeded", batch.counts.succeeded},
-                                                                          {"failed", batch.counts.failed},
-                                                                          {"cancelled", batch.counts.cancelled},
-                                                                          {"running", batch.counts.running},
-                                                                          {"pending", batch.counts.pending}}};
+                                                                         {"failed", batch.counts.failed},
+                                                                         {"cancelled", batch.counts.cancelled},
+                                                                         {"running", batch.counts.running},
+                                                                         {"pending", batch.counts.pending}}};
     std::size_t total = 0;
     for (const auto& [name, n] : runs) total += static_cast<std::size_t>(std::max(0, n));
     std::string updated_at;
@@ -154,7 +159,8 @@ SimResponse SimService::upstream(const SimRequest& request) {
     } else if (request.method != "GET") {
         response = detail(405, "Method Not Allowed");
     } else if (!request.api_key || *request.api_key != api_key_) {
-        response = detail(401, request.api_key ? "Invalid API key" : "Missing API key: send it in the X-API-KEY header");
+        response =
+            detail(401, request.api_key ? "Invalid API key" : "Missing API key: send it in the X-API-KEY header");
     } else {
         const FaultDraw fault = faults_.draw();
         if (fault.delay.count() > 0 && !sleeper_.sleep_for(fault.delay)) {
@@ -168,7 +174,8 @@ SimResponse SimService::upstream(const SimRequest& request) {
         } else {
             response = is_list ? list_batches(request) : get_batch(path.substr(kBatchPrefix.size()), request);
             if (response.status == 200 && fault.kind == FaultKind::malformed) {
-                response.body = fault.malformed_as_text ? "<html><body>502 Bad Gateway</body></html>" : R"({"data": "oops"})";
+                response.body =
+                    fault.malformed_as_text ? "<html><body>502 Bad Gateway</body></html>" : R"({"data": "oops"})";
             } else if (response.status == 200 && fault.kind == FaultKind::truncated) {
                 response.body.resize(response.body.size() / 2);
             }
@@ -262,8 +269,10 @@ SimResponse SimService::control(const SimRequest& request) {
     }
     if (path == "/_control/freeze" || path == "/_control/unfreeze") {
         if (method != "POST") return detail(405, "Method Not Allowed");
-        if (path == "/_control/freeze") store_.freeze();
-        else store_.unfreeze();
+        if (path == "/_control/freeze")
+            store_.freeze();
+        else
+            store_.unfreeze();
         return json_response(200, {{"frozen", store_.frozen()}});
     }
     return detail(404, "Not Found");
@@ -300,12 +309,9 @@ SimResponse SimService::create_batches(const nlohmann::json& body) {
 SimResponse SimService::update_batch(std::string_view id, const nlohmann::json& body) {
     const auto result = store_.update(id, body);
     switch (result.outcome) {
-        case UpdateResult::Outcome::not_found:
-            return detail(404, "Batch not found");
-        case UpdateResult::Outcome::invalid:
-            return detail(400, result.message);
-        case UpdateResult::Outcome::updated:
-            break;
+        case UpdateResult::Outcome::not_found: return detail(404, "Batch not found");
+        case UpdateResult::Outcome::invalid: return detail(400, result.message);
+        case UpdateResult::Outcome::updated: break;
     }
     const auto batch = store_.find(id);
     return batch ? SimResponse{200, batch->json, {}} : detail(404, "Batch not found");

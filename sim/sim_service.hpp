@@ -18,7 +18,7 @@ namespace extract::sim {
 
 struct SimRequest {
     std::string method;
-    std::string path;  // decoded, without the query
+    std::string path;                                        // decoded, without the query
     std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
     std::optional<std::string> api_key;                      // the X-API-KEY header
     std::string body;

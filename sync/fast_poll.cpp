@@ -91,7 +91,8 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
         std::int64_t left_to_full_pass = 0;
         for (const cache::MirroredStatus& mirrored : nonterminal) {
             if (listed.contains(mirrored.id)) continue;
-            if (stop_.stop_requested()) return fail(upstream::FetchStatus::stopped, "stopped before the fast poll completed");
+            if (stop_.stop_requested())
+                return fail(upstream::FetchStatus::stopped, "stopped before the fast poll completed");
             upstream::Fetched<Batch> fetched = client_.get_batch(mirrored.id);
             if (fetched.status == upstream::FetchStatus::not_found &&
                 (removal_held || outcome.counts.removed >= kMassRemovalFloor)) {
@@ -108,8 +109,8 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
                 outcome.counts.removed += refreshed.removed;
                 if (refreshed.removed > 0) outcome.events_by_type["batch.removed"] += refreshed.removed;
             } else {
-                return fail(refreshed.status, "refreshing batch " + escape_untrusted(mirrored.id, kMaxBatchIdBytes) + ": " +
-                                                  refreshed.message);
+                return fail(refreshed.status, "refreshing batch " + escape_untrusted(mirrored.id, kMaxBatchIdBytes) +
+                                                  ": " + refreshed.message);
             }
             progress();
         }
@@ -118,7 +119,8 @@ SyncOutcome FastPoll::run(const std::vector<std::string>& statuses,
             spdlog::log(removal_held ? spdlog::level::debug : spdlog::level::warn,
                         "{} batches answered 404 in this fast poll but stay live until the next complete full pass, "
                         "whose mass-removal guard decides ({})",
-                        left_to_full_pass, removal_held ? "a mass removal is held" : "more than 20 removed in one poll");
+                        left_to_full_pass,
+                        removal_held ? "a mass removal is held" : "more than 20 removed in one poll");
         }
     });
 }

@@ -16,10 +16,10 @@ namespace extract::sync {
 // What fetching one batch (GET /v1/batches/{id}?limit=1) and applying it did.
 struct BatchRefresh {
     upstream::FetchStatus status = upstream::FetchStatus::ok;  // not_found: upstream forgot it
-    std::string message;        // when neither ok nor not_found
-    std::string batch_status;   // ok: the status upstream answered
-    cache::ApplyResult applied;  // ok: what the write did
-    int removed = 0;            // not_found: 1 when a live mirrored batch was marked removed
+    std::string message;                                       // when neither ok nor not_found
+    std::string batch_status;                                  // ok: the status upstream answered
+    cache::ApplyResult applied;                                // ok: what the write did
+    int removed = 0;  // not_found: 1 when a live mirrored batch was marked removed
 };
 
 // How a fast poll or a refresh writes what it fetched (no full pass: what it does not see stays).

@@ -40,17 +40,17 @@ SyncOutcome FullSync::run(const FullSyncSettings& settings) {
 
             const auto now = clock_.steady_now();
             if (settings.on_full_pass_page) {
-                settings.on_full_pass_page({outcome.counts.pages, received, std::chrono::duration_cast<Millis>(now - started)});
+                settings.on_full_pass_page(
+                    {outcome.counts.pages, received, std::chrono::duration_cast<Millis>(now - started)});
             }
             if (now - last_progress >= settings.progress_interval) {
                 const double secs = std::chrono::duration<double>(now - started).count();
-                spdlog::info("full sync in progress: {} pages, {} batches so far, {:.0f} batches/s", outcome.counts.pages,
-                             received, secs > 0 ? static_cast<double>(received) / secs : 0.0);
+                spdlog::info("full sync in progress: {} pages, {} batches so far, {:.0f} batches/s",
+                             outcome.counts.pages, received, secs > 0 ? static_cast<double>(received) / secs : 0.0);
                 last_progress = now;
             }
         });
-        const ListingOutcome listing =
-            page_listing(client_, std::nullopt, stop_, clock_, writer, max_pages);
+        const ListingOutcome listing = page_listing(client_, std::nullopt, stop_, clock_, writer, max_pages);
         if (listing.status != upstream::FetchStatus::ok) {
             outcome.result = result_of(listing.status);
             outcome.error = listing.message;
@@ -66,8 +66,8 @@ void FullSync::remove_unseen_unless_held(SyncOutcome& outcome, const FullSyncSet
     // The live count (a COUNT(*) over the mirror) matters only above the floor.
     const std::int64_t live = unseen > kMassRemovalFloor ? mirror_.batch_count() : unseen;
     const std::optional<HeldRemovals> held_before = load_hold(mirror_);
-    const RemovalDecision decision = decide_removals(unseen, live, held_before, settings.mass_removal,
-                                                     settings.confirm_removals, clock_.now());
+    const RemovalDecision decision =
+        decide_removals(unseen, live, held_before, settings.mass_removal, settings.confirm_removals, clock_.now());
     outcome.removals = decision;
     switch (decision.verdict) {
         case RemovalVerdict::hold_begun:
@@ -77,14 +77,16 @@ void FullSync::remove_unseen_unless_held(SyncOutcome& outcome, const FullSyncSet
             spdlog::debug("mass removal still held: {} of {} live batches not listed", unseen, live);
             break;
         case RemovalVerdict::hold_cleared:
-            spdlog::info("mass removal no longer held: this complete pass did not list {} live batches, which is not "
-                         "a mass removal; the hold since {} is dropped",
-                         unseen, format_timestamp(held_before->since));
+            spdlog::info(
+                "mass removal no longer held: this complete pass did not list {} live batches, which is not "
+                "a mass removal; the hold since {} is dropped",
+                unseen, format_timestamp(held_before->since));
             break;
         case RemovalVerdict::apply_agreed:
-            spdlog::warn("held mass removal applied: every complete pass since {} agreed for mass_removal_confirm {}; "
-                         "marking {} batches removed",
-                         format_timestamp(held_before->since), format_duration(settings.mass_removal.confirm), unseen);
+            spdlog::warn(
+                "held mass removal applied: every complete pass since {} agreed for mass_removal_confirm {}; "
+                "marking {} batches removed",
+                format_timestamp(held_before->since), format_duration(settings.mass_removal.confirm), unseen);
             break;
         case RemovalVerdict::apply_confirmed:
             if (is_mass_removal(unseen, live, settings.mass_removal.threshold_percent)) {
@@ -95,7 +97,8 @@ void FullSync::remove_unseen_unless_held(SyncOutcome& outcome, const FullSyncSet
     }
     if (decision.removes()) {
         outcome.counts.removed = mirror_.remove_unseen(outcome.run_id, settings.routes);
-        if (outcome.counts.removed > 0) outcome.events_by_type["batch.removed"] += static_cast<int>(outcome.counts.removed);
+        if (outcome.counts.removed > 0)
+            outcome.events_by_type["batch.removed"] += static_cast<int>(outcome.counts.removed);
     }
     if (decision.hold != held_before) store_hold(mirror_, decision.hold);
 }

@@ -38,7 +38,7 @@ namespace {
 struct Fetched {
     upstream::Fetched<upstream::BatchPage> page;
     SteadyTime arrived;
-    std::string problem;     // a cursor that loops or never ends: the listing stops after this page
+    std::string problem;       // a cursor that loops or never ends: the listing stops after this page
     std::exception_ptr error;  // the fetch threw
 };
 

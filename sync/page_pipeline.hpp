@@ -42,7 +42,7 @@ public:
         // mid-transaction. 1M first sync, one run each on a loaded machine: one page a
         // transaction 102 s; groups of 4: 86 s, of 8: 84 s, of 32: 148 s.
         int max_pages = 8;
-        Millis budget{100};            // since the group's first page arrived
+        Millis budget{100};  // since the group's first page arrived
     };
     GroupCommitPolicy(const Clock& clock, Limits limits);
 

@@ -42,7 +42,8 @@ SyncOutcome SyncEngine::run_cycle(const FullSyncSettings& settings, bool full_pa
 
 BatchRefresh SyncEngine::apply_refresh(const std::string& id, upstream::Fetched<Batch> fetched,
                                        const FullSyncSettings& settings) {
-    BatchRefresh refreshed = apply_fetched(mirror_, id, std::move(fetched), single_fetch_apply_options(mirror_, settings));
+    BatchRefresh refreshed =
+        apply_fetched(mirror_, id, std::move(fetched), single_fetch_apply_options(mirror_, settings));
     const auto& terminal = settings.terminal_statuses;
     if (refreshed.status == upstream::FetchStatus::ok &&
         std::find(terminal.begin(), terminal.end(), refreshed.batch_status) == terminal.end()) {

@@ -29,7 +29,8 @@ public:
 
     // POST /v1/batches/{id}/refresh, between cycles: one batch fetched by the API applied now. A
     // batch that is not terminal makes the next poll come after poll_interval, not idle_poll_interval.
-    BatchRefresh apply_refresh(const std::string& id, upstream::Fetched<Batch> fetched, const FullSyncSettings& settings);
+    BatchRefresh apply_refresh(const std::string& id, upstream::Fetched<Batch> fetched,
+                               const FullSyncSettings& settings);
 
     // Whether any mirrored batch was not terminal after the last cycle (poll_interval applies).
     bool any_nonterminal() const { return any_nonterminal_; }

@@ -26,8 +26,8 @@ void count_applied(SyncOutcome& outcome, const cache::ApplyResult& applied) {
     for (const auto& [type, n] : applied.events_by_type) outcome.events_by_type[type] += n;
 }
 
-SyncOutcome run_recorded(SyncKind kind, upstream::UpstreamClient& client, cache::Mirror& mirror,
-                         const Clock& clock, const std::function<void(SyncOutcome&)>& body) {
+SyncOutcome run_recorded(SyncKind kind, upstream::UpstreamClient& client, cache::Mirror& mirror, const Clock& clock,
+                         const std::function<void(SyncOutcome&)>& body) {
     SyncOutcome outcome;
     outcome.kind = kind;
     const auto started = clock.steady_now();
@@ -57,8 +57,8 @@ std::string describe(const SyncOutcome& o) {
                                 o.kind == SyncKind::fast ? "a full pass" : "a fast poll", o.alternative_requests);
     }
     const std::string refreshed = o.kind == SyncKind::fast ? fmt::format("{} refreshed, ", o.refreshed) : "";
-    return fmt::format("{} sync: {} pages, {}{}, {} upserted, {} changed, {} removed in {:.2f}s", to_string(o.kind), o.counts.pages,
-                       refreshed, requests, o.counts.upserted, o.counts.changed, o.counts.removed,
+    return fmt::format("{} sync: {} pages, {}{}, {} upserted, {} changed, {} removed in {:.2f}s", to_string(o.kind),
+                       o.counts.pages, refreshed, requests, o.counts.upserted, o.counts.changed, o.counts.removed,
                        std::chrono::duration<double>(o.duration).count());
 }
 
@@ -82,10 +82,11 @@ std::optional<std::string> CycleSummary::take_if_due(SteadyTime now, Millis inte
     const Millis period = elapsed >= std::chrono::minutes(1)
                               ? Millis(std::chrono::duration_cast<std::chrono::minutes>(elapsed))
                               : Millis(std::chrono::duration_cast<std::chrono::seconds>(elapsed));
-    std::string line = fmt::format("alive: {} cycles in the last {} ({} full, {} fast, {} failed), {} requests, "
-                                   "{} upserted, {} changed, {} removed",
-                                   full_ + fast_ + failed_, format_duration(period), full_, fast_, failed_, requests_,
-                                   upserted_, changed_, removed_);
+    std::string line = fmt::format(
+        "alive: {} cycles in the last {} ({} full, {} fast, {} failed), {} requests, "
+        "{} upserted, {} changed, {} removed",
+        full_ + fast_ + failed_, format_duration(period), full_, fast_, failed_, requests_, upserted_, changed_,
+        removed_);
     *this = CycleSummary(now);
     return line;
 }

@@ -37,7 +37,7 @@ struct SyncOutcome {
     Millis duration{0};
     // The planner's estimates in requests; -1 when no planner chose this cycle (--once).
     std::int64_t planned_requests = -1;
-    std::int64_t alternative_requests = -1;  // what the plan not chosen would have cost
+    std::int64_t alternative_requests = -1;                  // what the plan not chosen would have cost
     std::map<std::string, int, std::less<>> transitions_to;  // for metrics
     std::map<std::string, int, std::less<>> events_by_type;
     // A complete full pass: what the mass-removal guard decided (its hold, if any, after the pass).
@@ -72,8 +72,8 @@ struct FullSyncSettings {
 // and finished after (a failure to finish it is logged, not thrown), requests and duration are
 // counted, and an exception from the mirror becomes a failed outcome (the transaction that
 // threw rolled back, so nothing of its page was written).
-SyncOutcome run_recorded(SyncKind kind, upstream::UpstreamClient& client, cache::Mirror& mirror,
-                         const Clock& clock, const std::function<void(SyncOutcome&)>& body);
+SyncOutcome run_recorded(SyncKind kind, upstream::UpstreamClient& client, cache::Mirror& mirror, const Clock& clock,
+                         const std::function<void(SyncOutcome&)>& body);
 
 // Whether a cycle wrote anything: a batch upserted, a transition, a removal. At info only such
 // cycles get a line of their own; the others are counted in the periodic summary.

@@ -16,8 +16,8 @@ SyncPlan plan_sync(const PlannerInput& input) {
     for (const auto& [status, n] : input.nonterminal_by_status) statuses.insert(status);
     for (const auto& status : statuses) {
         const auto found = input.nonterminal_by_status.find(status);
-        plan.fast_requests += listing_requests(found == input.nonterminal_by_status.end() ? 0 : found->second,
-                                               input.page_size);
+        plan.fast_requests +=
+            listing_requests(found == input.nonterminal_by_status.end() ? 0 : found->second, input.page_size);
     }
     plan.fast_requests += std::max<std::int64_t>(input.expected_refreshes, 0);
     plan.statuses.assign(statuses.begin(), statuses.end());
@@ -41,7 +41,8 @@ void RefreshEstimate::observe(std::int64_t nonterminal_before, std::int64_t refr
 std::int64_t RefreshEstimate::expected(std::int64_t nonterminal_now) const {
     if (sample_nonterminal_ == 0 || nonterminal_now <= 0) return 0;
     // ceil(refreshed * now / before) without overflow: the share is at most 1, so the result at most `now`.
-    const long double share = static_cast<long double>(sample_refreshed_) / static_cast<long double>(sample_nonterminal_);
+    const long double share =
+        static_cast<long double>(sample_refreshed_) / static_cast<long double>(sample_nonterminal_);
     const auto estimate = static_cast<std::int64_t>(std::ceil(share * static_cast<long double>(nonterminal_now)));
     return std::clamp<std::int64_t>(estimate, 0, nonterminal_now);
 }

@@ -26,10 +26,10 @@ struct PlannerInput {
     // Statuses listed even when no mirrored batch has them: `pending` (where new batches
     // appear) and non-terminal statuses seen earlier (a new batch may have moved on to one).
     std::set<std::string, std::less<>> always_listed;
-    std::int64_t mirrored_batches = 0;  // not removed; needed only without last_full_pass_pages
+    std::int64_t mirrored_batches = 0;                 // not removed; needed only without last_full_pass_pages
     std::optional<std::int64_t> last_full_pass_pages;  // of the latest complete full pass
-    std::int64_t expected_refreshes = 0;                // single-batch GETs the fast poll will likely need
-                                                        // (RefreshEstimate::expected, from the counts above)
+    std::int64_t expected_refreshes = 0;               // single-batch GETs the fast poll will likely need
+                                                       // (RefreshEstimate::expected, from the counts above)
     int page_size = 200;
     bool full_pass_due = false;  // none complete yet, full_sync_interval elapsed, or asked for
 };

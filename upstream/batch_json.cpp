@@ -149,7 +149,7 @@ private:
 // dropped while parsing, so no recursive walk (dump, copy, comparison) ever meets them; the
 // batch itself is then set aside, never stored cut.
 struct DepthReport {
-    bool root_too_deep = false;                // parse_batch_detail: the body's batch
+    bool root_too_deep = false;                  // parse_batch_detail: the body's batch
     std::vector<std::size_t> elements_too_deep;  // parse_batch_page: indexes into "data"
 
     bool element_too_deep(std::size_t index) const {
@@ -166,8 +166,8 @@ std::variant<json, ParseError> parse_json(std::string_view body, BodyShape shape
     if (body.empty()) return ParseError{"body: empty"};
     // Batch objects open at depth 2 in a page ({"data":[{...}]}) and at 0 in a batch body.
     const int batch_depth = shape == BodyShape::page ? 2 : 0;
-    bool in_data = false;  // page: the current top-level key is "data"
-    std::size_t element = 0;   // page: the number of "data" elements opened so far
+    bool in_data = false;     // page: the current top-level key is "data"
+    std::size_t element = 0;  // page: the number of "data" elements opened so far
     auto callback = [&](int at, json::parse_event_t event, json& parsed) {
         const bool opens = event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
         if (shape == BodyShape::page) {

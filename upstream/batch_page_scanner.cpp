@@ -117,10 +117,14 @@ private:
         for (int i = 0; i < 4; ++i) {
             const char c = text_[pos_++];
             value <<= 4;
-            if (c >= '0' && c <= '9') value |= static_cast<std::uint32_t>(c - '0');
-            else if (c >= 'a' && c <= 'f') value |= static_cast<std::uint32_t>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') value |= static_cast<std::uint32_t>(c - 'A' + 10);
-            else return false;
+            if (c >= '0' && c <= '9')
+                value |= static_cast<std::uint32_t>(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                value |= static_cast<std::uint32_t>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                value |= static_cast<std::uint32_t>(c - 'A' + 10);
+            else
+                return false;
         }
         return true;
     }
@@ -210,9 +214,9 @@ private:
 // A batch object's top-level fields as read, before they are checked.
 struct Field {
     Kind kind = Kind::null;
-    std::string text;          // a string's decoded value
-    std::int64_t number = 0;   // an integer's value
-    std::size_t begin = 0;     // an object's canonical text in the output
+    std::string text;         // a string's decoded value
+    std::int64_t number = 0;  // an integer's value
+    std::size_t begin = 0;    // an object's canonical text in the output
     std::size_t end = 0;
 };
 
@@ -360,9 +364,7 @@ private:
                 append_json_string(out, text_);
                 return true;
             }
-            case '{':
-                kind = Kind::object;
-                return depth <= kMaxBatchNesting && object(out, depth, fields);
+            case '{': kind = Kind::object; return depth <= kMaxBatchNesting && object(out, depth, fields);
             case '[': {
                 kind = Kind::array;
                 if (depth > kMaxBatchNesting) return false;
@@ -395,9 +397,7 @@ private:
                 kind = Kind::null;
                 out += "null";
                 return scan_.literal("null");
-            default:
-                kind = Kind::integer;
-                return scan_.integer(out, number_);
+            default: kind = Kind::integer; return scan_.integer(out, number_);
         }
     }
 
@@ -480,9 +480,9 @@ private:
     std::string raw_;
     std::vector<std::pair<std::string, Field>> fields_;
     std::vector<std::pair<std::string, Field>> counts_fields_;
-    std::string text_;  // the last string value read
+    std::string text_;         // the last string value read
     std::int64_t number_ = 0;  // the last integer read
-    std::string key_;   // the last key read
+    std::string key_;          // the last key read
 };
 
 }  // namespace

@@ -140,8 +140,8 @@ Fetched<BatchPage> UpstreamClient::list_batches(const std::optional<std::string>
     const auto parse_limited = [limit](std::string_view body) -> std::variant<BatchPage, ParseError> {
         auto parsed = parse_batch_page(body);
         if (const auto* page = std::get_if<BatchPage>(&parsed); page && page->batches.size() > limit) {
-            return ParseError{"data: " + std::to_string(page->batches.size()) + " batches, more than the limit=" +
-                              std::to_string(limit) + " asked for"};
+            return ParseError{"data: " + std::to_string(page->batches.size()) +
+                              " batches, more than the limit=" + std::to_string(limit) + " asked for"};
         }
         return parsed;
     };
@@ -253,7 +253,8 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
     int connect_failures = 0;  // in a row
     for (int attempt = 1;; ++attempt) {
         const Turn turn = wait_for_turn(bounds.give_up_at, sleeper);
-        if (turn == Turn::stopped) return finish(FetchStatus::stopped, request + ": stopped before sending (shutting down)");
+        if (turn == Turn::stopped)
+            return finish(FetchStatus::stopped, request + ": stopped before sending (shutting down)");
         if (turn == Turn::too_late) {
             std::string why = request + ": the upstream's rate limit or 429 hold would delay it past the time allowed";
             return finish(FetchStatus::unavailable, last_cause.empty() ? why : why + "; last: " + last_cause);
@@ -285,8 +286,8 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
                 return finish(FetchStatus::ok, {});
             }
             give_up_as = FetchStatus::bad_response;
-            cause = request + ": HTTP " + std::to_string(code) + " with a body that is not the contract's JSON: " +
-                    std::get<ParseError>(parsed).message;
+            cause = request + ": HTTP " + std::to_string(code) +
+                    " with a body that is not the contract's JSON: " + std::get<ParseError>(parsed).message;
         } else if (code == 401 || code == 403) {
             std::string source;
             {
@@ -317,8 +318,9 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
         // The first failure is routine (a dropped page, one 503); repeated ones an operator should see.
         const auto level = attempt == 1 ? spdlog::level::debug : spdlog::level::warn;
         // Connections that keep failing get fewer tries: say how many this one gets.
-        const int limit = connect_failures > 0 ? std::min(max_attempts, attempt - connect_failures + max_connect_attempts_)
-                                               : max_attempts;
+        const int limit = connect_failures > 0
+                              ? std::min(max_attempts, attempt - connect_failures + max_connect_attempts_)
+                              : max_attempts;
         if (code == 429) {
             spdlog::log(level, "{} (attempt {} of {}); retrying when the hold ends", cause, attempt, limit);
             continue;  // wait_for_turn() waits out the hold

@@ -21,8 +21,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -185,15 +185,13 @@ PocoHttpTransport::Impl::Impl(TransportOptions opts) : options(std::move(opts)) 
         throw std::invalid_argument("upstream base_url '" + options.base_url + "' is not a URL: " + e.displayText());
     }
     if (uri.getScheme() != "http" && uri.getScheme() != "https") {
-        throw std::invalid_argument("upstream base_url '" + options.base_url +
-                                    "' must start with http:// or https://");
+        throw std::invalid_argument("upstream base_url '" + options.base_url + "' must start with http:// or https://");
     }
     if (uri.getHost().empty()) {
         throw std::invalid_argument("upstream base_url '" + options.base_url + "' names no host");
     }
     if (!uri.getRawQuery().empty() || !uri.getFragment().empty()) {
-        throw std::invalid_argument("upstream base_url '" + options.base_url +
-                                    "' must not carry a query or fragment");
+        throw std::invalid_argument("upstream base_url '" + options.base_url + "' must not carry a query or fragment");
     }
     https = uri.getScheme() == "https";
     host = uri.getHost();
@@ -220,9 +218,10 @@ PocoHttpTransport::Impl::Impl(TransportOptions opts) : options(std::move(opts)) 
         tls_context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
         if (!options.verify_tls) {
             tls_context->enableExtendedCertificateVerification(false);
-            spdlog::warn("verify_tls = false: the certificate of {} is not checked; anyone on the path can read "
-                         "the API key and forge answers",
-                         authority());
+            spdlog::warn(
+                "verify_tls = false: the certificate of {} is not checked; anyone on the path can read "
+                "the API key and forge answers",
+                authority());
         }
     }
     watchdog = std::thread([this] { watch_deadline(); });
@@ -288,8 +287,8 @@ std::unique_ptr<PocoHttpTransport::Connection> PocoHttpTransport::Impl::open_con
 
     // Connect without blocking so that abort() and request_timeout both cut it short.
     socket.connectNB(address);
-    while (!socket.poll(to_timespan(kConnectPollSlice), Poco::Net::Socket::SELECT_WRITE |
-                                                              Poco::Net::Socket::SELECT_ERROR)) {
+    while (!socket.poll(to_timespan(kConnectPollSlice),
+                        Poco::Net::Socket::SELECT_WRITE | Poco::Net::Socket::SELECT_ERROR)) {
         throw_if_aborted();
         if (std::chrono::steady_clock::now() >= deadline_at) {
             throw Poco::TimeoutException("no connection within " + std::to_string(options.request_timeout.count()) +
@@ -343,8 +342,7 @@ TransportResult PocoHttpTransport::Impl::failure(const Poco::Exception& e, std::
     } else if (dynamic_cast<const Poco::Net::SSLException*>(&e)) {
         result.error = TransportError::tls;
     } else if (dynamic_cast<const Poco::Net::DNSException*>(&e) ||
-               dynamic_cast<const Poco::Net::ConnectionRefusedException*>(&e) ||
-               doing.starts_with("connecting")) {
+               dynamic_cast<const Poco::Net::ConnectionRefusedException*>(&e) || doing.starts_with("connecting")) {
         result.error = TransportError::connect_failed;
     } else {
         result.error = TransportError::connection_reset;
@@ -424,11 +422,11 @@ PocoHttpTransport::Impl::Exchange PocoHttpTransport::Impl::exchange(const std::s
         if (const Poco::Exception* network_error = session.networkException()) network_error->rethrow();
         if (response.hasContentLength() && r.body.size() < static_cast<std::size_t>(response.getContentLength64())) {
             connection.reset();
-            out.result = TransportResult{TransportError::connection_reset,
-                                         request_line + ": response body truncated after " +
-                                             std::to_string(r.body.size()) + " of " +
-                                             std::to_string(response.getContentLength64()) + " bytes",
-                                         {}};
+            out.result =
+                TransportResult{TransportError::connection_reset,
+                                request_line + ": response body truncated after " + std::to_string(r.body.size()) +
+                                    " of " + std::to_string(response.getContentLength64()) + " bytes",
+                                {}};
             return out;
         }
         if (response.getKeepAlive()) {

@@ -51,12 +51,12 @@ public:
 std::string default_user_agent();
 
 struct TransportOptions {
-    std::string base_url;             // http://host[:port][/prefix] or https://...
-    Millis request_timeout{30000};    // the whole request: connect, request, headers and body
+    std::string base_url;                               // http://host[:port][/prefix] or https://...
+    Millis request_timeout{30000};                      // the whole request: connect, request, headers and body
     std::size_t max_response_bytes = 64 * 1024 * 1024;  // one answer's body, checked while reading
     bool verify_tls = true;
-    std::string ca_file;              // empty: the system's trust store
-    std::string user_agent;           // empty: default_user_agent()
+    std::string ca_file;     // empty: the system's trust store
+    std::string user_agent;  // empty: default_user_agent()
 };
 
 // HTTP(S) to one base URL over a kept-alive connection (Poco Net / NetSSL with OpenSSL).

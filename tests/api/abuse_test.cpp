@@ -78,15 +78,15 @@ TEST_F(ApiAbuse, InjectionAndBadValuesAreAnsweredWithTheRightShapes) {
     EXPECT_EQ(get_json("/v1/batches?engine=x%27%3B%20DROP%20TABLE%20batches%3B--").at("data").size(), 0u);
     EXPECT_EQ(get("/v1/batches/batch_1'%20OR%20'1'='1").status, 404);
     // Bad numbers, cursors and UTF-8 are 422 naming the parameter.
-    for (const auto& [target, param] : std::vector<std::pair<std::string, std::string>>{
-             {"/v1/batches?limit=1000000000", "limit"},
-             {"/v1/batches?limit=99999999999999999999999", "limit"},
-             {"/v1/events?after=-1", "after"},
-             {"/v1/batches?cursor=WyJhIiwiYiJd.AAAAAAAAAAA", "cursor"},
-             {"/v1/batches?cursor=%ff%fe", "cursor"},
-             {"/v1/batches?created_after=%ff", "created_after"},
-             {"/v1/events?wait=%ff", "wait"},
-             {"/v1/deliveries?limit=%00", "limit"}}) {
+    for (const auto& [target, param] :
+         std::vector<std::pair<std::string, std::string>>{{"/v1/batches?limit=1000000000", "limit"},
+                                                          {"/v1/batches?limit=99999999999999999999999", "limit"},
+                                                          {"/v1/events?after=-1", "after"},
+                                                          {"/v1/batches?cursor=WyJhIiwiYiJd.AAAAAAAAAAA", "cursor"},
+                                                          {"/v1/batches?cursor=%ff%fe", "cursor"},
+                                                          {"/v1/batches?created_after=%ff", "created_after"},
+                                                          {"/v1/events?wait=%ff", "wait"},
+                                                          {"/v1/deliveries?limit=%00", "limit"}}) {
         const auto reply = get(target);
         ASSERT_EQ(reply.status, 422) << target << ": " << reply.body;
         const json body = json::parse(reply.body);  // valid JSON even when the input was not UTF-8
@@ -173,7 +173,8 @@ std::vector<std::unique_ptr<RawConnection>> connections_as(uid_t uid, const std:
     const pid_t child = ::fork();
     if (child == 0) {
         // Only system calls from here on: the parent has threads, the child has one.
-        if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0) ::_exit(2);
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0)
+            ::_exit(2);
         for (int i = 0; i < count; ++i) {
             const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
             sockaddr_un addr{};
@@ -303,7 +304,8 @@ TEST_F(ApiConnectionShares, OneUserCannotLockOutAnother) {
 TEST_F(ApiConnectionShares, RootKeepsAReserveWhenOtherUsersTakeTheRest) {
     start_server();
     std::vector<std::unique_ptr<RawConnection>> held;
-    for (const auto& [uid, count] : std::vector<std::pair<uid_t, int>>{{65534, 4}, {65533, 4}, {65532, 4}, {65531, 2}}) {
+    for (const auto& [uid, count] :
+         std::vector<std::pair<uid_t, int>>{{65534, 4}, {65533, 4}, {65532, 4}, {65531, 2}}) {
         for (auto& c : connections_as(uid, socket_path, count)) held.push_back(mid_request(std::move(c)));
     }
     ASSERT_EQ(held.size(), 14u);

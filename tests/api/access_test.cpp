@@ -72,7 +72,8 @@ std::string answer_as(const Identity& who, const std::string& socket_path) {
     ::close(pipe_fds[0]);
     int status = 0;
     ::waitpid(child, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "the child could not become uid " + std::to_string(who.uid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return "the child could not become uid " + std::to_string(who.uid);
     return answer;
 }
 
@@ -112,7 +113,7 @@ protected:
 TEST_F(ApiAccess, TheSocketIsCreated0660ByDefault) {
     options.socket_mode = api::ApiOptions{}.socket_mode;
     start_server();
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat(socket_path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0660u);
 }
@@ -120,7 +121,7 @@ TEST_F(ApiAccess, TheSocketIsCreated0660ByDefault) {
 TEST_F(ApiAccess, AMissingSocketDirectoryIsCreated0755) {
     options.socket_path = (dir / "run" / "api.sock").string();
     start_server();
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat((dir / "run").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0755u);
     EXPECT_EQ(cli::UnixHttpClient(options.socket_path, 5s).request("GET", "/v1/health").status, 200);

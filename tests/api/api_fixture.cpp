@@ -16,8 +16,7 @@
 
 namespace extract::testing {
 
-MirrorFile::MirrorFile(const std::string& path)
-    : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000) {
+MirrorFile::MirrorFile(const std::string& path) : db_(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000) {
     db_.exec("PRAGMA journal_mode=WAL");
     cache::migrate(db_);
 }
@@ -88,8 +87,9 @@ std::int64_t MirrorFile::insert_event(const std::string& type, const std::string
     const nlohmann::json payload{{"type", type},
                                  {"timestamp", created_at},
                                  {"data", {{"batch", {{"id", batch_id}}}, {"previous_status", "pending"}}}};
-    SQLite::Statement insert(db_, "INSERT INTO event_rows (id, type, batch_key, created_at, payload) "
-                                  "VALUES (?, ?, (SELECT key FROM batch_rows WHERE id = ?), ?, ?)");
+    SQLite::Statement insert(db_,
+                             "INSERT INTO event_rows (id, type, batch_key, created_at, payload) "
+                             "VALUES (?, ?, (SELECT key FROM batch_rows WHERE id = ?), ?, ?)");
     insert.bind(1, "evt_" + std::to_string(next) + "_" + batch_id);
     insert.bind(2, type);
     insert.bind(3, batch_id);
@@ -111,9 +111,10 @@ std::int64_t MirrorFile::insert_delivery(std::int64_t event_seq, const std::stri
 }
 
 std::int64_t MirrorFile::insert_sync_run(const std::string& kind) {
-    SQLite::Statement insert(db_,
-                             "INSERT INTO sync_runs (kind, started_at, finished_at, requests, pages, upserted, changed) "
-                             "VALUES (?, '2026-11-30T03:00:00.000Z', '2026-11-30T03:00:02.000Z', 3, 2, 10, 4)");
+    SQLite::Statement insert(
+        db_,
+        "INSERT INTO sync_runs (kind, started_at, finished_at, requests, pages, upserted, changed) "
+        "VALUES (?, '2026-11-30T03:00:00.000Z', '2026-11-30T03:00:02.000Z', 3, 2, 10, 4)");
     insert.bind(1, kind);
     insert.exec();
     return db_.getLastInsertRowid();

@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "api/daemon_link.hpp"
-#include "http/event_notifier.hpp"
-#include "metrics/metrics.hpp"
 #include "api/server.hpp"
 #include "cli/unix_http_client.hpp"
+#include "http/event_notifier.hpp"
+#include "metrics/metrics.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace extract::testing {

@@ -99,9 +99,10 @@ TEST_F(HistoryRoutes, DeliveriesPageWithCursorsNewestFirst) {
     rejection("/v1/deliveries?cursor=abc", "cursor");
 }
 
-
 TEST_F(HistoryRoutes, MetadataFiltersMustAllHoldOnTopLevelStringValues) {
-    const auto at = [](int minute) { return "2026-11-30T03:" + std::string(minute < 10 ? "0" : "") + std::to_string(minute) + ":00.000Z"; };
+    const auto at = [](int minute) {
+        return "2026-11-30T03:" + std::string(minute < 10 ? "0" : "") + std::to_string(minute) + ":00.000Z";
+    };
     mirror->insert_batch({.id = "atlas_eu", .created_at = at(1), .metadata = {{"project", "atlas"}, {"region", "eu"}}});
     mirror->insert_batch({.id = "atlas_us", .created_at = at(2), .metadata = {{"project", "atlas"}, {"region", "us"}}});
     mirror->insert_batch({.id = "zeus_eu", .created_at = at(3), .metadata = {{"project", "zeus"}, {"region", "eu"}}});
@@ -110,11 +111,15 @@ TEST_F(HistoryRoutes, MetadataFiltersMustAllHoldOnTopLevelStringValues) {
     mirror->insert_batch({.id = "object", .created_at = at(6), .metadata = {{"project", {{"a", 1}}}}});
     mirror->insert_batch({.id = "nested", .created_at = at(7), .metadata = {{"team", {{"name", "atlas"}}}}});
     mirror->insert_batch({.id = "dotted", .created_at = at(8), .metadata = {{"team.name", "atlas"}}});
-    mirror->insert_batch({.id = "atlas_gone", .created_at = at(9), .removed_at = "2026-11-30T05:00:00.000Z",
+    mirror->insert_batch({.id = "atlas_gone",
+                          .created_at = at(9),
+                          .removed_at = "2026-11-30T05:00:00.000Z",
                           .metadata = {{"project", "atlas"}}});
     for (int i = 0; i < 5; ++i) {
-        mirror->insert_batch({.id = "atlas_" + std::to_string(i), .created_at = at(20 + i),
-                              .engine = i % 2 == 0 ? "fast" : "standard", .metadata = {{"project", "atlas"}}});
+        mirror->insert_batch({.id = "atlas_" + std::to_string(i),
+                              .created_at = at(20 + i),
+                              .engine = i % 2 == 0 ? "fast" : "standard",
+                              .metadata = {{"project", "atlas"}}});
     }
     start_server();
     const auto ids = [&](const std::string& query) {
@@ -124,7 +129,8 @@ TEST_F(HistoryRoutes, MetadataFiltersMustAllHoldOnTopLevelStringValues) {
         return out;
     };
     using Ids = std::vector<std::string>;
-    EXPECT_EQ(ids("?metadata.project=atlas"), (Ids{"atlas_4", "atlas_3", "atlas_2", "atlas_1", "atlas_0", "atlas_us", "atlas_eu"}));
+    EXPECT_EQ(ids("?metadata.project=atlas"),
+              (Ids{"atlas_4", "atlas_3", "atlas_2", "atlas_1", "atlas_0", "atlas_us", "atlas_eu"}));
     EXPECT_EQ(ids("?metadata.project=atlas&metadata.region=eu"), (Ids{"atlas_eu"}));
     EXPECT_EQ(ids("?metadata.region=eu"), (Ids{"zeus_eu", "atlas_eu"}));
     // Every filter must hold: the same key twice with two values matches nothing.
@@ -137,7 +143,8 @@ TEST_F(HistoryRoutes, MetadataFiltersMustAllHoldOnTopLevelStringValues) {
     EXPECT_EQ(ids("?metadata.unknown=x"), Ids{});
     // Beside the other filters, removed batches on request, and paged by the same cursors.
     EXPECT_EQ(ids("?metadata.project=atlas&engine=fast"), (Ids{"atlas_4", "atlas_2", "atlas_0"}));
-    EXPECT_EQ(ids("?metadata.project=atlas&created_before=2026-11-30T03:20:30Z"), (Ids{"atlas_0", "atlas_us", "atlas_eu"}));
+    EXPECT_EQ(ids("?metadata.project=atlas&created_before=2026-11-30T03:20:30Z"),
+              (Ids{"atlas_0", "atlas_us", "atlas_eu"}));
     EXPECT_EQ(ids("?metadata.project=atlas&include_removed=true").size(), 8u);
     Ids paged;
     std::string target = "/v1/batches?metadata.project=atlas&limit=3";
@@ -156,7 +163,6 @@ TEST_F(HistoryRoutes, MetadataFiltersMustAllHoldOnTopLevelStringValues) {
     rejection(many, "metadata.k8");
 }
 
-
 TEST_F(HistoryRoutes, TransitionFeedPagesTheWholeHistoryOldestFirst) {
     mirror->insert_batch({.id = "a"});
     mirror->insert_batch({.id = "b"});
@@ -168,7 +174,10 @@ TEST_F(HistoryRoutes, TransitionFeedPagesTheWholeHistoryOldestFirst) {
     auto body = get_json("/v1/transitions?limit=2");
     EXPECT_EQ(body["object"], "list");
     ASSERT_EQ(body["data"].size(), 2u);
-    EXPECT_EQ(body["data"][0], (json{{"seq", 1}, {"batch_id", "a"}, {"from_status", nullptr}, {"to_status", "running"},
+    EXPECT_EQ(body["data"][0], (json{{"seq", 1},
+                                     {"batch_id", "a"},
+                                     {"from_status", nullptr},
+                                     {"to_status", "running"},
                                      {"observed_at", "2026-11-30T03:00:00.000Z"}}));
     EXPECT_EQ(body["last_seq"], 2);  // a full page: its last seq
     std::vector<std::int64_t> seqs;
@@ -195,31 +204,62 @@ protected:
         using B = MirrorFile::BatchRow;
         const json atlas{{"project", "atlas"}};
         // 2026-11-10: three finished batches, 60 s, 120 s and 300 s.
-        mirror->insert_batch(B{.id = "b1", .status = "completed", .created_at = "2026-11-10T10:00:00.000Z",
-                               .engine = "fast", .metadata = atlas, .completed_at = "2026-11-10T10:01:00.000Z",
-                               .total_items = 10, .succeeded = 10});
-        mirror->insert_batch(B{.id = "b2", .status = "failed", .created_at = "2026-11-10T11:00:00.000Z",
-                               .engine = "fast", .metadata = atlas, .completed_at = "2026-11-10T11:02:00.000Z",
-                               .total_items = 5, .failed = 5});
-        mirror->insert_batch(B{.id = "b3", .status = "partially_failed", .created_at = "2026-11-10T12:00:00.000Z",
-                               .engine = "standard", .metadata = {{"project", "zeus"}},
-                               .completed_at = "2026-11-10T12:05:00.000Z", .total_items = 4, .succeeded = 3,
+        mirror->insert_batch(B{.id = "b1",
+                               .status = "completed",
+                               .created_at = "2026-11-10T10:00:00.000Z",
+                               .engine = "fast",
+                               .metadata = atlas,
+                               .completed_at = "2026-11-10T10:01:00.000Z",
+                               .total_items = 10,
+                               .succeeded = 10});
+        mirror->insert_batch(B{.id = "b2",
+                               .status = "failed",
+                               .created_at = "2026-11-10T11:00:00.000Z",
+                               .engine = "fast",
+                               .metadata = atlas,
+                               .completed_at = "2026-11-10T11:02:00.000Z",
+                               .total_items = 5,
+                               .failed = 5});
+        mirror->insert_batch(B{.id = "b3",
+                               .status = "partially_failed",
+                               .created_at = "2026-11-10T12:00:00.000Z",
+                               .engine = "standard",
+                               .metadata = {{"project", "zeus"}},
+                               .completed_at = "2026-11-10T12:05:00.000Z",
+                               .total_items = 4,
+                               .succeeded = 3,
                                .failed = 1});
         // 2026-11-11: one still running (no duration).
-        mirror->insert_batch(B{.id = "b4", .status = "running", .created_at = "2026-11-11T09:00:00.000Z",
-                               .engine = "fast", .metadata = atlas, .total_items = 7});
+        mirror->insert_batch(B{.id = "b4",
+                               .status = "running",
+                               .created_at = "2026-11-11T09:00:00.000Z",
+                               .engine = "fast",
+                               .metadata = atlas,
+                               .total_items = 7});
         // Its own offset puts it on 2026-11-12 in UTC; 30 s.
-        mirror->insert_batch(B{.id = "b5", .status = "completed", .created_at = "2026-11-11T23:30:00-02:00",
-                               .engine = std::nullopt, .completed_at = "2026-11-12T01:30:30Z", .total_items = 2,
+        mirror->insert_batch(B{.id = "b5",
+                               .status = "completed",
+                               .created_at = "2026-11-11T23:30:00-02:00",
+                               .engine = std::nullopt,
+                               .completed_at = "2026-11-12T01:30:30Z",
+                               .total_items = 2,
                                .succeeded = 2});
         // Removed upstream, still history: 10 s.
-        mirror->insert_batch(B{.id = "b6", .status = "completed", .created_at = "2026-11-12T05:00:00.000Z",
-                               .engine = "standard", .removed_at = "2026-11-20T00:00:00.000Z",
-                               .metadata = {{"project", 7}}, .completed_at = "2026-11-12T05:00:10.000Z",
-                               .total_items = 1, .succeeded = 1});
+        mirror->insert_batch(B{.id = "b6",
+                               .status = "completed",
+                               .created_at = "2026-11-12T05:00:00.000Z",
+                               .engine = "standard",
+                               .removed_at = "2026-11-20T00:00:00.000Z",
+                               .metadata = {{"project", 7}},
+                               .completed_at = "2026-11-12T05:00:10.000Z",
+                               .total_items = 1,
+                               .succeeded = 1});
         // Before the window.
-        mirror->insert_batch(B{.id = "b0", .status = "completed", .created_at = "2026-10-01T00:00:00.000Z",
-                               .engine = "fast", .completed_at = "2026-10-01T00:00:01.000Z"});
+        mirror->insert_batch(B{.id = "b0",
+                               .status = "completed",
+                               .created_at = "2026-10-01T00:00:00.000Z",
+                               .engine = "fast",
+                               .completed_at = "2026-10-01T00:00:01.000Z"});
         start_server();
     }
 
@@ -280,9 +320,12 @@ TEST_F(HistoryReport, GroupsByEngineStatusAndMetadata) {
 
 TEST_F(HistoryReport, PercentilesAreNearestRank) {
     for (int i = 1; i <= 20; ++i) {
-        const std::string completed = std::string("2026-11-20T10:00:") + (i < 10 ? "0" : "") + std::to_string(i) + ".000Z";
-        mirror->insert_batch({.id = "p" + std::to_string(i), .status = "completed",
-                              .created_at = "2026-11-20T10:00:00.000Z", .metadata = {{"project", "many"}},
+        const std::string completed =
+            std::string("2026-11-20T10:00:") + (i < 10 ? "0" : "") + std::to_string(i) + ".000Z";
+        mirror->insert_batch({.id = "p" + std::to_string(i),
+                              .status = "completed",
+                              .created_at = "2026-11-20T10:00:00.000Z",
+                              .metadata = {{"project", "many"}},
                               .completed_at = completed});
     }
     const auto projects = groups("&by=metadata.project");
@@ -305,7 +348,6 @@ TEST_F(HistoryReport, SinceTakesADurationAndClosedSetsAreChecked) {
     rejection("/v1/report?by=metadata.", "by");
     rejection("/v1/report?since=last-week", "since");
 }
-
 
 // What a backup file holds: integrity_check's verdict and the rows of each table.
 struct BackupContents {
@@ -368,8 +410,10 @@ TEST_F(HistoryRoutes, BackupIsTheWholeMirrorAsASqliteFileAndLeavesNothingBehind)
     while (wire.find("{") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
         char buf[4096];
         const ssize_t n = ::recv(c.fd(), buf, sizeof buf, MSG_DONTWAIT);
-        if (n > 0) wire.append(buf, static_cast<std::size_t>(n));
-        else std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a socket: the condition itself
+        if (n > 0)
+            wire.append(buf, static_cast<std::size_t>(n));
+        else
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a socket: the condition itself
     }
     const auto first_end = wire.find("\r\n\r\n");
     ASSERT_NE(first_end, std::string::npos) << wire.substr(0, 200);

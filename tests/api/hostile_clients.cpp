@@ -25,7 +25,9 @@ struct Route {
 // Every route of SPEC §6 with every query parameter it reads; {id} is a path parameter.
 const std::vector<Route>& routes() {
     static const std::vector<Route> all{
-        {"GET", "/v1/batches", {"status", "cursor", "limit", "created_after", "created_before", "engine", "include_removed"}},
+        {"GET",
+         "/v1/batches",
+         {"status", "cursor", "limit", "created_after", "created_before", "engine", "include_removed"}},
         {"GET", "/v1/batches/{id}", {}},
         {"GET", "/v1/batches/{id}/transitions", {}},
         {"GET", "/v1/events", {"after", "type", "batch_id", "limit", "wait"}},
@@ -51,10 +53,10 @@ const std::vector<std::string>& hostile_values() {
         "1'%20UNION%20SELECT%20id,raw%20FROM%20batches--",
         "batch_1'--",
         "%00",
-        "%ff%fe%fd",             // invalid UTF-8 once decoded
-        "%c0%af",                // overlong '/'
-        "%ed%a0%80",             // a lone surrogate
-        "%",                     // bad percent-encoding
+        "%ff%fe%fd",  // invalid UTF-8 once decoded
+        "%c0%af",     // overlong '/'
+        "%ed%a0%80",  // a lone surrogate
+        "%",          // bad percent-encoding
         "%zz",
         "%4",
         "-1",
@@ -96,7 +98,8 @@ std::vector<HostileRequest> hostile_requests(std::size_t garbage, unsigned seed)
         for (const auto& value : hostile_values()) {
             const std::string path = with_id(route.path, value.empty() ? "x" : value);
             if (route.path.find("{id}") != std::string::npos) {
-                out.push_back({route.method + " " + route.path + " = " + value.substr(0, 40), request(route.method, path)});
+                out.push_back(
+                    {route.method + " " + route.path + " = " + value.substr(0, 40), request(route.method, path)});
             }
             for (const auto& param : route.params) {
                 out.push_back({route.method + " " + route.path + " ?" + param + "=" + value.substr(0, 40),
@@ -104,14 +107,17 @@ std::vector<HostileRequest> hostile_requests(std::size_t garbage, unsigned seed)
             }
         }
         // Raw bytes that are not UTF-8 (and not even allowed in a URL) in the target.
-        out.push_back({route.path + " with raw invalid UTF-8", request(route.method, with_id(route.path, "\xff\xfe") + "?status=\xc3\x28")});
-        out.push_back({route.path + " with a huge limit", request(route.method, with_id(route.path, "x") + "?limit=1000000000")});
+        out.push_back({route.path + " with raw invalid UTF-8",
+                       request(route.method, with_id(route.path, "\xff\xfe") + "?status=\xc3\x28")});
+        out.push_back(
+            {route.path + " with a huge limit", request(route.method, with_id(route.path, "x") + "?limit=1000000000")});
     }
     // Path traversal.
-    for (const std::string target : {"/../../etc/passwd", "/v1/../../etc/passwd", "/v1/batches/..%2f..%2fetc%2fpasswd",
-                                     "/v1/batches/%2e%2e/%2e%2e/stats", "//v1//batches", "/v1/batches/../stats",
-                                     "/openapi.json/../../../etc/shadow", "/v1/batches/%00", "*", "http://evil/v1/stats",
-                                     "/v1/batches/a/transitions/../../../x", "\\..\\..\\windows"}) {
+    for (const std::string target :
+         {"/../../etc/passwd", "/v1/../../etc/passwd", "/v1/batches/..%2f..%2fetc%2fpasswd",
+          "/v1/batches/%2e%2e/%2e%2e/stats", "//v1//batches", "/v1/batches/../stats",
+          "/openapi.json/../../../etc/shadow", "/v1/batches/%00", "*", "http://evil/v1/stats",
+          "/v1/batches/a/transitions/../../../x", "\\..\\..\\windows"}) {
         out.push_back({"traversal " + target, request("GET", target)});
     }
     // Broken HTTP.
@@ -121,7 +127,8 @@ std::vector<HostileRequest> hostile_requests(std::size_t garbage, unsigned seed)
     for (const auto& [what, bytes] : std::vector<std::pair<std::string, std::string>>{
              {"a request line over 64 KiB", huge_line},
              {"headers over 64 KiB", huge_head + "\r\n"},
-             {"a body over 1 MiB", "POST /v1/sync HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n" + std::string(4096, 'b')},
+             {"a body over 1 MiB",
+              "POST /v1/sync HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n" + std::string(4096, 'b')},
              {"a negative Content-Length", request("POST", "/v1/sync", "Content-Length: -1\r\n")},
              {"a Content-Length that is not a number", request("POST", "/v1/sync", "Content-Length: ten\r\n")},
              {"a Content-Length past 2^64", request("POST", "/v1/sync", "Content-Length: 99999999999999999999999\r\n")},
@@ -179,7 +186,8 @@ int status_after_sending(const std::string& socket_path, const std::string& byte
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     bool closed = false;
     while (!closed) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) break;
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;

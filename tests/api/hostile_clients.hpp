@@ -26,8 +26,8 @@ int status_after_sending(const std::string& socket_path, const std::string& byte
 
 struct HostileOutcome {
     std::size_t sent = 0;
-    std::size_t answered = 0;            // with a status (the rest: closed without a reply)
-    std::vector<std::string> failures;   // a 5xx (but 503 from /v1/health, 501, 505) or no end in time
+    std::size_t answered = 0;           // with a status (the rest: closed without a reply)
+    std::vector<std::string> failures;  // a 5xx (but 503 from /v1/health, 501, 505) or no end in time
 };
 
 // Sends every request on `threads` parallel clients and checks each outcome.

@@ -79,10 +79,10 @@ TEST_F(ApiMetricsRoute, HealthStatusAPausedSyncAndHeldRemovalsAreGauges) {
     link.set_health(health);
     start_server();
     std::string text = scrape();
-    for (const char* line : {"extract_sync_health_status{status=\"ok\"} 0\n",
-                             "extract_sync_health_status{status=\"starting\"} 0\n",
-                             "extract_sync_health_status{status=\"degraded\"} 1\n", "extract_sync_sync_paused 1\n",
-                             "extract_sync_held_removals 42\n"}) {
+    for (const char* line :
+         {"extract_sync_health_status{status=\"ok\"} 0\n", "extract_sync_health_status{status=\"starting\"} 0\n",
+          "extract_sync_health_status{status=\"degraded\"} 1\n", "extract_sync_sync_paused 1\n",
+          "extract_sync_held_removals 42\n"}) {
         EXPECT_NE(text.find(line), std::string::npos) << "missing: " << line << "in:\n" << text;
     }
     health.status = HealthStatus::ok;
@@ -111,7 +111,8 @@ TEST_F(ApiMetricsRoute, PassesPromtoolCheck) {
     start_server();
     const auto path = dir / "metrics.txt";
     std::ofstream(path) << scrape();
-    const std::string command = "promtool check metrics < '" + path.string() + "' > '" + (dir / "promtool.out").string() + "' 2>&1";
+    const std::string command =
+        "promtool check metrics < '" + path.string() + "' > '" + (dir / "promtool.out").string() + "' 2>&1";
     const int status = std::system(command.c_str());
     std::ifstream out(dir / "promtool.out");
     const std::string report((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());

@@ -60,7 +60,8 @@ protected:
             }
         }
         if (value.is_array() && schema.contains("items")) {
-            for (std::size_t i = 0; i < value.size(); ++i) check(value[i], schema["items"], where + "[" + std::to_string(i) + "]");
+            for (std::size_t i = 0; i < value.size(); ++i)
+                check(value[i], schema["items"], where + "[" + std::to_string(i) + "]");
         }
     }
 

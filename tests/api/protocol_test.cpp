@@ -61,8 +61,10 @@ TEST_F(ApiProtocol, HeadIsAnsweredLikeGetWithoutTheBody) {
     char buf[4096];
     while (std::count(wire.begin(), wire.end(), '{') < 1 && std::chrono::steady_clock::now() < deadline) {
         const ssize_t n = ::recv(c.fd(), buf, sizeof buf, MSG_DONTWAIT);
-        if (n > 0) wire.append(buf, static_cast<std::size_t>(n));
-        else std::this_thread::sleep_for(10ms);
+        if (n > 0)
+            wire.append(buf, static_cast<std::size_t>(n));
+        else
+            std::this_thread::sleep_for(10ms);
     }
     const auto first_end = wire.find("\r\n\r\n");
     ASSERT_NE(first_end, std::string::npos) << wire;
@@ -105,8 +107,9 @@ TEST_F(ApiProtocol, MalformedRequestsCloseTheConnectionAndHarmNoOne) {
     start_server();
     // Answered as soon as the bytes show it, without waiting for more: a TLS hello, a broken
     // request line, a broken header.
-    for (const std::string& garbage : {std::string("\x16\x03\x01\x02\x00\x01", 6), std::string("GET /v1/health SPDY/3\r\n"),
-                                      std::string("GET\r\n\r\n"), std::string("GET /v1/health HTTP/1.1\r\n: no name\r\n\r\n")}) {
+    for (const std::string& garbage :
+         {std::string("\x16\x03\x01\x02\x00\x01", 6), std::string("GET /v1/health SPDY/3\r\n"),
+          std::string("GET\r\n\r\n"), std::string("GET /v1/health HTTP/1.1\r\n: no name\r\n\r\n")}) {
         RawConnection c(socket_path);
         ASSERT_TRUE(c.send(garbage));
         const auto reply = c.read_reply(5s);
@@ -121,7 +124,7 @@ TEST_F(ApiProtocol, ASlowClientDoesNotDelayOthers) {
     start_server();
     RawConnection slow(socket_path);
     ASSERT_TRUE(slow.send("GET /v1/health HTTP/1.1\r\nHost: x\r\n"));  // and then nothing
-    RawConnection silent(socket_path);                                  // connects, sends nothing
+    RawConnection silent(socket_path);                                 // connects, sends nothing
     for (int i = 0; i < 20; ++i) {
         const auto start = std::chrono::steady_clock::now();
         EXPECT_EQ(get("/v1/health").status, 200);
@@ -176,7 +179,7 @@ TEST_F(ApiProtocol, ClosesAKeptAliveConnectionItsIdleTimeoutAfterTheLastReply) {
 TEST_F(ApiProtocol, CreatesTheSocketWithItsModeAndRemovesItOnStop) {
     options.socket_mode = 0600;
     start_server();
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat(socket_path.c_str(), &st), 0);
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
     EXPECT_EQ(st.st_mode & 0777, 0600u);

@@ -131,7 +131,9 @@ TEST_F(ApiRoutes, FiltersByStatusEngineTimeAndRemoval) {
     mirror->insert_batch({.id = "a", .status = "completed", .created_at = "2026-11-30T01:00:00Z", .engine = "fast"});
     mirror->insert_batch({.id = "b", .status = "running", .created_at = "2026-11-30T02:00:00.500Z"});
     mirror->insert_batch({.id = "c", .status = "completed", .created_at = "2026-11-30T04:00:00+01:00"});  // 03:00Z
-    mirror->insert_batch({.id = "gone", .status = "completed", .created_at = "2026-11-30T05:00:00Z",
+    mirror->insert_batch({.id = "gone",
+                          .status = "completed",
+                          .created_at = "2026-11-30T05:00:00Z",
                           .removed_at = "2026-12-04T00:00:00.000Z"});
     start_server();
     auto ids = [&](const std::string& query) { return listed_ids(query, false); };
@@ -155,7 +157,7 @@ TEST_F(ApiRoutes, FiltersByStatusEngineTimeAndRemoval) {
 // in UTC, must still be found, and a created_at that is not a timestamp never matches.
 TEST_F(ApiRoutes, TimeFiltersFindEveryOffsetAcrossDayBoundaries) {
     // Local dates a day and a half before and a day after their instants' UTC dates.
-    mirror->insert_batch({.id = "late_west", .created_at = "2026-11-30T23:59:00-23:59"});  // 12-01T23:58Z
+    mirror->insert_batch({.id = "late_west", .created_at = "2026-11-30T23:59:00-23:59"});   // 12-01T23:58Z
     mirror->insert_batch({.id = "early_east", .created_at = "2026-12-03T00:00:00+23:59"});  // 12-02T00:01Z
     mirror->insert_batch({.id = "lower_t", .created_at = "2026-12-01t12:00:00z"});
     mirror->insert_batch({.id = "date_only", .created_at = "2026-12-02"});
@@ -193,11 +195,11 @@ TEST_F(ApiRoutes, TimeFiltersReadTheUpstreamShapeToTheMicrosecond) {
 TEST_F(ApiRoutes, CreatedBeforeFindsLowercaseTAndOffsetsNearItsBound) {
     // The created_before text bound is exact to the minute, 23:59 (the largest offset) past the
     // bound; a lowercase 't' sorts above every 'T' of its date and is looked for in its own range.
-    mirror->insert_batch({.id = "far_east", .created_at = "2026-12-02T23:58:00+23:59"});   // 12-01T23:59Z
-    mirror->insert_batch({.id = "lower_t", .created_at = "2026-12-02t23:58:00+23:59"});    // 12-01T23:59Z
-    mirror->insert_batch({.id = "spaced", .created_at = "2026-12-02 23:58:00+23:59"});     // 12-01T23:59Z
-    mirror->insert_batch({.id = "too_late", .created_at = "2026-12-02T23:59:30+23:59"});   // 12-02T00:00:30Z
-    mirror->insert_batch({.id = "late_t", .created_at = "2026-12-02t23:59:30+23:59"});     // 12-02T00:00:30Z
+    mirror->insert_batch({.id = "far_east", .created_at = "2026-12-02T23:58:00+23:59"});  // 12-01T23:59Z
+    mirror->insert_batch({.id = "lower_t", .created_at = "2026-12-02t23:58:00+23:59"});   // 12-01T23:59Z
+    mirror->insert_batch({.id = "spaced", .created_at = "2026-12-02 23:58:00+23:59"});    // 12-01T23:59Z
+    mirror->insert_batch({.id = "too_late", .created_at = "2026-12-02T23:59:30+23:59"});  // 12-02T00:00:30Z
+    mirror->insert_batch({.id = "late_t", .created_at = "2026-12-02t23:59:30+23:59"});    // 12-02T00:00:30Z
     start_server();
     auto ids = [&](const std::string& query) { return listed_ids(query, false); };
     using V = std::vector<std::string>;
@@ -408,9 +410,11 @@ TEST_F(ApiRoutes, ReportsHealthWithItsStatusCode) {
     api::HealthSnapshot first_sync;  // a long first sync: no page count to estimate from
     first_sync.progress = api::SyncProgress{120, 24000, 850.54, std::nullopt, std::nullopt};
     link.set_health(first_sync);
-    EXPECT_EQ(get_json("/v1/health", 503)["progress"],
-              (json{{"pages", 120}, {"batches", 24000}, {"batches_per_second", 850.5}, {"expected_pages", nullptr},
-                    {"estimated_seconds_left", nullptr}}));
+    EXPECT_EQ(get_json("/v1/health", 503)["progress"], (json{{"pages", 120},
+                                                             {"batches", 24000},
+                                                             {"batches_per_second", 850.5},
+                                                             {"expected_pages", nullptr},
+                                                             {"estimated_seconds_left", nullptr}}));
     first_sync.progress->expected_pages = 500;
     first_sync.progress->estimated_seconds_left = 180;
     link.set_health(first_sync);
@@ -488,8 +492,8 @@ TEST_F(ApiRoutes, RefreshAnswersTheBatchAsGetDoesOrTheDaemonsCause) {
     EXPECT_EQ(link.refresh_requests.load(), 3);
 
     // The id goes into an upstream URL: checked before the daemon is asked.
-    for (const std::string& bad : {std::string(".."), std::string("..%2Fx"), std::string("a%20b"), std::string("-a"),
-                                   std::string(129, 'a')}) {
+    for (const std::string& bad :
+         {std::string(".."), std::string("..%2Fx"), std::string("a%20b"), std::string("-a"), std::string(129, 'a')}) {
         const auto reply = post("/v1/batches/" + bad + "/refresh");
         EXPECT_EQ(reply.status, 422) << bad;
         EXPECT_EQ(json::parse(reply.body)["detail"][0]["loc"], json::array({"path", "batch_id"})) << bad;
@@ -507,9 +511,13 @@ TEST_F(ApiRoutes, ListsAndRetriesDeliveries) {
     const auto d2 = mirror->insert_delivery(new_event, "webhook.ops", "failed");
     const auto d3 = mirror->insert_delivery(new_event, "trigger.done", "failed");
     const auto d4 = mirror->insert_delivery(new_event, "webhook.ops", "delivered");
-    mirror->db().exec("INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, error) VALUES "
-                      "(" + std::to_string(d1) + ", 1, '2026-11-29T00:00:01.000Z', 12, 500, 'HTTP 500'), "
-                      "(" + std::to_string(d1) + ", 2, '2026-11-29T00:00:06.000Z', 9, NULL, 'connection refused')");
+    mirror->db().exec(
+        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, status, error) VALUES "
+        "(" +
+        std::to_string(d1) +
+        ", 1, '2026-11-29T00:00:01.000Z', 12, 500, 'HTTP 500'), "
+        "(" +
+        std::to_string(d1) + ", 2, '2026-11-29T00:00:06.000Z', 9, NULL, 'connection refused')");
     start_server();
 
     auto body = get_json("/v1/deliveries");
@@ -528,10 +536,16 @@ TEST_F(ApiRoutes, ListsAndRetriesDeliveries) {
                                      {"last_error", "HTTP 500"},
                                      {"delivered_at", nullptr},
                                      {"attempt_log",
-                                      {{{"attempt", 1}, {"started_at", "2026-11-29T00:00:01.000Z"}, {"duration_ms", 12},
-                                        {"status", 500}, {"error", "HTTP 500"}},
-                                       {{"attempt", 2}, {"started_at", "2026-11-29T00:00:06.000Z"}, {"duration_ms", 9},
-                                        {"status", nullptr}, {"error", "connection refused"}}}}}));
+                                      {{{"attempt", 1},
+                                        {"started_at", "2026-11-29T00:00:01.000Z"},
+                                        {"duration_ms", 12},
+                                        {"status", 500},
+                                        {"error", "HTTP 500"}},
+                                       {{"attempt", 2},
+                                        {"started_at", "2026-11-29T00:00:06.000Z"},
+                                        {"duration_ms", 9},
+                                        {"status", nullptr},
+                                        {"error", "connection refused"}}}}}));
     EXPECT_EQ(body["data"][0]["attempt_log"], json::array());
     EXPECT_EQ(get_json("/v1/deliveries?state=failed&target=webhook.ops")["data"].size(), 2u);
     EXPECT_EQ(get_json("/v1/deliveries?limit=1")["data"].size(), 1u);

@@ -143,9 +143,9 @@ TEST_F(MirrorTest, TheSamePageTwiceRecordsNothingTwice) {
 }
 
 TEST_F(MirrorTest, AnIdRepeatedInOnePageIsAppliedInOrderWithoutDoubleCounting) {
-    const ApplyResult result =
-        mirror->apply_page({make_batch("b1", "pending"), make_batch("b1", "running", 1), make_batch("b1", "running", 1)},
-                           {});
+    const ApplyResult result = mirror->apply_page({make_batch("b1", "pending"), make_batch("b1", "running", 1),
+                                                   make_batch("b1", "running", 1)},
+                                                  {});
     EXPECT_EQ(result.inserted, 1);
     EXPECT_EQ(result.updated, 1);
     EXPECT_EQ(result.unchanged, 1);
@@ -159,7 +159,8 @@ TEST_F(MirrorTest, AnIdRepeatedInOnePageIsAppliedInOrderWithoutDoubleCounting) {
 TEST_F(MirrorTest, WithoutEmitCreatedTheTransitionIsRecordedButNoEvent) {
     ApplyOptions bootstrap;
     bootstrap.first_sighting = FirstSightingEvents::none;
-    const ApplyResult result = mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "completed")}, bootstrap);
+    const ApplyResult result =
+        mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "completed")}, bootstrap);
     EXPECT_EQ(result.inserted, 2);
     EXPECT_EQ(result.transitions, 2);
     EXPECT_EQ(result.events, 0);
@@ -204,9 +205,9 @@ TEST_F(MirrorTest, AFirstSightingAfterTheBootstrapIsCreatedThenStatusChangedFrom
 
 TEST_F(MirrorTest, ACompletionTargetGetsOneDeliveryPerBatchThatReachesCompletedHoweverItWasSeen) {
     const std::vector<DeliveryRoute> routes{
-        {"webhook.default", {}, {}},                      // batch.status_changed only, any status
-        {"trigger.done", {}, {"completed"}},              // the recipe: completions only
-        {"trigger.new", {"batch.created"}, {}},           // first sightings only
+        {"webhook.default", {}, {}},             // batch.status_changed only, any status
+        {"trigger.done", {}, {"completed"}},     // the recipe: completions only
+        {"trigger.new", {"batch.created"}, {}},  // first sightings only
         {"webhook.all", {"batch.created", "batch.status_changed"}, {}},
     };
     ApplyOptions options;
@@ -243,7 +244,8 @@ TEST_F(MirrorTest, TheBootstrapEmitsNothingOrOnlyCreatedWithEmitOnBootstrap) {
     EXPECT_EQ(first_sighting_events(false, false), FirstSightingEvents::created_and_status_changed);
     EXPECT_EQ(first_sighting_events(false, true), FirstSightingEvents::created_and_status_changed);
 
-    const std::vector<DeliveryRoute> routes{{"trigger.done", {}, {"completed"}}, {"trigger.new", {"batch.created"}, {}}};
+    const std::vector<DeliveryRoute> routes{{"trigger.done", {}, {"completed"}},
+                                            {"trigger.new", {"batch.created"}, {}}};
     ApplyOptions announced;
     announced.first_sighting = FirstSightingEvents::created;
     announced.routes = &routes;
@@ -261,7 +263,8 @@ TEST_F(MirrorTest, AFullPassCountsEveryListedBatchSeenChangedOrNot) {
     full.full_pass_run_id = mirror->begin_sync_run("full");
     // A fast poll's sighting during the pass does not count for it.
     mirror->apply_page({make_batch("b4", "pending")}, {});
-    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "running", 2), make_batch("b3", "pending")}, full);
+    mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "running", 2), make_batch("b3", "pending")},
+                       full);
     EXPECT_EQ(mirror->count_unseen(*full.full_pass_run_id), 1);  // b4
 
     // The next pass starts from nothing: what the previous one saw does not carry over.

@@ -84,7 +84,7 @@ TEST_F(BulkLoadTest, ASetAsideBatchDuringABulkLoadIsRecordedAndTheRestLoaded) {
     EXPECT_EQ(applied.set_aside, 1);
     EXPECT_EQ(count("set_aside_batches"), 1);
     EXPECT_TRUE(mirror->bulk_loading()) << "the page applied again into the empty mirror bulk loads again, and a "
-                                            "batch it never stored needs no lookup";
+                                           "batch it never stored needs no lookup";
     mirror->finish_sync_run(run, {}, std::nullopt);
     EXPECT_TRUE(id_index());
     EXPECT_EQ(count("batches"), 9);

@@ -29,8 +29,9 @@ protected:
     void expect_retry_recorded_once() const {
         EXPECT_EQ(rows("SELECT to_status, count(*) FROM transitions GROUP BY to_status ORDER BY to_status"),
                   (Rows{{"pending", "203"}, {"running", "3"}}));
-        EXPECT_EQ(rows("SELECT type, count(*) FROM events GROUP BY type ORDER BY type"),  // 203 first sightings + 3 changes
-                  (Rows{{"batch.created", "203"}, {"batch.status_changed", "206"}}));
+        EXPECT_EQ(
+            rows("SELECT type, count(*) FROM events GROUP BY type ORDER BY type"),  // 203 first sightings + 3 changes
+            (Rows{{"batch.created", "203"}, {"batch.status_changed", "206"}}));
         EXPECT_EQ(count("deliveries"), 203 + 206);
     }
     // 3 known batches change status, 200 are new.
@@ -45,9 +46,10 @@ TEST_F(CrashTest, AnErrorHalfWayThroughAPageLeavesNothingOfIt) {
     mirror->apply_page(page_of(3, "pending"), routed());
     // Another connection plants a failure at the 150th new event of the next page.
     SQLite::Database saboteur(path, SQLite::OPEN_READWRITE);
-    saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON event_rows WHEN NEW.batch_key = "
-                  "(SELECT key FROM batch_rows WHERE id = 'batch_150') "
-                  "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
+    saboteur.exec(
+        "CREATE TRIGGER sabotage AFTER INSERT ON event_rows WHEN NEW.batch_key = "
+        "(SELECT key FROM batch_rows WHERE id = 'batch_150') "
+        "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
 
     EXPECT_THROW(mirror->apply_page(big_page(), routed()), SQLite::Exception);
     expect_only_the_seed();
@@ -81,7 +83,8 @@ TEST_F(CrashTest, TheProcessDyingWhileItWritesTheCommitLeavesNothingOfThePage) {
     mirror->apply_page(page_of(3, "pending"), routed());
     mirror.reset();  // no connection may cross the fork
 
-    const int status = write_and_die_mid_commit(path, clock, [&](Mirror& dying) { dying.apply_page(big_page(), routed()); });
+    const int status =
+        write_and_die_mid_commit(path, clock, [&](Mirror& dying) { dying.apply_page(big_page(), routed()); });
     ASSERT_TRUE(WIFSIGNALED(status)) << "the child was not killed mid-commit (exit " << WEXITSTATUS(status) << ")";
     ASSERT_EQ(WTERMSIG(status), SIGXFSZ);
     ASSERT_GT(std::filesystem::file_size(path + "-wal"), 0U);  // the torn commit is on disk

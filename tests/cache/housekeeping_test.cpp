@@ -27,9 +27,9 @@ std::optional<nlohmann::json> sync_run(const std::string& path, std::int64_t run
     const auto& row = found.front();
     const auto text = [](const std::string& v) { return v == "NULL" ? nlohmann::json(nullptr) : nlohmann::json(v); };
     const auto number = [](const std::string& v) { return nlohmann::json(std::stoll(v)); };
-    return nlohmann::json{{"id", number(row[0])},       {"kind", text(row[1])},     {"started_at", text(row[2])},
+    return nlohmann::json{{"id", number(row[0])},        {"kind", text(row[1])},       {"started_at", text(row[2])},
                           {"finished_at", text(row[3])}, {"requests", number(row[4])}, {"pages", number(row[5])},
-                          {"upserted", number(row[6])}, {"changed", number(row[7])}, {"removed", number(row[8])},
+                          {"upserted", number(row[6])},  {"changed", number(row[7])},  {"removed", number(row[8])},
                           {"error", text(row[9])}};
 }
 
@@ -38,16 +38,28 @@ std::optional<nlohmann::json> sync_run(const std::string& path, std::int64_t run
 TEST_F(MirrorTest, SyncRunsAreBegunFinishedAndReadBack) {
     const std::string started = now();
     const std::int64_t run = mirror->begin_sync_run("full");
-    EXPECT_EQ(sync_run(path, run),
-              (nlohmann::json{{"id", run}, {"kind", "full"}, {"started_at", started}, {"finished_at", nullptr},
-                              {"requests", 0}, {"pages", 0}, {"upserted", 0}, {"changed", 0}, {"removed", 0},
-                              {"error", nullptr}}));
+    EXPECT_EQ(sync_run(path, run), (nlohmann::json{{"id", run},
+                                                   {"kind", "full"},
+                                                   {"started_at", started},
+                                                   {"finished_at", nullptr},
+                                                   {"requests", 0},
+                                                   {"pages", 0},
+                                                   {"upserted", 0},
+                                                   {"changed", 0},
+                                                   {"removed", 0},
+                                                   {"error", nullptr}}));
     clock.advance(1500ms);
     mirror->finish_sync_run(run, {7, 6, 1200, 3, 1}, std::nullopt);
-    EXPECT_EQ(sync_run(path, run),
-              (nlohmann::json{{"id", run}, {"kind", "full"}, {"started_at", started}, {"finished_at", now()},
-                              {"requests", 7}, {"pages", 6}, {"upserted", 1200}, {"changed", 3}, {"removed", 1},
-                              {"error", nullptr}}));
+    EXPECT_EQ(sync_run(path, run), (nlohmann::json{{"id", run},
+                                                   {"kind", "full"},
+                                                   {"started_at", started},
+                                                   {"finished_at", now()},
+                                                   {"requests", 7},
+                                                   {"pages", 6},
+                                                   {"upserted", 1200},
+                                                   {"changed", 3},
+                                                   {"removed", 1},
+                                                   {"error", nullptr}}));
 
     const std::int64_t failed = mirror->begin_sync_run("fast");
     mirror->finish_sync_run(failed, {1, 0, 0, 0, 0}, "upstream answered 503");

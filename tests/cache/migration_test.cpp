@@ -99,7 +99,8 @@ TEST(MigrationToV4, AV3MirrorKeepsEveryRow) {
         "count_cancelled, engine, options, metadata, created_at, started_at, completed_at, expires_at, raw, "
         "first_seen_at, last_changed_at, removed_at FROM batches ORDER BY id";
     const Rows batches = read(path, batch_columns);
-    const Rows transitions = read(path, "SELECT seq, batch_id, from_status, to_status, observed_at FROM transitions ORDER BY seq");
+    const Rows transitions =
+        read(path, "SELECT seq, batch_id, from_status, to_status, observed_at FROM transitions ORDER BY seq");
     const Rows events = read(path, "SELECT seq, id, type, batch_id, created_at, payload FROM events ORDER BY seq");
     const Rows deliveries = read(path, "SELECT * FROM deliveries ORDER BY id");
     const Rows attempts = read(path, "SELECT * FROM delivery_attempts ORDER BY id");
@@ -129,8 +130,9 @@ TEST(MigrationToV4, AV3MirrorKeepsEveryRow) {
     EXPECT_EQ(read(path, "PRAGMA foreign_key_check"), Rows{});
     EXPECT_EQ(read(path, "PRAGMA integrity_check"), (Rows{{"ok"}}));
     // The old tables are views now, and nothing else is left behind.
-    EXPECT_EQ(read(path, "SELECT type, name FROM sqlite_master WHERE name IN ('batches', 'transitions', 'events', "
-                         "'deliveries_v4', 'v3_sequence') ORDER BY name"),
+    EXPECT_EQ(read(path,
+                   "SELECT type, name FROM sqlite_master WHERE name IN ('batches', 'transitions', 'events', "
+                   "'deliveries_v4', 'v3_sequence') ORDER BY name"),
               (Rows{{"view", "batches"}, {"view", "events"}, {"view", "transitions"}}));
 }
 
@@ -159,7 +161,8 @@ TEST(MigrationToV4, TheMigratedMirrorGoesOnWhereV3StoppedAndNeverReusesANumber) 
     // Foreign keys hold on the rebuilt tables.
     SQLite::Database writer(path, SQLite::OPEN_READWRITE);
     writer.exec("PRAGMA foreign_keys = ON");
-    EXPECT_THROW(writer.exec("INSERT INTO deliveries (event_seq, target) VALUES (999, 'webhook.ops')"), SQLite::Exception);
+    EXPECT_THROW(writer.exec("INSERT INTO deliveries (event_seq, target) VALUES (999, 'webhook.ops')"),
+                 SQLite::Exception);
 }
 
 TEST(MigrationToV4, ABatchsHistoryIsFoundByItsIdThroughIndexes) {
@@ -169,9 +172,9 @@ TEST(MigrationToV4, ABatchsHistoryIsFoundByItsIdThroughIndexes) {
     Mirror mirror(path, clock);
     mirror.apply_page({make_batch("b1", "pending")}, {});
     // The queries docs/schema.md shows: no scan of any table.
-    for (const std::string sql : {"SELECT * FROM transitions WHERE batch_id = 'b1' ORDER BY seq",
-                                  "SELECT * FROM events WHERE batch_id = 'b1' ORDER BY seq",
-                                  "SELECT * FROM batches WHERE id = 'b1'"}) {
+    for (const std::string sql :
+         {"SELECT * FROM transitions WHERE batch_id = 'b1' ORDER BY seq",
+          "SELECT * FROM events WHERE batch_id = 'b1' ORDER BY seq", "SELECT * FROM batches WHERE id = 'b1'"}) {
         const std::string steps = plan(path, sql);
         EXPECT_EQ(steps.find("SCAN"), std::string::npos) << sql << "\n" << steps;
     }

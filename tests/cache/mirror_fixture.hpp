@@ -20,8 +20,8 @@
 #include "cache/mirror.hpp"
 #include "core/batch.hpp"
 #include "core/timefmt.hpp"
-#include "tests/support/log_capture.hpp"
 #include "tests/support/fake_clock.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace extract::cache::testing {
@@ -43,7 +43,11 @@ inline Batch make_batch(const std::string& id, const std::string& status, std::i
         {"id", id},
         {"status", status},
         {"counts",
-         {{"pending", batch.counts.pending}, {"running", 0}, {"succeeded", succeeded}, {"failed", 0}, {"cancelled", 0}}},
+         {{"pending", batch.counts.pending},
+          {"running", 0},
+          {"succeeded", succeeded},
+          {"failed", 0},
+          {"cancelled", 0}}},
         {"total_items", batch.total_items},
         {"engine", nullptr},
         {"options", nlohmann::json::object()},
@@ -74,7 +78,8 @@ inline ApplyOptions full_pass(std::int64_t run) {
 // Runs `write` on a Mirror of `path` in a forked child whose file size limit sits just above the
 // write-ahead log's size: the kernel kills it (SIGXFSZ) in the middle of writing the commit's
 // frames. Returns the child's wait status. No Mirror connection may be open across the call.
-inline int write_and_die_mid_commit(const std::string& path, const Clock& clock, const std::function<void(Mirror&)>& write) {
+inline int write_and_die_mid_commit(const std::string& path, const Clock& clock,
+                                    const std::function<void(Mirror&)>& write) {
     const pid_t child = fork();
     if (child == 0) {
         const rlimit no_core{0, 0};

@@ -72,11 +72,13 @@ TEST_F(PageGroupTest, AnErrorInItsSecondPageLeavesNothingOfTheGroupAndTheRetryRe
     int wake_ups = 0;
     mirror->set_commit_listener([&](std::int64_t) { ++wake_ups; });
     SQLite::Database saboteur(path, SQLite::OPEN_READWRITE);
-    saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON event_rows WHEN NEW.batch_key = "
-                  "(SELECT key FROM batch_rows WHERE id = 'batch_150') "
-                  "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
+    saboteur.exec(
+        "CREATE TRIGGER sabotage AFTER INSERT ON event_rows WHEN NEW.batch_key = "
+        "(SELECT key FROM batch_rows WHERE id = 'batch_150') "
+        "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
     const ApplyOptions options = routed();
-    const auto first = page_of(100, "pending", 3), second = page_of(100, "pending", 103);  // batch_150 half-way through the second
+    const auto first = page_of(100, "pending", 3),
+               second = page_of(100, "pending", 103);  // batch_150 half-way through the second
     EXPECT_THROW(
         {
             Mirror::PageGroup group(*mirror);
@@ -126,7 +128,8 @@ TEST_F(PageGroupTest, TheProcessDyingWhileItWritesTheGroupsCommitLeavesNoneOfIts
     mirror->apply_page(page_of(3, "pending", 0), routed());
     mirror.reset();  // no connection may cross the fork
     const ApplyOptions options = routed();
-    const std::vector<std::vector<Batch>> pages{page_of(100, "pending", 3), page_of(100, "pending", 103), page_of(100, "pending", 203)};
+    const std::vector<std::vector<Batch>> pages{page_of(100, "pending", 3), page_of(100, "pending", 103),
+                                                page_of(100, "pending", 203)};
 
     const int status = write_and_die_mid_commit(path, clock, [&](Mirror& dying) {
         Mirror::PageGroup group(dying);

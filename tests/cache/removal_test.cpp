@@ -8,7 +8,6 @@ using namespace extract::cache;
 using namespace extract::cache::testing;
 using namespace std::chrono_literals;
 
-
 TEST_F(MirrorTest, OnlyACompletePassRemovesTheBatchesItDidNotSee) {
     const std::int64_t first = mirror->begin_sync_run("full");
     mirror->apply_page({make_batch("b1", "pending"), make_batch("b2", "running", 1), make_batch("b3", "completed", 10)},
@@ -89,7 +88,8 @@ TEST_F(MirrorTest, AReappearingBatchIsNoLongerRemovedAndSaysSo) {
     clock.advance(1min);
 
     // b1 comes back unchanged, b2 with a new status.
-    const ApplyResult result = mirror->apply_page({make_batch("b1", "running", 1), make_batch("b2", "completed", 10)}, {});
+    const ApplyResult result =
+        mirror->apply_page({make_batch("b1", "running", 1), make_batch("b2", "completed", 10)}, {});
     EXPECT_EQ(result.updated, 2);
     EXPECT_EQ(result.unchanged, 0);
     EXPECT_EQ(result.restored, 2);
@@ -119,6 +119,6 @@ TEST_F(MirrorTest, NonterminalBatchesAreTheLiveOnesOutsideTheTerminalStatuses) {
     // The planner's view: the same batches, counted.
     using Counts = std::map<std::string, std::int64_t, std::less<>>;
     EXPECT_EQ(mirror->nonterminal_counts(terminal), (Counts{{"pending", 1}, {"running", 1}, {"weird_new_status", 1}}));
-    EXPECT_EQ(mirror->nonterminal_counts({}), (Counts{{"completed", 1}, {"failed", 1}, {"pending", 1}, {"running", 1},
-                                                      {"weird_new_status", 1}}));
+    EXPECT_EQ(mirror->nonterminal_counts({}),
+              (Counts{{"completed", 1}, {"failed", 1}, {"pending", 1}, {"running", 1}, {"weird_new_status", 1}}));
 }

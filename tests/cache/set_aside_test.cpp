@@ -31,7 +31,9 @@ using SetAsideTest = MirrorTest;
 
 TEST_F(SetAsideTest, TheRestOfThePageIsStoredAndTheBatchIsRecordedAndLoggedOnceWithItsIdEscaped) {
     LogCapture log;
-    const std::vector<Batch> page{make_batch("a", "pending"), unstorable(std::string("bad\0\n\x1b[31m", 10), "its id contains a NUL or control byte"),
+    const std::vector<Batch> page{make_batch("a", "pending"),
+                                  unstorable(std::string("bad\0\n\x1b[31m", 10),
+                                             "its id contains a NUL or control byte"),
                                   make_batch("b", "running")};
     const ApplyResult first = mirror->apply_page(page, {});
     EXPECT_EQ(first.inserted, 2);
@@ -57,7 +59,8 @@ TEST_F(SetAsideTest, AMirroredBatchThatBecomesUnstorableIsKeptAndStoredAgainOnce
 
     // Upstream now lists `a` nested too deep: the pass counts it as listed, so it is not removed.
     const std::int64_t run2 = mirror->begin_sync_run("full");
-    mirror->apply_page({unstorable("a", "it nests deeper than 64 levels"), make_batch("b", "running")}, full_pass(run2));
+    mirror->apply_page({unstorable("a", "it nests deeper than 64 levels"), make_batch("b", "running")},
+                       full_pass(run2));
     EXPECT_EQ(mirror->remove_unseen(run2), 0);
     EXPECT_EQ(rows("SELECT id, status, removed_at FROM batches ORDER BY id"),
               (Rows{{"a", "pending", "NULL"}, {"b", "running", "NULL"}}));
@@ -71,7 +74,8 @@ TEST_F(SetAsideTest, AMirroredBatchThatBecomesUnstorableIsKeptAndStoredAgainOnce
 
 TEST_F(SetAsideTest, ARecordIsForgottenWhenACompletePassNoLongerListsTheBatch) {
     const std::int64_t run1 = mirror->begin_sync_run("full");
-    mirror->apply_page({make_batch("a", "pending"), unstorable("gone", "it nests deeper than 64 levels")}, full_pass(run1));
+    mirror->apply_page({make_batch("a", "pending"), unstorable("gone", "it nests deeper than 64 levels")},
+                       full_pass(run1));
     mirror->remove_unseen(run1);
     EXPECT_EQ(count("set_aside_batches"), 1);
 
@@ -84,9 +88,10 @@ TEST_F(SetAsideTest, ARecordIsForgottenWhenACompletePassNoLongerListsTheBatch) {
 
 TEST_F(SetAsideTest, AnErrorThatIsNotTheBatchsFaultStillFailsTheWholePage) {
     SQLite::Database saboteur(path, SQLite::OPEN_READWRITE);
-    saboteur.exec("CREATE TRIGGER sabotage AFTER INSERT ON event_rows WHEN NEW.batch_key = "
-                  "(SELECT key FROM batch_rows WHERE id = 'b') "
-                  "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
+    saboteur.exec(
+        "CREATE TRIGGER sabotage AFTER INSERT ON event_rows WHEN NEW.batch_key = "
+        "(SELECT key FROM batch_rows WHERE id = 'b') "
+        "BEGIN SELECT RAISE(ABORT, 'simulated failure'); END");
     EXPECT_THROW(mirror->apply_page({make_batch("a", "pending"), make_batch("b", "pending")}, {}), SQLite::Exception);
     EXPECT_EQ(count("batches"), 0);
     EXPECT_EQ(count("set_aside_batches"), 0);

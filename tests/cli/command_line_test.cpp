@@ -133,9 +133,8 @@ TEST(CliCommandLine, HelpInEveryForm) {
 }
 
 TEST(CliCommandLine, EveryCommandHasHelpWithAnExample) {
-    for (const char* name :
-         {"ls", "show", "wait", "events", "stats", "health", "sync", "deliveries", "redeliver", "export", "report",
-          "backup", "help"}) {
+    for (const char* name : {"ls", "show", "wait", "events", "stats", "health", "sync", "deliveries", "redeliver",
+                             "export", "report", "backup", "help"}) {
         const std::string text = help_text(std::string(name));
         EXPECT_NE(text.find(std::string("Usage: extractctl [--socket PATH] [--json] ") + name), std::string::npos)
             << name;
@@ -180,7 +179,8 @@ TEST(CliCommandLine, UsageErrorsNameTheProblem) {
     EXPECT_NE(usage_error({"events", "--after", "-1"}).find("--after needs an event seq"), std::string::npos);
     EXPECT_EQ(usage_error({"stats", "now"}), "unexpected argument 'now'");
     EXPECT_EQ(usage_error({"sync", "--fast"}), "unknown option --fast for sync");
-    EXPECT_EQ(usage_error({"sync", "--confirm-removals"}), "--confirm-removals needs --full: only a complete full pass removes batches");
+    EXPECT_EQ(usage_error({"sync", "--confirm-removals"}),
+              "--confirm-removals needs --full: only a complete full pass removes batches");
     EXPECT_EQ(usage_error({"redeliver"}), "give either a delivery ID or --failed");
     EXPECT_EQ(usage_error({"redeliver", "3", "--failed"}), "give either a delivery ID or --failed");
     EXPECT_EQ(usage_error({"redeliver", "3", "--target", "webhook.a"}), "--target only goes with --failed");

@@ -84,7 +84,9 @@ protected:
         return {code.value_or(-1), process.stdout_text(), process.stderr_text()};
     }
 
-    static std::size_t lines(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+    static std::size_t lines(const std::string& text) {
+        return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+    }
 };
 
 TEST_F(CliOnMirror, ClosedSetTyposExit2WithTheAllowedValues) {
@@ -128,17 +130,27 @@ TEST_F(CliOnMirror, DeliveriesSaysWhenItShowsOnlyTheNewestAndAllPagesThroughEver
     EXPECT_EQ(outcome.err, "");
 }
 
-
 TEST_F(CliOnMirror, LsFiltersByEngineEndDateMetadataAndRemoval) {
-    mirror->insert_batch({.id = "a_fast", .created_at = "2026-11-01T10:00:00.000Z", .engine = "fast",
+    mirror->insert_batch({.id = "a_fast",
+                          .created_at = "2026-11-01T10:00:00.000Z",
+                          .engine = "fast",
                           .metadata = {{"project", "atlas"}, {"team", "ops"}}});
-    mirror->insert_batch({.id = "a_std", .created_at = "2026-11-02T10:00:00.000Z", .engine = "standard",
+    mirror->insert_batch({.id = "a_std",
+                          .created_at = "2026-11-02T10:00:00.000Z",
+                          .engine = "standard",
                           .metadata = {{"project", "atlas"}, {"team", "ops"}}});
-    mirror->insert_batch({.id = "a_other_team", .created_at = "2026-11-03T10:00:00.000Z", .engine = "fast",
+    mirror->insert_batch({.id = "a_other_team",
+                          .created_at = "2026-11-03T10:00:00.000Z",
+                          .engine = "fast",
                           .metadata = {{"project", "atlas"}, {"team", "web"}}});
-    mirror->insert_batch({.id = "a_gone", .created_at = "2026-11-04T10:00:00.000Z", .engine = "fast",
-                          .removed_at = "2026-11-09T00:00:00.000Z", .metadata = {{"project", "atlas"}, {"team", "ops"}}});
-    mirror->insert_batch({.id = "z_late", .created_at = "2026-11-20T10:00:00.000Z", .engine = "fast",
+    mirror->insert_batch({.id = "a_gone",
+                          .created_at = "2026-11-04T10:00:00.000Z",
+                          .engine = "fast",
+                          .removed_at = "2026-11-09T00:00:00.000Z",
+                          .metadata = {{"project", "atlas"}, {"team", "ops"}}});
+    mirror->insert_batch({.id = "z_late",
+                          .created_at = "2026-11-20T10:00:00.000Z",
+                          .engine = "fast",
                           .metadata = {{"project", "atlas"}, {"team", "ops"}}});
     start_server();
     const auto ids = [&](std::vector<std::string> args) {
@@ -171,7 +183,8 @@ TEST_F(CliOnMirror, LsFiltersByEngineEndDateMetadataAndRemoval) {
 TEST_F(CliOnMirror, EventsOfOneBatchUpToALimit) {
     mirror->insert_batch({.id = "a"});
     mirror->insert_batch({.id = "b"});
-    for (int i = 0; i < 1500; ++i) mirror->insert_event("batch.updated", i % 3 == 0 ? "a" : "b", "2026-11-30T12:00:00.000Z");
+    for (int i = 0; i < 1500; ++i)
+        mirror->insert_event("batch.updated", i % 3 == 0 ? "a" : "b", "2026-11-30T12:00:00.000Z");
     start_server();
     auto outcome = run({"events", "--batch", "a", "--json"});
     EXPECT_EQ(outcome.code, 0) << outcome.err;
@@ -193,19 +206,22 @@ TEST_F(CliOnMirror, EventsOfOneBatchUpToALimit) {
     EXPECT_EQ(run({"events", "--limit", "0"}).code, 2);
 }
 
-
 // Batches whose text needs every kind of CSV quoting, and more than one page of them.
 class CliExport : public CliOnMirror {
 protected:
     void SetUp() override {
         mirror->db().exec("BEGIN");
-        mirror->insert_batch({.id = "tricky,\"id\"", .status = "completed", .created_at = "2026-11-29T00:00:00.000Z",
-                              .metadata = {{"note", "commas, \"quotes\"\nand a newline\r\n"}, {"emoji", "\xc3\xa9t\xc3\xa9"}}});
-        mirror->insert_batch({.id = "gone", .created_at = "2026-11-28T00:00:00.000Z",
-                              .removed_at = "2026-11-30T00:00:00.000Z"});
+        mirror->insert_batch(
+            {.id = "tricky,\"id\"",
+             .status = "completed",
+             .created_at = "2026-11-29T00:00:00.000Z",
+             .metadata = {{"note", "commas, \"quotes\"\nand a newline\r\n"}, {"emoji", "\xc3\xa9t\xc3\xa9"}}});
+        mirror->insert_batch(
+            {.id = "gone", .created_at = "2026-11-28T00:00:00.000Z", .removed_at = "2026-11-30T00:00:00.000Z"});
         for (int i = 0; i < 450; ++i) {
             char created[64];  // room for any int the format could print (GCC checks it under -O1)
-            std::snprintf(created, sizeof created, "2026-11-%02dT%02d:%02d:00.000Z", 1 + i / 100, (i / 60) % 24, i % 60);
+            std::snprintf(created, sizeof created, "2026-11-%02dT%02d:%02d:00.000Z", 1 + i / 100, (i / 60) % 24,
+                          i % 60);
             mirror->insert_batch({.id = "b" + std::to_string(i), .created_at = created, .metadata = {{"i", i}}});
         }
         for (int i = 0; i < 1500; ++i) {
@@ -237,7 +253,8 @@ TEST_F(CliExport, JsonlRoundTripsEveryBatchRemovedOnesIncluded) {
     EXPECT_TRUE(ids.count("gone"));
     // No temporary file is left beside it.
     std::size_t files = 0;
-    for (const auto& entry : std::filesystem::directory_iterator(file.parent_path())) files += entry.path().filename().string().starts_with("batches.jsonl") ? 1 : 0;
+    for (const auto& entry : std::filesystem::directory_iterator(file.parent_path()))
+        files += entry.path().filename().string().starts_with("batches.jsonl") ? 1 : 0;
     EXPECT_EQ(files, 1u);
 }
 
@@ -269,7 +286,8 @@ TEST_F(CliExport, TransitionsAndEventsAsFeeds) {
     outcome = run({"export", "transitions", "--since", "2026-11-10"});
     std::istringstream lines(outcome.out);
     std::size_t count = 0;
-    for (std::string line; std::getline(lines, line); ++count) EXPECT_EQ(json::parse(line)["observed_at"], "2026-11-20T00:00:00.000Z");
+    for (std::string line; std::getline(lines, line); ++count)
+        EXPECT_EQ(json::parse(line)["observed_at"], "2026-11-20T00:00:00.000Z");
     EXPECT_EQ(count, 500u);
 
     outcome = run({"export", "events", "--format", "csv"});
@@ -282,14 +300,25 @@ TEST_F(CliExport, TransitionsAndEventsAsFeeds) {
     EXPECT_EQ(run({"export", "batches", "--format", "xml"}).code, 2);
 }
 
-
 TEST_F(CliOnMirror, ReportPrintsATableWithBarsOrTheApisJson) {
-    mirror->insert_batch({.id = "a", .status = "completed", .created_at = "2026-11-10T10:00:00.000Z",
-                          .completed_at = "2026-11-10T10:01:00.000Z", .total_items = 4, .succeeded = 4});
-    mirror->insert_batch({.id = "b", .status = "failed", .created_at = "2026-11-10T11:00:00.000Z",
-                          .completed_at = "2026-11-10T11:00:30.000Z", .total_items = 2, .failed = 2});
-    mirror->insert_batch({.id = "c", .status = "completed", .created_at = "2026-11-11T10:00:00.000Z",
-                          .completed_at = "2026-11-11T10:00:10.000Z", .total_items = 1, .succeeded = 1});
+    mirror->insert_batch({.id = "a",
+                          .status = "completed",
+                          .created_at = "2026-11-10T10:00:00.000Z",
+                          .completed_at = "2026-11-10T10:01:00.000Z",
+                          .total_items = 4,
+                          .succeeded = 4});
+    mirror->insert_batch({.id = "b",
+                          .status = "failed",
+                          .created_at = "2026-11-10T11:00:00.000Z",
+                          .completed_at = "2026-11-10T11:00:30.000Z",
+                          .total_items = 2,
+                          .failed = 2});
+    mirror->insert_batch({.id = "c",
+                          .status = "completed",
+                          .created_at = "2026-11-11T10:00:00.000Z",
+                          .completed_at = "2026-11-11T10:00:10.000Z",
+                          .total_items = 1,
+                          .succeeded = 1});
     start_server();
     auto outcome = run({"report", "--since", "2026-11-01T00:00:00Z"});
     EXPECT_EQ(outcome.code, 0) << outcome.err;
@@ -297,7 +326,8 @@ TEST_F(CliOnMirror, ReportPrintsATableWithBarsOrTheApisJson) {
     EXPECT_EQ(outcome.out,
               "batches created since 2026-11-01T00:00:00.000Z, by day\n"
               "GROUP       BATCHES                                  ITEMS  FAILED_ITEMS    P50    P95  BY_STATUS\n"
-              "2026-11-10        2  ##############################      6             2  30.0s  1m00s  completed 1, failed 1\n"
+              "2026-11-10        2  ##############################      6             2  30.0s  1m00s  completed 1, "
+              "failed 1\n"
               "2026-11-11        1  ###############                     1             0  10.0s  10.0s  completed 1\n");
     outcome = run({"report", "--since", "2026-11-01T00:00:00Z", "--by", "status", "--json"});
     EXPECT_EQ(json::parse(outcome.out), get_json("/v1/report?since=2026-11-01T00:00:00.000Z&by=status"));
@@ -306,7 +336,6 @@ TEST_F(CliOnMirror, ReportPrintsATableWithBarsOrTheApisJson) {
     EXPECT_NE(outcome.err.find("day, engine, status or metadata.KEY"), std::string::npos) << outcome.err;
     EXPECT_EQ(run({"report", "--since", "last-week"}).code, 2);
 }
-
 
 TEST_F(CliOnMirror, BackupWritesACompleteSqliteFileAtomically) {
     mirror->db().exec("BEGIN");

@@ -235,8 +235,8 @@ TEST_F(CliExtractctl, WaitOnATerminalKeepsOneProgressLineOnStderr) {
     const std::string script = "/usr/bin/script";
     if (access(script.c_str(), X_OK) != 0) GTEST_SKIP() << "needs " << script << " for a terminal";
     api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "running"));
-    ChildProcess process({script, "-qfec", std::string(EXTRACTCTL_BIN) + " --socket " + socket_.string() + " wait bat_1",
-                          "/dev/null"},
+    ChildProcess process({script, "-qfec",
+                          std::string(EXTRACTCTL_BIN) + " --socket " + socket_.string() + " wait bat_1", "/dev/null"},
                          {{"NO_COLOR", "1"}});
     ASSERT_TRUE(api_.wait_for_requests("/v1/events", 2, kExitBound));
     api_.on("GET", "/v1/batches/bat_1", 200, batch_detail("bat_1", "completed"));
@@ -304,7 +304,8 @@ TEST_F(CliExtractctl, WaitReconnectsOnceWhenTheDaemonIsStopping) {
 }
 
 TEST_F(CliExtractctl, WaitForADaemonThatIsNotThereExits3AtOnce) {
-    ChildProcess process({EXTRACTCTL_BIN, "--socket", (dir_ / "nobody.sock").string(), "wait", "bat_1", "--timeout", "1m"});
+    ChildProcess process(
+        {EXTRACTCTL_BIN, "--socket", (dir_ / "nobody.sock").string(), "wait", "bat_1", "--timeout", "1m"});
     const auto result = finish(process);
     EXPECT_EQ(result.code, 3);
     EXPECT_NE(result.err.find("nobody.sock"), std::string::npos) << result.err;
@@ -489,7 +490,8 @@ TEST_F(CliExtractctl, SyncConfirmsHeldRemovalsOnlyWithAFullPass) {
 }
 
 TEST_F(CliExtractctl, SyncTimeoutIsSentAndA504Exits124) {
-    api_.on("POST", "/v1/sync", 504, {{"detail", "the sync did not finish within 20s; it goes on: see GET /v1/health"}});
+    api_.on("POST", "/v1/sync", 504,
+            {{"detail", "the sync did not finish within 20s; it goes on: see GET /v1/health"}});
     const auto late = run({"sync", "--timeout", "20s"});
     EXPECT_EQ(late.code, 124) << late.err;
     EXPECT_NE(late.err.find("timed out: the sync did not finish within 20s"), std::string::npos) << late.err;
@@ -518,9 +520,9 @@ TEST_F(CliExtractctl, RedeliverOneOrEveryFailed) {
 }
 
 TEST_F(CliExtractctl, ApiErrorsPrintTheirDetail) {
-    api_.on(
-        "GET", "/v1/batches", 422,
-        {{"detail", json::array({{{"loc", {"query", "status"}}, {"msg", "bad status"}, {"type", "value_error"}}})}});
+    api_.on("GET", "/v1/batches", 422,
+            {{"detail",
+              json::array({{{"loc", {"query", "status"}}, {"msg", "bad status"}, {"type", "value_error"}}})}});
     const auto invalid = run({"ls", "--status", "x"});
     EXPECT_EQ(invalid.code, 2);
     EXPECT_EQ(invalid.err, "extractctl: cannot list batches: query.status: bad status\n");

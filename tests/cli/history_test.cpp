@@ -43,7 +43,6 @@ TEST(CliCsv, BatchRowsFollowTheHeader) {
     EXPECT_EQ(csv_line(csv_columns(ExportTable::events)), "seq,id,type,batch_id,created_at,data\r\n");
 }
 
-
 TEST(CliReport, BarsScaleToTheLargestGroup) {
     EXPECT_EQ(report_bar(10, 10, false), std::string(30, '#'));
     EXPECT_EQ(report_bar(5, 10, false), std::string(15, '#'));
@@ -73,11 +72,12 @@ TEST(CliReport, OneAlignedRowPerGroup) {
                          {"items", 3},
                          {"failed_items", 0},
                          {"duration_s", {{"p50", nullptr}, {"p95", nullptr}}}}}}};
-    EXPECT_EQ(render_report(report, OutputStyle{}, false),
-              "batches created since 2026-11-01T00:00:00.000Z, by engine\n"
-              "GROUP  BATCHES                                  ITEMS  FAILED_ITEMS    P50    P95  BY_STATUS\n"
-              "fast         4  ##############################     40             2  1m15s  2h01m  completed 3, failed 1\n"
-              "-            2  ###############                     3             0      -      -  running 2\n");
+    EXPECT_EQ(
+        render_report(report, OutputStyle{}, false),
+        "batches created since 2026-11-01T00:00:00.000Z, by engine\n"
+        "GROUP  BATCHES                                  ITEMS  FAILED_ITEMS    P50    P95  BY_STATUS\n"
+        "fast         4  ##############################     40             2  1m15s  2h01m  completed 3, failed 1\n"
+        "-            2  ###############                     3             0      -      -  running 2\n");
     EXPECT_EQ(render_report({{"since", "x"}, {"by", "day"}, {"groups", json::array()}}, OutputStyle{}, false),
               "batches created since x, by day\nno batches\n");
 }

@@ -121,10 +121,10 @@ TEST(CliViews, EventLogIsAlignedToItsContent) {
 }
 
 TEST(CliViews, StatsHealthAndSyncRun) {
-    const json stats = {
-        {"batches", {{"total", 12}, {"by_status", {{"completed", 10}, {"running", 2}}}, {"removed", 1}}},
-        {"events", 40},
-        {"deliveries", {{"pending", 2}, {"failed", 1}, {"delivered", 30}}}};
+    const json stats = {{"batches",
+                         {{"total", 12}, {"by_status", {{"completed", 10}, {"running", 2}}}, {"removed", 1}}},
+                        {"events", 40},
+                        {"deliveries", {{"pending", 2}, {"failed", 1}, {"delivered", 30}}}};
     EXPECT_EQ(render_stats(stats, kPlain),
               "batches     12 (1 removed)\n"
               "events      40\n"
@@ -155,8 +155,11 @@ TEST(CliViews, StatsHealthAndSyncRun) {
     json first_sync = health;
     first_sync["status"] = "starting";
     first_sync["disabled_targets"] = json::array();
-    first_sync["progress"] = {{"pages", 120}, {"batches", 24000}, {"batches_per_second", 850.5},
-                              {"expected_pages", 500}, {"estimated_seconds_left", 180}};
+    first_sync["progress"] = {{"pages", 120},
+                              {"batches", 24000},
+                              {"batches_per_second", 850.5},
+                              {"expected_pages", 500},
+                              {"estimated_seconds_left", 180}};
     first_sync["held_removals"] = 0;  // fields a newer daemon adds are shown too
     EXPECT_EQ(render_health(first_sync, kPlain),
               "status                starting\n"

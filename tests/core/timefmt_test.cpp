@@ -27,8 +27,8 @@ TEST(Timestamp, ParsesIsoVariants) {
 }
 
 TEST(Timestamp, RejectsGarbage) {
-    for (const char* bad : {"", "yesterday", "2026-13-01", "2026-02-30", "2026-11-30T25:00:00Z",
-                            "2026-11-30T00:00:00Q", "2026-11-30T00:00:00Z trailing", "2026-11-30T00:00:00."}) {
+    for (const char* bad : {"", "yesterday", "2026-13-01", "2026-02-30", "2026-11-30T25:00:00Z", "2026-11-30T00:00:00Q",
+                            "2026-11-30T00:00:00Z trailing", "2026-11-30T00:00:00."}) {
         EXPECT_FALSE(parse_timestamp(bad).has_value()) << bad;
     }
 }

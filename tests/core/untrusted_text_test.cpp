@@ -15,8 +15,10 @@ TEST(EscapeUntrusted, LineBreaksControlBytesAndEscapeSequencesBecomeVisibleEscap
     EXPECT_EQ(escape_untrusted("\x1b[31mred\x7f"), "\\x1b[31mred\\x7f");
     EXPECT_EQ(escape_untrusted("back\\slash"), "back\\\\slash");
     EXPECT_EQ(escape_untrusted("already\\x00\n", 200, false), "already\\x00\\n");
-    EXPECT_EQ(escape_untrusted("\xc2\x9b" "2J"), "\\u009b2J");  // C1 CSI
-    EXPECT_EQ(escape_untrusted("caf\xc3\xa9"), "caf\xc3\xa9");   // UTF-8 stays
+    EXPECT_EQ(escape_untrusted("\xc2\x9b"
+                               "2J"),
+              "\\u009b2J");                                     // C1 CSI
+    EXPECT_EQ(escape_untrusted("caf\xc3\xa9"), "caf\xc3\xa9");  // UTF-8 stays
     EXPECT_EQ(escape_untrusted("bad\xff"), "bad\\xff");
 }
 

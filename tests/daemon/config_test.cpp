@@ -361,7 +361,8 @@ TEST(ConfigErrors, BadPercentage) {
                          "must be a percentage from 0% to 100% such as 50%");
     }
     expect_one_error("[sync]\n\nmass_removal_confirm = 0s\n", 3, "[sync] mass_removal_confirm", "longer than 0");
-    expect_one_error("[sync]\nmass_removal_confirm = an hour\n", 2, "[sync] mass_removal_confirm", "must be a duration");
+    expect_one_error("[sync]\nmass_removal_confirm = an hour\n", 2, "[sync] mass_removal_confirm",
+                     "must be a duration");
     // The ends of the range are allowed: 0% holds any removal of more than 20; 100% never holds.
     for (const std::string good : {"0%", "100%", "33.3%"}) {
         EXPECT_TRUE(parse("[sync]\nmass_removal_threshold = " + good + "\n").ok()) << good;

@@ -23,10 +23,10 @@
 #include <thread>
 
 #include "cache/schema.hpp"
-#include "tests/support/live_db.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/support/webhook_receiver.hpp"
 
 using namespace extract::testing;
@@ -46,8 +46,9 @@ unsigned crash_seed() {
 
 // The schema objects of a file at `version`, as the migrations build them on an empty file.
 std::set<std::string> schema_objects(SQLite::Database& db) {
-    SQLite::Statement q(db, "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'view') "
-                            "AND name NOT LIKE 'sqlite_%'");
+    SQLite::Statement q(db,
+                        "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'view') "
+                        "AND name NOT LIKE 'sqlite_%'");
     std::set<std::string> names;
     while (q.executeStep()) names.insert(q.getColumn(0).getString());
     return names;
@@ -65,8 +66,9 @@ V3Schema v3_schema() {
     SQLite::Database db((scratch / "v3.db").string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     extract::cache::migrate_to(db, kV3);
     V3Schema schema{schema_objects(db), {}, {}};
-    SQLite::Statement q(db, "SELECT type, sql FROM sqlite_master WHERE tbl_name IN "
-                            "('batches', 'transitions', 'events', 'deliveries') AND sql IS NOT NULL");
+    SQLite::Statement q(db,
+                        "SELECT type, sql FROM sqlite_master WHERE tbl_name IN "
+                        "('batches', 'transitions', 'events', 'deliveries') AND sql IS NOT NULL");
     while (q.executeStep()) {
         (q.getColumn(0).getString() == "table" ? schema.tables : schema.indexes).push_back(q.getColumn(1).getString());
     }
@@ -79,8 +81,9 @@ void downgrade_to_v3(const std::string& db_path, const V3Schema& v3) {
     SQLite::Database db(db_path, SQLite::OPEN_READWRITE);
     db.exec("PRAGMA foreign_keys = OFF");
     SQLite::Transaction tx(db);
-    db.exec("DROP VIEW batches; DROP VIEW transitions; DROP VIEW events; "
-            "ALTER TABLE deliveries RENAME TO deliveries_v4;");
+    db.exec(
+        "DROP VIEW batches; DROP VIEW transitions; DROP VIEW events; "
+        "ALTER TABLE deliveries RENAME TO deliveries_v4;");
     for (const auto& sql : v3.tables) db.exec(sql);
     db.exec(R"sql(
 INSERT INTO batches (rowid, id, status, total_items, count_pending, count_running, count_succeeded, count_failed,
@@ -184,7 +187,10 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
         if (aim_mid_pass) {
             ++aimed_mid_pass;
             ASSERT_TRUE(eventually(
-                [&] { return file_shows(env.db_path, [&](SQLite::Database& db) { return full_pass_open(db, runs_before); }); },
+                [&] {
+                    return file_shows(env.db_path,
+                                      [&](SQLite::Database& db) { return full_pass_open(db, runs_before); });
+                },
                 20s, 5ms))
                 << syncd->stderr_text();
         } else if (aim_after_migration) {
@@ -198,7 +204,9 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
                 20s, 5ms))
                 << syncd->stderr_text();
         }
-        const int moment = aim_mid_pass || aim_after_migration ? pick(0, 100) : migration ? pick(10, 200) : pick(50, 600);
+        const int moment = aim_mid_pass || aim_after_migration ? pick(0, 100)
+                           : migration                         ? pick(10, 200)
+                                                               : pick(50, 600);
         std::this_thread::sleep_for(std::chrono::milliseconds(moment));  // the random moment
         syncd->signal(SIGKILL);
         ASSERT_EQ(syncd->wait(10s), 128 + SIGKILL) << syncd->stderr_text();
@@ -222,8 +230,8 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
             ++(version == kV3 ? untouched : migrated);
         }
     }
-    std::cout << "migration kills: " << migrated << " after the migration, " << untouched << " before it; "
-              << mid_pass << " kills mid full pass (" << aimed_mid_pass << " aimed there)\n";
+    std::cout << "migration kills: " << migrated << " after the migration, " << untouched << " before it; " << mid_pass
+              << " kills mid full pass (" << aimed_mid_pass << " aimed there)\n";
     EXPECT_GE(migrated, aimed_after_migration) << "the kills that waited for the migration landed after it";
     EXPECT_GE(mid_pass, aimed_mid_pass) << "every kill aimed mid-pass found its full pass open";
 
@@ -245,8 +253,9 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
         EXPECT_GT(db.execAndGet("SELECT count(*) FROM transitions WHERE from_status IS NOT NULL").getInt(), 10)
             << "statuses moved while the kills went on";
         // Every pass a kill left open was closed as interrupted by the next start (fast polls too).
-        EXPECT_GE(db.execAndGet("SELECT count(*) FROM sync_runs WHERE kind = 'full' AND error = 'interrupted'").getInt(),
-                  mid_pass)
+        EXPECT_GE(
+            db.execAndGet("SELECT count(*) FROM sync_runs WHERE kind = 'full' AND error = 'interrupted'").getInt(),
+            mid_pass)
             << "kills landed mid-pass";
     }
 
@@ -255,8 +264,8 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
         << "received " << receiver.received_ids().size() << " distinct of " << expected.size() << " events\n"
         << syncd->stderr_text();
     EXPECT_GT(expected.size(), 300u);
-    EXPECT_TRUE(eventually([&] { return env.count("SELECT count(*) FROM deliveries WHERE state != 'delivered'") == 0; },
-                           30s));
+    EXPECT_TRUE(
+        eventually([&] { return env.count("SELECT count(*) FROM deliveries WHERE state != 'delivered'") == 0; }, 30s));
 }
 
 // Issue 14's group commit: a first sync writes many pages per transaction while the fetcher runs
@@ -285,7 +294,8 @@ std::vector<std::vector<std::string>> listing_pages(const SimProcess& sim, int p
         std::string target = "/v1/batches?limit=" + std::to_string(page_size);
         if (!cursor.empty()) target += "&cursor=" + encoded(cursor);
         const HttpReply reply = sim.request("GET", target, "", {{"X-API-KEY", kSimKey}});
-        if (reply.status != 200) throw std::runtime_error("listing the simulator: HTTP " + std::to_string(reply.status));
+        if (reply.status != 200)
+            throw std::runtime_error("listing the simulator: HTTP " + std::to_string(reply.status));
         const json page = json::parse(reply.body);
         auto& ids = pages.emplace_back();
         for (const auto& batch : page.at("data")) ids.push_back(batch.at("id").get<std::string>());
@@ -315,7 +325,8 @@ Problems torn_pages(SQLite::Database& db, const std::vector<std::vector<std::str
 
 TEST(SyncdCrashes, KillsDuringAGroupedFirstSyncLeaveEveryPageWholeAndTheNextPassRestoresEverything) {
     constexpr int kBatches = 20000, kPageSize = 200, kGroupKills = 5;
-    SimProcess sim(EXTRACT_SIM_BIN, {"--batches", std::to_string(kBatches), "--frozen", "--seed", "11", "--api-key", kSimKey});
+    SimProcess sim(EXTRACT_SIM_BIN,
+                   {"--batches", std::to_string(kBatches), "--frozen", "--seed", "11", "--api-key", kSimKey});
     const auto pages = listing_pages(sim, kPageSize);
     ASSERT_EQ(pages.size(), static_cast<std::size_t>(kBatches / kPageSize));
     SyncdEnv env;

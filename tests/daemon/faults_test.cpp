@@ -11,10 +11,10 @@
 #include <random>
 #include <thread>
 
-#include "tests/support/live_db.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/live_db.hpp"
 
 using namespace extract::testing;
 using namespace std::chrono_literals;
@@ -39,8 +39,8 @@ public:
 
 private:
     void run() {
-        static const std::vector<std::string> statuses{"pending", "running", "completed", "partially_failed",
-                                                       "failed", "cancelled", "on_hold"};
+        static const std::vector<std::string> statuses{"pending", "running",   "completed", "partially_failed",
+                                                       "failed",  "cancelled", "on_hold"};
         try {
             while (!stop_) {
                 const int action = pick(0, 9);
@@ -63,7 +63,9 @@ private:
         }
     }
     int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
-    const std::string& random_id() { return ids_[static_cast<std::size_t>(pick(0, static_cast<int>(ids_.size()) - 1))]; }
+    const std::string& random_id() {
+        return ids_[static_cast<std::size_t>(pick(0, static_cast<int>(ids_.size()) - 1))];
+    }
 
     const SimProcess& sim_;
     std::vector<std::string> ids_;

@@ -21,9 +21,7 @@ namespace extract::testing {
 
 using Problems = std::vector<std::string>;
 
-inline std::string integrity_check(SQLite::Database& db) {
-    return db.execAndGet("PRAGMA integrity_check").getString();
-}
+inline std::string integrity_check(SQLite::Database& db) { return db.execAndGet("PRAGMA integrity_check").getString(); }
 
 // Every batch has transitions, the first from NULL, each next one from the status the one
 // before entered, never to the status it comes from (a transition recorded twice), the last
@@ -54,8 +52,8 @@ inline Problems transition_chain_problems(SQLite::Database& db) {
             current = q.getColumn(4).getString();
             if (from) problems.push_back(id + ": first transition (seq " + seq + ") is from " + *from + ", not NULL");
         } else if (!from || *from != entered) {
-            problems.push_back(id + ": transition seq " + seq + " is from " + from.value_or("NULL") + " after entering " +
-                               entered);
+            problems.push_back(id + ": transition seq " + seq + " is from " + from.value_or("NULL") +
+                               " after entering " + entered);
         }
         if (from && *from == to) problems.push_back(id + ": transition seq " + seq + " from " + to + " to itself");
         entered = to;
@@ -84,7 +82,8 @@ inline Problems truth_problems(SQLite::Database& db, const nlohmann::json& snaps
         }
         if (removed) problems.push_back(id + ": listed upstream but marked removed");
         const auto raw = nlohmann::json::parse(q.getColumn(2).getString());
-        if (raw != live->second) problems.push_back(id + ": mirror " + raw.dump() + " != upstream " + live->second.dump());
+        if (raw != live->second)
+            problems.push_back(id + ": mirror " + raw.dump() + " != upstream " + live->second.dump());
         if (q.getColumn(1).getString() != live->second.at("status")) problems.push_back(id + ": status column differs");
     }
     for (const auto& [id, batch] : truth) {

@@ -10,10 +10,10 @@
 #include <chrono>
 #include <string>
 
-#include "tests/support/live_db.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/support/storage_trouble.hpp"
 
 using namespace extract::testing;
@@ -84,7 +84,8 @@ struct TroubleScene {
                 return h.value("status", "") == "ok" && mirrored() == kMirrored + kAdded;
             },
             30s))
-            << h.dump() << "\n" << syncd->stderr_text();
+            << h.dump() << "\n"
+            << syncd->stderr_text();
         EXPECT_EQ(h.at("consecutive_failures"), 0);
         auto db = open_live_db(env.db_path);
         EXPECT_EQ(integrity_check(db), "ok");
@@ -153,7 +154,8 @@ TEST(SyncdStorage, ADatabaseLockedByAnotherProcessFailsTheCycleWithinTheBusyTime
         // Its cycle failed before a sync_runs row could be written: 503 with the cause, not a 500.
         EXPECT_EQ(run.status, 503) << run.body.dump();
         EXPECT_NE(run.body.value("detail", "").find("database is locked"), std::string::npos) << run.body.dump();
-        EXPECT_LT(std::chrono::steady_clock::now() - asked, scaled(20s)) << "at most two cycles of the 5 s busy timeout";
+        EXPECT_LT(std::chrono::steady_clock::now() - asked, scaled(20s))
+            << "at most two cycles of the 5 s busy timeout";
         locker.exec("ROLLBACK");
     }
     scene.expect_recovered();

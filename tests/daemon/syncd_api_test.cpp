@@ -13,9 +13,9 @@
 
 #include "cli/unix_http_client.hpp"
 #include "core/timefmt.hpp"
-#include "tests/support/live_db.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/live_db.hpp"
 
 using namespace extract;
 using namespace extract::testing;
@@ -23,7 +23,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
 
 class RunningDaemon : public ::testing::Test {
 protected:
@@ -96,8 +95,8 @@ TEST_F(RunningDaemon, EveryCommandAndRouteAnswersFromTheRunningDaemon) {
     const std::string id = batch_with_status("running");
     ASSERT_FALSE(id.empty());
     sim->set_status(id, "completed");
-    ASSERT_TRUE(eventually([&] { return api_json("/v1/batches/" + id + "/transitions").value("data", json::array()).size() == 2; },
-                           20s));
+    ASSERT_TRUE(eventually(
+        [&] { return api_json("/v1/batches/" + id + "/transitions").value("data", json::array()).size() == 2; }, 20s));
 
     const json detail = api_json("/v1/batches/" + id);
     EXPECT_EQ(detail.at("status"), "completed");
@@ -166,8 +165,9 @@ TEST_F(RunningDaemon, ALongPollIsWokenByTheCommit) {
     json answer;
     WallTime answered_at;
     std::thread poller([&] {
-        const auto reply = cli::UnixHttpClient(env.socket_path, 30s)
-                               .request("GET", "/v1/events?after=" + std::to_string(after) + "&batch_id=" + id + "&wait=20s");
+        const auto reply =
+            cli::UnixHttpClient(env.socket_path, 30s)
+                .request("GET", "/v1/events?after=" + std::to_string(after) + "&batch_id=" + id + "&wait=20s");
         answered_at = std::chrono::system_clock::now();
         answer = json::parse(reply.body);
     });
@@ -257,7 +257,8 @@ TEST_F(RunningDaemon, ACursorOutlivesARestartAndAnotherMirrorsDaemonRefusesIt) {
         },
         30s))
         << other_syncd->stderr_text();
-    const auto refused = cli::UnixHttpClient(other.socket_path, 15s).request("GET", "/v1/batches?limit=5&cursor=" + cursor);
+    const auto refused =
+        cli::UnixHttpClient(other.socket_path, 15s).request("GET", "/v1/batches?limit=5&cursor=" + cursor);
     EXPECT_EQ(refused.status, 422) << refused.body;
     EXPECT_NE(refused.body.find("from another mirror"), std::string::npos) << refused.body;
 }
@@ -267,9 +268,9 @@ TEST_F(RunningDaemon, ASecondDaemonOnALiveSocketIsRefusedAndAStaleSocketIsReplac
     SyncdEnv other;
     other.write_config(sim->base_url());
     other.socket_path = env.socket_path;
-    const auto second_config = other.dir.write(
-        "second.ini", "[upstream]\nbase_url = " + sim->base_url() + "\n[cache]\npath = " + other.db_path +
-                          "\n[api]\nsocket = " + env.socket_path + "\n");
+    const auto second_config = other.dir.write("second.ini", "[upstream]\nbase_url = " + sim->base_url() +
+                                                                 "\n[cache]\npath = " + other.db_path +
+                                                                 "\n[api]\nsocket = " + env.socket_path + "\n");
     other.config_path = second_config.string();
     auto second = other.start_syncd({});
     EXPECT_EQ(second->wait(15s), 1);

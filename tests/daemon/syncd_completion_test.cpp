@@ -14,9 +14,9 @@
 #include <sstream>
 
 #include "cli/unix_http_client.hpp"
-#include "tests/support/live_db.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/support/webhook_receiver.hpp"
 
 using namespace extract::testing;
@@ -70,12 +70,13 @@ public:
 
     // [sync] keys (the intervals) plus both completion targets.
     void write_config(const std::string& sync_section) {
-        env.write_config(sim.base_url(), sync_section,
-                         "\n[webhook.done]\nurl = " + receiver.url() + "\nsecret_file = " + secret_file.string() +
-                             "\nstatuses = completed\nretry_schedule = 200ms, 200ms, 500ms, 1s, 1s, 2s\n"
-                             "\n[trigger.done]\ncommand = /bin/sh -c 'printf \"%s|%s|%s|%s\\n\" \"$EXTRACT_EVENT_ID\" "
-                             "\"$EXTRACT_BATCH_ID\" \"$EXTRACT_BATCH_STATUS\" \"$EXTRACT_PREVIOUS_STATUS\" >> \"$0\"' " +
-                             trigger_log.string() + "\nstatuses = completed\nretry_schedule = 200ms, 200ms, 500ms, 1s\n");
+        env.write_config(
+            sim.base_url(), sync_section,
+            "\n[webhook.done]\nurl = " + receiver.url() + "\nsecret_file = " + secret_file.string() +
+                "\nstatuses = completed\nretry_schedule = 200ms, 200ms, 500ms, 1s, 1s, 2s\n"
+                "\n[trigger.done]\ncommand = /bin/sh -c 'printf \"%s|%s|%s|%s\\n\" \"$EXTRACT_EVENT_ID\" "
+                "\"$EXTRACT_BATCH_ID\" \"$EXTRACT_BATCH_STATUS\" \"$EXTRACT_PREVIOUS_STATUS\" >> \"$0\"' " +
+                trigger_log.string() + "\nstatuses = completed\nretry_schedule = 200ms, 200ms, 500ms, 1s\n");
     }
 
     std::int64_t count(const std::string& sql) const {
@@ -231,7 +232,8 @@ TEST_P(SyncdCompletion, EveryBatchThatCompletesFiresEachCompletionTargetExactlyO
     std::set<std::string> hook_batches;
     for (const auto& r : requests) {
         EXPECT_EQ(r.at("verified"), json::array({true})) << r.dump();
-        hook_batches.insert(json::parse(r.at("body").get<std::string>()).at("data").at("batch").at("id").get<std::string>());
+        hook_batches.insert(
+            json::parse(r.at("body").get<std::string>()).at("data").at("batch").at("id").get<std::string>());
     }
     EXPECT_EQ(receiver.received_ids(), completion_event_ids()) << "no duplicate webhook-id";
     EXPECT_EQ(hook_batches, as_set(completed));
@@ -252,18 +254,21 @@ TEST_P(SyncdCompletion, EveryBatchThatCompletesFiresEachCompletionTargetExactlyO
 
     // How each group was seen, as the transitions record it.
     EXPECT_EQ(count("SELECT count(*) FROM transitions WHERE from_status IS NULL AND to_status = 'completed' AND "
-                    "batch_id IN (" + sql_list(joined({&appeared, &unseen})) + ")"),
+                    "batch_id IN (" +
+                    sql_list(joined({&appeared, &unseen})) + ")"),
               10);
     EXPECT_EQ(count("SELECT count(*) FROM transitions WHERE batch_id IN (" + sql_list(joined({&appeared, &unseen})) +
                     ")"),
               10);
     EXPECT_EQ(count("SELECT count(*) FROM transitions WHERE from_status = 'pending' AND to_status = 'completed' AND "
-                    "batch_id IN (" + sql_list(seen_pending) + ")"),
+                    "batch_id IN (" +
+                    sql_list(seen_pending) + ")"),
               5);
 }
 
-INSTANTIATE_TEST_SUITE_P(IdlePollIntervals, SyncdCompletion, ::testing::Values("200ms", "1h"),
-                         [](const auto& info) { return info.param == "200ms" ? std::string("ShortIdle") : "LongIdle"; });
+INSTANTIATE_TEST_SUITE_P(IdlePollIntervals, SyncdCompletion, ::testing::Values("200ms", "1h"), [](const auto& info) {
+    return info.param == "200ms" ? std::string("ShortIdle") : "LongIdle";
+});
 
 // Each POST takes 20 ms, so deliveries are still being sent when the daemon is killed.
 class SyncdCompletionCrash : public ::testing::Test, protected CompletionTargets {
@@ -297,7 +302,8 @@ TEST_F(SyncdCompletionCrash, AKill9DuringABurstOfCompletionsFiresEachOncePerTarg
     kill_and_restart();
 
     ASSERT_TRUE(eventually([&] { return completion_events().size() == completed.size(); }, 60s))
-        << completion_events().size() << " of " << completed.size() << "\n" << syncd->stderr_text();
+        << completion_events().size() << " of " << completed.size() << "\n"
+        << syncd->stderr_text();
     const std::set<std::string> expected = completion_event_ids();
     ASSERT_TRUE(receiver.wait_for_ids(expected, 60s)) << syncd->stderr_text();
     ASSERT_TRUE(eventually(
@@ -308,8 +314,8 @@ TEST_F(SyncdCompletionCrash, AKill9DuringABurstOfCompletionsFiresEachOncePerTarg
         },
         60s))
         << syncd->stderr_text();
-    ASSERT_TRUE(eventually([&] { return count("SELECT count(*) FROM deliveries WHERE state != 'delivered'") == 0; },
-                           30s));
+    ASSERT_TRUE(
+        eventually([&] { return count("SELECT count(*) FROM deliveries WHERE state != 'delivered'") == 0; }, 30s));
 
     // One event per transition: no second one after any restart, whatever was in flight.
     std::map<std::string, std::int64_t> once;

@@ -79,7 +79,8 @@ TEST_P(SyncdFastPoll, PollsCostAFewRequestsAndFindEveryChangeInAnyListingOrder) 
     EXPECT_FALSE(stats.at("by_filter").contains("<none>")) << stats.dump();
     EXPECT_GE(stats.at("by_filter").value("pending", 0), 3) << stats.dump();
     // One running list per pending list (a poll may straddle the reset).
-    EXPECT_NEAR(stats.at("by_filter").value("pending", 0), stats.at("by_filter").value("running", 0), 1) << stats.dump();
+    EXPECT_NEAR(stats.at("by_filter").value("pending", 0), stats.at("by_filter").value("running", 0), 1)
+        << stats.dump();
 
     // Changes between two polls: a running batch finishes (no longer in any listed status: it
     // is refreshed on its own), a pending one starts, a running one vanishes (404), and a new
@@ -98,13 +99,15 @@ TEST_P(SyncdFastPoll, PollsCostAFewRequestsAndFindEveryChangeInAnyListingOrder) 
     };
     ASSERT_TRUE(eventually(changes_found, 10s)) << syncd->stderr_text();
     EXPECT_EQ(runs("kind = 'full'"), 1) << "fast polls found them";
-    EXPECT_EQ(env.count("SELECT count(*) FROM events WHERE type = 'batch.removed' AND batch_id = '" + vanished + "'"), 1);
+    EXPECT_EQ(env.count("SELECT count(*) FROM events WHERE type = 'batch.removed' AND batch_id = '" + vanished + "'"),
+              1);
     // Fast polls list non-terminal statuses only: the created-and-finished batch waits for a full pass.
     const std::int64_t fast_after_changes = runs("kind = 'fast'");
     ASSERT_TRUE(eventually([&] { return runs("kind = 'fast'") >= fast_after_changes + 2; }, 10s));
     EXPECT_EQ(env.count("SELECT count(*) FROM batches WHERE id = '" + unseen + "'"), 0);
 
-    const auto reply = extract::cli::UnixHttpClient(env.socket_path, 30s).request("POST", "/v1/sync?full=true&wait=true");
+    const auto reply =
+        extract::cli::UnixHttpClient(env.socket_path, 30s).request("POST", "/v1/sync?full=true&wait=true");
     ASSERT_EQ(reply.status, 200) << reply.body;
     EXPECT_EQ(json::parse(reply.body).at("kind"), "full") << reply.body;
     EXPECT_EQ(env.count("SELECT count(*) FROM batches WHERE id = '" + unseen + "' AND status = 'completed'"), 1);

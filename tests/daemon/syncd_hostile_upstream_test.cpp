@@ -185,11 +185,12 @@ TEST(SyncdHostileUpstream, LoopingCursorsStopThePassWithAnErrorThatSaysCursor) {
     // --once-timeout: each attempt stops at the loop, none gets past page 3.
     auto once = env.start_syncd({"--once", "--once-timeout", "2s"});
     ASSERT_EQ(once->wait(scaled(30s)), 1) << once->stderr_text();
-    EXPECT_NE(once->stderr_text().find("upstream repeated next_cursor \"A\""), std::string::npos) << once->stderr_text();
+    EXPECT_NE(once->stderr_text().find("upstream repeated next_cursor \"A\""), std::string::npos)
+        << once->stderr_text();
     const auto attempts = env.count("SELECT count(*) FROM sync_runs WHERE error LIKE '%cursor%'");
     EXPECT_GE(attempts, 1);
     EXPECT_LE(attempts, 4);
-    EXPECT_EQ(upstream.requests(), 3 * attempts);  // 3 each, not 681 requests and the rate limit forever
+    EXPECT_EQ(upstream.requests(), 3 * attempts);             // 3 each, not 681 requests and the rate limit forever
     EXPECT_EQ(env.count("SELECT count(*) FROM batches"), 3);  // what was listed is stored
 
     // The running daemon reports it in /v1/health.

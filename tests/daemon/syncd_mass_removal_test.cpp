@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "tests/support/live_db.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/live_db.hpp"
 
 using namespace extract::testing;
 using namespace std::chrono_literals;
@@ -42,8 +42,9 @@ protected:
     }
     std::int64_t full_passes() const {
         try {
-            return env.count("SELECT count(*) FROM sync_runs WHERE kind = 'full' AND finished_at IS NOT NULL "
-                             "AND error IS NULL");
+            return env.count(
+                "SELECT count(*) FROM sync_runs WHERE kind = 'full' AND finished_at IS NOT NULL "
+                "AND error IS NULL");
         } catch (const std::exception&) {
             return 0;  // the daemon has not created the file yet
         }
@@ -55,7 +56,9 @@ protected:
         SQLite::Statement query(db, "SELECT value FROM meta WHERE key = 'held_removals'");
         return query.executeStep() ? json::parse(query.getColumn(0).getString()).at("since").get<std::string>() : "";
     }
-    std::int64_t removed_events() const { return env.count("SELECT count(*) FROM events WHERE type = 'batch.removed'"); }
+    std::int64_t removed_events() const {
+        return env.count("SELECT count(*) FROM events WHERE type = 'batch.removed'");
+    }
     std::int64_t removed_rows() const { return env.count("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL"); }
     std::vector<std::string> remove_from(SimProcess& sim, int n) const {
         std::vector<std::string> gone;
@@ -144,13 +147,15 @@ TEST_F(SyncdMassRemoval, AppliedOnceCompletePassesAgreeForMassRemovalConfirm) {
     expect_held(kGone);
     // Reloaded (SIGHUP) with a full pass every second: no request, the daemon's own passes agree
     // and, a second or more after the hold began, apply the removals.
-    env.write_config(sim.base_url(), "mass_removal_confirm = 1s\nfull_sync_interval = 1s\npoll_interval = 250ms\n"
-                                     "idle_poll_interval = 250ms\n");
+    env.write_config(sim.base_url(),
+                     "mass_removal_confirm = 1s\nfull_sync_interval = 1s\npoll_interval = 250ms\n"
+                     "idle_poll_interval = 250ms\n");
     syncd->signal(SIGHUP);
     ASSERT_TRUE(eventually([&] { return removed_events() == kGone; }, 30s)) << syncd->stderr_text();
     EXPECT_EQ(removed_rows(), kGone);
     for (const auto& id : gone) {
-        EXPECT_EQ(env.count("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL AND id = '" + id + "'"), 1) << id;
+        EXPECT_EQ(env.count("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL AND id = '" + id + "'"), 1)
+            << id;
     }
     EXPECT_NE(syncd->stderr_text().find("held mass removal applied"), std::string::npos) << syncd->stderr_text();
     ASSERT_TRUE(eventually([&] { return health().value("status", "") == "ok"; }, 10s)) << health().dump();

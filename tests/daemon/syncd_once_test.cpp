@@ -15,8 +15,8 @@ namespace {
 class SyncdOnce : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SyncdOnce, MirrorEqualsSimulatorInEveryListingOrder) {
-    SimProcess sim(EXTRACT_SIM_BIN, {"--batches", "5000", "--frozen", "--seed", "7", "--order", GetParam(),
-                                     "--api-key", kSimKey});
+    SimProcess sim(EXTRACT_SIM_BIN,
+                   {"--batches", "5000", "--frozen", "--seed", "7", "--order", GetParam(), "--api-key", kSimKey});
     SyncdEnv env;
     env.write_config(sim.base_url());
     auto syncd = env.start_syncd({"--once"});
@@ -38,8 +38,8 @@ INSTANTIATE_TEST_SUITE_P(Orders, SyncdOnce, ::testing::Values("newest", "oldest"
 
 TEST(SyncdOnceFaults, MirrorConvergesDespiteInjectedFaults) {
     SimProcess sim(EXTRACT_SIM_BIN, {"--batches", "5000", "--frozen", "--seed", "11", "--api-key", kSimKey});
-    sim.set_faults({{"error_rate", 0.2}, {"rate_limit_rate", 0.1}, {"retry_after", "1"}, {"malformed_rate", 0.05},
-                    {"seed", 3}});
+    sim.set_faults(
+        {{"error_rate", 0.2}, {"rate_limit_rate", 0.1}, {"retry_after", "1"}, {"malformed_rate", 0.05}, {"seed", 3}});
     SyncdEnv env;
     env.write_config(sim.base_url());
     auto syncd = env.start_syncd({"--once"});
@@ -78,9 +78,12 @@ TEST(SyncdOnceFaults, SecondPassAfterChangesRecordsEachTransitionOnce) {
     ASSERT_EQ(second->wait(60s), 0) << second->stderr_text();
     EXPECT_EQ(env.mirror_batches(), canonical_by_id(sim.snapshot()));
     EXPECT_EQ(env.count("SELECT count(*) FROM events WHERE type = 'batch.created'"), 3);
-    EXPECT_EQ(env.count("SELECT count(*) FROM events WHERE type = 'batch.status_changed' AND batch_id = '" + changed_id + "'"), 1);
+    EXPECT_EQ(env.count("SELECT count(*) FROM events WHERE type = 'batch.status_changed' AND batch_id = '" +
+                        changed_id + "'"),
+              1);
     EXPECT_EQ(env.count("SELECT count(*) FROM transitions WHERE batch_id = '" + changed_id + "'"), 2);
-    EXPECT_EQ(env.count("SELECT count(*) FROM events WHERE type = 'batch.removed' AND batch_id = '" + removed_id + "'"), 1);
+    EXPECT_EQ(env.count("SELECT count(*) FROM events WHERE type = 'batch.removed' AND batch_id = '" + removed_id + "'"),
+              1);
     EXPECT_EQ(env.count("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL"), 1);
 
     // A third pass with nothing changed upstream records nothing new.

@@ -134,14 +134,13 @@ TEST(SyncdInstanceLock, ASecondDaemonOnTheSameMirrorExitsOneNamingTheFirstWhichC
     SyncdEnv env;
     env.write_config(sim.base_url(), "poll_interval = 200ms\nidle_poll_interval = 200ms\n");
     auto first = env.start_syncd({});
-    ASSERT_TRUE(eventually([&] { return health_status(env.socket_path) == "ok"; }, 30s))
-        << first->stderr_text();
+    ASSERT_TRUE(eventually([&] { return health_status(env.socket_path) == "ok"; }, 30s)) << first->stderr_text();
 
     // Same [cache] path, another socket and another configuration file.
     const std::string other_socket = (env.dir / "other.sock").string();
-    const auto other_config = env.dir.write(
-        "other.ini", "[upstream]\nbase_url = " + sim.base_url() + "\n[cache]\npath = " + env.db_path +
-                         "\n[api]\nsocket = " + other_socket + "\n");
+    const auto other_config =
+        env.dir.write("other.ini", "[upstream]\nbase_url = " + sim.base_url() + "\n[cache]\npath = " + env.db_path +
+                                       "\n[api]\nsocket = " + other_socket + "\n");
     for (const std::vector<std::string>& args : {std::vector<std::string>{}, std::vector<std::string>{"--once"}}) {
         std::vector<std::string> argv{EXTRACT_SYNCD_BIN, "--config", other_config.string()};
         argv.insert(argv.end(), args.begin(), args.end());
@@ -157,7 +156,8 @@ TEST(SyncdInstanceLock, ASecondDaemonOnTheSameMirrorExitsOneNamingTheFirstWhichC
     const auto runs = env.count("SELECT count(*) FROM sync_runs WHERE error IS NULL");
     EXPECT_TRUE(first->running());
     EXPECT_EQ(health_status(env.socket_path), "ok");
-    EXPECT_TRUE(eventually([&] { return env.count("SELECT count(*) FROM sync_runs WHERE error IS NULL") > runs; }, 10s));
+    EXPECT_TRUE(
+        eventually([&] { return env.count("SELECT count(*) FROM sync_runs WHERE error IS NULL") > runs; }, 10s));
 
     // Once the first has stopped, the lock is free for the next one.
     first->signal(SIGTERM);
@@ -182,7 +182,8 @@ TEST(SyncdQuietLogs, AnIdleDaemonAtInfoLogsOnlyItsSummaryAtMostOncePerPeriod) {
         [&] {
             const std::string since = syncd->stderr_text().substr(mark);
             std::size_t summaries = 0;
-            for (auto at = since.find("alive: "); at != std::string::npos; at = since.find("alive: ", at + 1)) ++summaries;
+            for (auto at = since.find("alive: "); at != std::string::npos; at = since.find("alive: ", at + 1))
+                ++summaries;
             return summaries >= 2 && env.count("SELECT count(*) FROM sync_runs") >= runs_at_mark + 20;
         },
         30s))

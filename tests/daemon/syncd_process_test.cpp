@@ -45,7 +45,8 @@ TEST(SyncdConfig, MissingApiKeyExits78) {
     env.write_config("http://127.0.0.1:9");
     auto p = std::make_unique<ChildProcess>(
         std::vector<std::string>{EXTRACT_SYNCD_BIN, "--config", env.config_path, "--check-config"},
-        std::map<std::string, std::string>{{"EXTRACT_API_KEY", ""}, {"CREDENTIALS_DIRECTORY", env.dir.path().string()}});
+        std::map<std::string, std::string>{{"EXTRACT_API_KEY", ""},
+                                           {"CREDENTIALS_DIRECTORY", env.dir.path().string()}});
     EXPECT_EQ(p->wait(10s), 78);
     EXPECT_NE(p->stderr_text().find("api_key_file"), std::string::npos) << p->stderr_text();
 }
@@ -129,10 +130,11 @@ TEST(SyncdSignals, UnauthorizedPausesAndASighupWithTheRightKeyResumes) {
     const auto key_file = env.dir.write("api_key", "not-the-key\n");
     env.write_config(sim.base_url());
     // Point the config at a key file so that a reload can change the key.
-    const auto with_key = env.dir.write(
-        "with-key.ini", "[upstream]\nbase_url = " + sim.base_url() + "\napi_key_file = " + key_file.string() +
-                            "\nmax_requests_per_second = 0\n[cache]\npath = " + env.db_path + "\n[api]\nsocket = " +
-                            env.socket_path + "\n");
+    const auto with_key =
+        env.dir.write("with-key.ini", "[upstream]\nbase_url = " + sim.base_url() +
+                                          "\napi_key_file = " + key_file.string() +
+                                          "\nmax_requests_per_second = 0\n[cache]\npath = " + env.db_path +
+                                          "\n[api]\nsocket = " + env.socket_path + "\n");
     env.config_path = with_key.string();
     auto syncd = env.start_syncd({}, "");
     ASSERT_TRUE(syncd->wait_for_stderr("syncing is paused", 20s)) << syncd->stderr_text();

@@ -42,9 +42,10 @@ std::string file_bytes(const std::filesystem::path& path) {
 // Which of the secrets `text` holds, for a failure message; empty when none.
 std::string secrets_in(const std::string& text) {
     std::string found;
-    for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
-             {"the API key", kApiKey}, {"the webhook secret", kSecret}, {"its base64 body", kSecretBody},
-             {"its HMAC key", kHmacKey}}) {
+    for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{{"the API key", kApiKey},
+                                                                                      {"the webhook secret", kSecret},
+                                                                                      {"its base64 body", kSecretBody},
+                                                                                      {"its HMAC key", kHmacKey}}) {
         if (text.find(value) != std::string::npos) found += (found.empty() ? "" : ", ") + name;
     }
     return found;
@@ -63,12 +64,14 @@ TEST(SyncdSecrets, NoKeyOrSecretInLogsDatabaseAnswersOrTriggerEnvironment) {
     env.db_path = (env.dir / "mirror.db").string();
     env.socket_path = (env.dir / "api.sock").string();
     const std::string hooks =
-        "events = batch.created, batch.status_changed\nretry_schedule = 100ms\nsecret_file = " + secret_file.string() + "\n";
+        "events = batch.created, batch.status_changed\nretry_schedule = 100ms\nsecret_file = " + secret_file.string() +
+        "\n";
     const std::string config =
         "[upstream]\nbase_url = " + sim.base_url() + "\napi_key_file = " + key_file.string() +
         "\nmax_requests_per_second = 0\nrequest_timeout = 2s\n"
         "[sync]\nfull_sync_interval = 500ms\nemit_on_bootstrap = true\n"
-        "[cache]\npath = " + env.db_path + "\n[api]\nsocket = " + env.socket_path + "\n[log]\nlevel = debug\n" +
+        "[cache]\npath = " +
+        env.db_path + "\n[api]\nsocket = " + env.socket_path + "\n[log]\nlevel = debug\n" +
         "[webhook.receiver]\nurl = " + receiver.url() + "\n" + hooks +
         // Nothing listens on port 1: every attempt fails with an error message, then `failed`.
         "[webhook.down]\nurl = http://127.0.0.1:1/hooks\n" + hooks +
@@ -78,9 +81,11 @@ TEST(SyncdSecrets, NoKeyOrSecretInLogsDatabaseAnswersOrTriggerEnvironment) {
         trigger_dir.string() + "\nevents = batch.created, batch.status_changed\nretry_schedule = 100ms\n";
     env.config_path = env.dir.write("extract-sync.ini", config).string();
     // The key also sits in the daemon's environment: a trigger must not inherit it.
-    auto syncd = std::make_unique<ChildProcess>(
-        std::vector<std::string>{EXTRACT_SYNCD_BIN, "--config", env.config_path},
-        std::map<std::string, std::string>{{"EXTRACT_API_KEY", kApiKey}, {"CREDENTIALS_DIRECTORY", env.dir.path().string()}});
+    auto syncd =
+        std::make_unique<ChildProcess>(std::vector<std::string>{EXTRACT_SYNCD_BIN, "--config", env.config_path},
+                                       std::map<std::string, std::string>{{"EXTRACT_API_KEY", kApiKey},
+                                                                          {"CREDENTIALS_DIRECTORY",
+                                                                           env.dir.path().string()}});
 
     std::vector<std::string> answers;
     auto api = [&](const std::string& method, const std::string& target) {
@@ -105,14 +110,16 @@ TEST(SyncdSecrets, NoKeyOrSecretInLogsDatabaseAnswersOrTriggerEnvironment) {
     const std::string changed = sim.snapshot().at(0).at("id");
     sim.set_status(changed, "completed");
     ASSERT_EQ(api("POST", "/v1/sync?full=true&wait=true").status, 200);
-    ASSERT_TRUE(eventually([&] { return count("SELECT count(*) FROM events WHERE type = 'batch.status_changed'") >= 1; },
-                           30s));
+    ASSERT_TRUE(
+        eventually([&] { return count("SELECT count(*) FROM events WHERE type = 'batch.status_changed'") >= 1; }, 30s));
     ASSERT_TRUE(eventually(
         [&] {
-            return count("SELECT count(*) FROM deliveries WHERE target = 'webhook.down' AND state = 'failed' "
-                         "AND last_error IS NOT NULL") >= 1 &&
-                   count("SELECT count(*) FROM deliveries WHERE target IN ('webhook.receiver', 'trigger.record') "
-                         "AND state = 'delivered'") >= 2;
+            return count(
+                       "SELECT count(*) FROM deliveries WHERE target = 'webhook.down' AND state = 'failed' "
+                       "AND last_error IS NOT NULL") >= 1 &&
+                   count(
+                       "SELECT count(*) FROM deliveries WHERE target IN ('webhook.receiver', 'trigger.record') "
+                       "AND state = 'delivered'") >= 2;
         },
         60s))
         << syncd->stderr_text();

@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <algorithm>
-#include <fcntl.h>
 #include <fstream>
 #include <iterator>
 #include <optional>
@@ -163,7 +163,8 @@ TEST(SyncdSystemd, StatusCountFollowsNewAndRemovedBatches) {
     auto syncd = s.start();
     ASSERT_TRUE(s.notify.wait_for("STATUS=250 batches, last sync", 20s)) << syncd->stderr_text();
     auto full_sync = [&] {
-        const auto reply = extract::cli::UnixHttpClient(s.env.socket_path, 30s).request("POST", "/v1/sync?full=true&wait=true");
+        const auto reply =
+            extract::cli::UnixHttpClient(s.env.socket_path, 30s).request("POST", "/v1/sync?full=true&wait=true");
         ASSERT_EQ(reply.status, 200) << reply.body;
     };
 
@@ -217,8 +218,8 @@ TEST(SyncdSystemd, WatchdogPingsWhileTheLoopIsAliveAndStopsWhenASyncHangs) {
     ASSERT_TRUE(syncd->wait_for_stderr("no longer pinging the systemd watchdog", 15s)) << syncd->stderr_text();
     s.notify.collect(0ms);  // drop what was queued before the hang was noticed
     const auto after = s.notify.collect(2000ms);
-    EXPECT_EQ(std::count(after.begin(), after.end(), "WATCHDOG=1"), 0)
-        << "pinged while the sync hung\n" << syncd->stderr_text();
+    EXPECT_EQ(std::count(after.begin(), after.end(), "WATCHDOG=1"), 0) << "pinged while the sync hung\n"
+                                                                       << syncd->stderr_text();
     EXPECT_TRUE(syncd->running());
 
     syncd->signal(SIGTERM);

@@ -13,8 +13,8 @@
 
 #include "cli/unix_http_client.hpp"
 
-#include "tests/support/live_db.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/support/sim_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -31,15 +31,14 @@ struct SyncdEnv {
     std::string upstream_settings = "request_timeout = 2s\n";
 
     // Writes extract-sync.ini; `extra` is appended verbatim (more sections or keys).
-    void write_config(const std::string& base_url, const std::string& sync_section = "", const std::string& extra = "") {
+    void write_config(const std::string& base_url, const std::string& sync_section = "",
+                      const std::string& extra = "") {
         db_path = (dir / "mirror.db").string();
         socket_path = (dir / "api.sock").string();
         config_path = dir.write("extract-sync.ini",
-                                "[upstream]\nbase_url = " + base_url +
-                                    "\nmax_requests_per_second = 0\n" + upstream_settings +
-                                    "\n[sync]\n" + sync_section +
-                                    "\n[cache]\npath = " + db_path + "\n\n[api]\nsocket = " + socket_path +
-                                    "\n\n[log]\nlevel = info\n" + extra)
+                                "[upstream]\nbase_url = " + base_url + "\nmax_requests_per_second = 0\n" +
+                                    upstream_settings + "\n[sync]\n" + sync_section + "\n[cache]\npath = " + db_path +
+                                    "\n\n[api]\nsocket = " + socket_path + "\n\n[log]\nlevel = info\n" + extra)
                           .string();
     }
 

@@ -52,8 +52,8 @@ class WaitingDaemon : public ::testing::Test {
 protected:
     // extract-sim with no batches, and a daemon that has finished its first full pass.
     void start(const std::string& sync_section = kQuietSync) {
-        sim = std::make_unique<SimProcess>(EXTRACT_SIM_BIN,
-                                           std::vector<std::string>{"--batches", "0", "--frozen", "--api-key", kSimKey});
+        sim = std::make_unique<SimProcess>(EXTRACT_SIM_BIN, std::vector<std::string>{"--batches", "0", "--frozen",
+                                                                                     "--api-key", kSimKey});
         env.write_config(sim->base_url(), sync_section);
         syncd = env.start_syncd({});
         ASSERT_TRUE(eventually([&] { return api("GET", "/v1/health").status == 200; }, 30s)) << syncd->stderr_text();
@@ -138,7 +138,8 @@ TEST_F(WaitingDaemon, RefreshOfAnIdNoOneKnowsIs404AndABatchUpstreamForgotIsMarke
     EXPECT_EQ(api("POST", "/v1/batches/" + id + "/refresh").status, 404);
     // Marked removed by the sync thread right after the answer.
     EXPECT_TRUE(eventually(
-        [&] { return !json::parse(api("GET", "/v1/batches/" + id).body).at("mirror").at("removed_at").is_null(); }, 10s));
+        [&] { return !json::parse(api("GET", "/v1/batches/" + id).body).at("mirror").at("removed_at").is_null(); },
+        10s));
 }
 
 TEST_F(WaitingDaemon, RefreshChecksTheIdBeforeItGoesIntoAnUpstreamUrl) {
@@ -168,7 +169,8 @@ TEST_F(WaitingDaemon, RefreshIs503NamingTheCauseWhenTheUpstreamIsUnreachable) {
     const auto started = std::chrono::steady_clock::now();
     const auto reply = api("POST", "/v1/batches/bat_1/refresh");
     EXPECT_EQ(reply.status, 503) << reply.body;
-    EXPECT_NE(json::parse(reply.body).at("detail").get<std::string>().find("cannot ask the upstream"), std::string::npos)
+    EXPECT_NE(json::parse(reply.body).at("detail").get<std::string>().find("cannot ask the upstream"),
+              std::string::npos)
         << reply.body;
     EXPECT_LT(std::chrono::steady_clock::now() - started, scaled(25s)) << "bounded by the route's own limit";
 }

@@ -5,16 +5,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <set>
 #include <thread>
-#include <algorithm>
 
 #include "cli/unix_http_client.hpp"
-#include "tests/support/live_db.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/support/webhook_receiver.hpp"
 
 using namespace extract::testing;
@@ -55,8 +55,9 @@ TEST(SyncdWebhooks, EveryEventArrivesAtLeastOnceAcrossFiveKillsAndEveryRequestVe
         syncd = env.start_syncd({});
     }
 
-    ASSERT_TRUE(eventually([&] { return count("SELECT count(*) FROM events WHERE type = 'batch.status_changed'") == 200; },
-                           60s))
+    ASSERT_TRUE(
+        eventually([&] { return count("SELECT count(*) FROM events WHERE type = 'batch.status_changed'") == 200; },
+                   60s))
         << syncd->stderr_text();
     std::set<std::string> expected;
     {
@@ -68,17 +69,20 @@ TEST(SyncdWebhooks, EveryEventArrivesAtLeastOnceAcrossFiveKillsAndEveryRequestVe
     ASSERT_TRUE(eventually(
         [&] {
             received.clear();
-            for (const auto& r : receiver.requests()) received.insert(r.at("headers").at("webhook-id").get<std::string>());
+            for (const auto& r : receiver.requests())
+                received.insert(r.at("headers").at("webhook-id").get<std::string>());
             return std::includes(received.begin(), received.end(), expected.begin(), expected.end());
         },
         60s))
-        << "received " << received.size() << " of " << expected.size() << "\n" << syncd->stderr_text();
+        << "received " << received.size() << " of " << expected.size() << "\n"
+        << syncd->stderr_text();
     for (const auto& r : receiver.requests()) {
         EXPECT_EQ(r.at("verified"), json::array({true})) << r.dump();
     }
     EXPECT_EQ(count("SELECT count(*) FROM transitions WHERE to_status = 'completed' AND from_status = 'pending'"), 200)
         << "each transition recorded exactly once across the crashes";
-    EXPECT_TRUE(eventually([&] { return count("SELECT count(*) FROM deliveries WHERE state != 'delivered'") == 0; }, 30s));
+    EXPECT_TRUE(
+        eventually([&] { return count("SELECT count(*) FROM deliveries WHERE state != 'delivered'") == 0; }, 30s));
     auto db = open_live_db(env.db_path);
     EXPECT_EQ(db.execAndGet("PRAGMA integrity_check").getString(), "ok");
 }
@@ -120,7 +124,8 @@ TEST(SyncdWebhooks, EveryAttemptAndADisabledTargetShowThroughTheApi) {
     EXPECT_EQ(log.at(1).at("attempt"), 2);
 
     ASSERT_TRUE(eventually(
-        [&] { return api("/v1/health").value("disabled_targets", json::array()) == json::array({"webhook.gone"}); }, 30s))
+        [&] { return api("/v1/health").value("disabled_targets", json::array()) == json::array({"webhook.gone"}); },
+        30s))
         << api("/v1/health").dump();
     EXPECT_EQ(api("/v1/deliveries?target=webhook.gone").at("data").at(0).at("state"), "disabled");
 }

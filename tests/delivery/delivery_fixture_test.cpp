@@ -3,17 +3,17 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 
 #include <thread>
 
+#include "cache/delivery_store.hpp"
 #include "cache/schema.hpp"
 #include "core/timefmt.hpp"
 #include "tests/support/eventually.hpp"
-#include "cache/delivery_store.hpp"
 
 namespace extract::delivery::testing {
 namespace {
@@ -43,16 +43,16 @@ Outbox::Outbox(const std::filesystem::path& dir) : path_((dir / "mirror.db").str
 AddedEvent Outbox::add_event(const std::string& batch_id, const std::string& status, const std::string& previous_status,
                              const std::vector<std::string>& targets) {
     const std::string now = format_timestamp(std::chrono::system_clock::now());
-    const nlohmann::json batch{
-        {"id", batch_id},
-        {"object", "batch"},
-        {"status", status},
-        {"counts", {{"pending", 0}, {"running", 0}, {"succeeded", 1}, {"failed", 0}, {"cancelled", 0}}},
-        {"total_items", 1},
-        {"engine", nullptr},
-        {"options", nlohmann::json::object()},
-        {"created_at", "2026-11-30T03:04:05Z"},
-        {"expires_at", "2026-12-03T03:04:05Z"}};
+    const nlohmann::json batch{{"id", batch_id},
+                               {"object", "batch"},
+                               {"status", status},
+                               {"counts",
+                                {{"pending", 0}, {"running", 0}, {"succeeded", 1}, {"failed", 0}, {"cancelled", 0}}},
+                               {"total_items", 1},
+                               {"engine", nullptr},
+                               {"options", nlohmann::json::object()},
+                               {"created_at", "2026-11-30T03:04:05Z"},
+                               {"expires_at", "2026-12-03T03:04:05Z"}};
     const std::string type = previous_status.empty() ? "batch.created" : "batch.status_changed";
     nlohmann::json data{{"batch", batch}};
     data["previous_status"] = previous_status.empty() ? nlohmann::json(nullptr) : nlohmann::json(previous_status);
@@ -77,9 +77,9 @@ AddedEvent Outbox::add_event(const std::string& batch_id, const std::string& sta
     upsert.bind(6, now);
     upsert.exec();
 
-    SQLite::Statement insert_event(
-        db_, "INSERT INTO event_rows (id, type, batch_key, created_at, payload) "
-             "VALUES (?1, ?2, (SELECT key FROM batch_rows WHERE id = ?3), ?4, ?5)");
+    SQLite::Statement insert_event(db_,
+                                   "INSERT INTO event_rows (id, type, batch_key, created_at, payload) "
+                                   "VALUES (?1, ?2, (SELECT key FROM batch_rows WHERE id = ?3), ?4, ?5)");
     insert_event.bind(1, added.id);
     insert_event.bind(2, type);
     insert_event.bind(3, batch_id);

@@ -18,17 +18,17 @@
 
 #include "delivery/delivery_dispatcher.hpp"
 #include "tests/delivery/delivery_fixture_test.hpp"
-#include "tests/support/eventually.hpp"
-#include "tests/support/webhook_receiver.hpp"
 #include "tests/support/child_process.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/webhook_receiver.hpp"
 
 namespace extract::delivery {
 namespace {
 
 using extract::testing::ChildProcess;
-using extract::testing::Receiver;
 using extract::testing::on_path;
+using extract::testing::Receiver;
 using extract::testing::TempDir;
 using nlohmann::json;
 using std::chrono::milliseconds;
@@ -152,8 +152,9 @@ TEST_F(DeliveryReceiverTest, DeadEndpointsDoNotDelayAHealthyOne) {
     Receiver healthy(dir, "healthy", {"--secret", kSecretA});
     auto hang_hook = testing::webhook_config("hanging", hanging.url(), {seconds{10}}, 1);
     hang_hook.timeout = seconds{30};
-    const auto refused_hook = testing::webhook_config(
-        "refused", "http://127.0.0.1:" + std::to_string(closed_port) + "/hooks/extract", {seconds{10}});
+    const auto refused_hook =
+        testing::webhook_config("refused", "http://127.0.0.1:" + std::to_string(closed_port) + "/hooks/extract",
+                                {seconds{10}});
     std::vector<testing::AddedEvent> events;
     for (int i = 0; i < 3; ++i) {
         events.push_back(outbox.add_event("bat_" + std::to_string(i), "completed", "running",
@@ -177,7 +178,8 @@ TEST_F(DeliveryReceiverTest, DeadEndpointsDoNotDelayAHealthyOne) {
 
     const auto asked = Steady::now();
     d->stop();
-    EXPECT_LT(Steady::now() - asked, extract::testing::scaled(seconds{2})) << "the hanging request is aborted, not waited out";
+    EXPECT_LT(Steady::now() - asked, extract::testing::scaled(seconds{2}))
+        << "the hanging request is aborted, not waited out";
     EXPECT_EQ(outbox.delivery(events[0].deliveries[0]).attempts, 0);
 }
 
@@ -237,8 +239,7 @@ TEST_F(DeliveryReceiverTest, AKilledDispatcherLeavesItToTheNextOneWithTheSameWeb
                                         {{testing::webhook_config("crash", url)}, {}}, child_clock);
             crashing.start();
             std::this_thread::sleep_for(seconds{60});  // killed -9 long before, mid-request
-        } catch (...) {
-        }
+        } catch (...) {}
         ::_exit(1);
     }
     ::close(url_pipe[0]);

@@ -128,19 +128,22 @@ TEST_F(DeliveryTriggerTest, ValuesTheEnvironmentCannotCarryAreLeftOutAndStdinSta
     std::string logged;
     for (const auto& line : log.lines()) logged += line + "\n";
     EXPECT_EQ(result.verdict, AttemptResult::Verdict::delivered) << result.error;
-    EXPECT_EQ(read_file(dir / "env.txt"), "EXTRACT_EVENT_TYPE=batch.status_changed\n");  // neither cut nor empty: absent
+    EXPECT_EQ(read_file(dir / "env.txt"),
+              "EXTRACT_EVENT_TYPE=batch.status_changed\n");  // neither cut nor empty: absent
     EXPECT_EQ(read_file(dir / "stdin.json"), event.payload);
     EXPECT_TRUE(log.contains("EXTRACT_BATCH_ID is left out of the trigger's environment (it contains a NUL byte)"))
         << logged;
-    EXPECT_TRUE(log.contains("EXTRACT_BATCH_STATUS is left out of the trigger's environment (5000 bytes, more than 4096)"))
+    EXPECT_TRUE(
+        log.contains("EXTRACT_BATCH_STATUS is left out of the trigger's environment (5000 bytes, more than 4096)"))
         << logged;
     EXPECT_TRUE(log.contains("trigger.notify: [info] line \\x1b[2J")) << logged;
     EXPECT_EQ(logged.find('\x1b'), std::string::npos) << "a raw ESC reached the log";
 }
 
 TEST_F(DeliveryTriggerTest, PreviousStatusIsEmptyForACreatedBatch) {
-    const auto hook = script(
-        dir, "hook.sh", "printf '%s|%s' \"${EXTRACT_PREVIOUS_STATUS-unset}\" \"$EXTRACT_EVENT_TYPE\" > \"$1/prev\"\n");
+    const auto hook =
+        script(dir, "hook.sh",
+               "printf '%s|%s' \"${EXTRACT_PREVIOUS_STATUS-unset}\" \"$EXTRACT_EVENT_TYPE\" > \"$1/prev\"\n");
     TriggerChannel channel(testing::trigger_config("notify", {hook.string(), dir.path().string()}), "",
                            std::make_unique<PosixProcessRunner>());
     const auto event = outbox.add_event("bat_1", "pending", "", {});
@@ -181,7 +184,8 @@ TEST_F(DeliveryTriggerTest, ATimeoutKillsTheWholeProcessGroup) {
     const auto started = Steady::now();
     const auto outcome = runner.run(request);
     EXPECT_EQ(outcome.ending, ProcessOutcome::Ending::timed_out);
-    EXPECT_LT(Steady::now() - started, extract::testing::scaled(seconds{2})) << "SIGTERM ends a command that does not ignore it at once";
+    EXPECT_LT(Steady::now() - started, extract::testing::scaled(seconds{2}))
+        << "SIGTERM ends a command that does not ignore it at once";
     const pid_t child = pid_in(dir / "child.pid");
     const pid_t main = pid_in(dir / "main.pid");
     EXPECT_TRUE(testing::eventually([&] { return process_gone(main); })) << "the command itself";

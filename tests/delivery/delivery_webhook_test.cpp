@@ -55,7 +55,7 @@ TEST(WebhookSecret, KeyIsTheDecodedBase64) {
 // The edges a lenient decoder lets through: padding in the wrong amount or place, characters outside
 // the standard alphabet (the URL-safe ones, white space, bytes above ASCII, NUL).
 TEST(WebhookSecret, RejectsBadPaddingAndForeignCharacters) {
-    EXPECT_EQ(webhook_secret_key("whsec_aGk=="), std::nullopt);     // padded past a multiple of four
+    EXPECT_EQ(webhook_secret_key("whsec_aGk=="), std::nullopt);      // padded past a multiple of four
     EXPECT_EQ(webhook_secret_key("whsec_aGVsbG8=="), std::nullopt);  // two where one belongs
     EXPECT_EQ(webhook_secret_key("whsec_aG==="), std::nullopt);      // three
     EXPECT_EQ(webhook_secret_key("whsec_aGVsb==="), std::nullopt);   // a lone sextet, padded
@@ -74,9 +74,9 @@ TEST(WebhookSecret, RejectsBadPaddingAndForeignCharacters) {
 
 // The vector published with the Standard Webhooks reference libraries.
 TEST(DeliveryWebhookSignature, MatchesTheStandardWebhooksTestVector) {
-    EXPECT_EQ(
-        webhook_signature("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, R"({"test": 2432232314})", {key_of(kSecretA)}),
-        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    EXPECT_EQ(webhook_signature("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, R"({"test": 2432232314})",
+                                {key_of(kSecretA)}),
+              "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 }
 
 TEST(DeliveryWebhookSignature, SignsWithEverySecretSpaceSeparated) {

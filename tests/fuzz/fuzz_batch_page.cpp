@@ -21,8 +21,10 @@ int nesting(std::string_view json) {
     for (std::size_t i = 0; i < json.size(); ++i) {
         const char c = json[i];
         if (in_string) {
-            if (c == '\\') ++i;
-            else if (c == '"') in_string = false;
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = false;
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '{') {
@@ -63,7 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (const auto fast = extract::upstream::scan_batch_page(body)) {
         const auto tree = extract::upstream::parse_batch_page_tree(body);
         const auto* reference = std::get_if<BatchPage>(&tree);
-        if (!reference || reference->batches != fast->batches || reference->next_cursor != fast->next_cursor) std::abort();
+        if (!reference || reference->batches != fast->batches || reference->next_cursor != fast->next_cursor)
+            std::abort();
     }
     return 0;
 }

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "http/http_message.hpp"
 #include "api/query_params.hpp"
+#include "http/http_message.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view query(reinterpret_cast<const char*>(data), size);

@@ -31,7 +31,8 @@ public:
                 admission_.closed(evict->victim);
                 continue;
             }
-            if (const auto* refuse = std::get_if<ConnectionAdmission::Refuse>(&decision)) return {refuse->reason, evicted};
+            if (const auto* refuse = std::get_if<ConnectionAdmission::Refuse>(&decision))
+                return {refuse->reason, evicted};
             const ConnectionId id = next_++;
             admission_.opened(id, uid);
             if (speaks) admission_.spoke(id);
@@ -148,7 +149,7 @@ TEST(ConnectionAdmission, ClosingGivesTheSlotBack) {
     table.fill(kAlice, 2, true);
     EXPECT_NE(table.connect(kAlice, true).first, "");
     table.admission_.closed(2);
-    table.admission_.closed(2);  // twice: no effect
+    table.admission_.closed(2);    // twice: no effect
     table.admission_.closed(999);  // unknown: no effect
     EXPECT_EQ(table.connect(kAlice, true).first, "");
     EXPECT_EQ(table.admission_.open_connections(), 2u);

@@ -50,8 +50,8 @@ int rejected_status(std::string_view wire) {
 
 TEST(ApiRequestParser, RejectsWhatItCannotServe) {
     EXPECT_EQ(rejected_status("GARBAGE\r\n\r\n"), 400);
-    EXPECT_EQ(rejected_status(std::string_view("\x16\x03\x01", 3)), 400);   // TLS: at the first byte
-    EXPECT_EQ(rejected_status("GET / FTP/1.0\r\nHost: x"), 400);              // at the end of the line
+    EXPECT_EQ(rejected_status(std::string_view("\x16\x03\x01", 3)), 400);  // TLS: at the first byte
+    EXPECT_EQ(rejected_status("GET / FTP/1.0\r\nHost: x"), 400);           // at the end of the line
     EXPECT_EQ(rejected_status("GET nopath HTTP/1.1\r\n\r\n"), 400);
     EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nno colon here\r\n\r\n"), 400);
     EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n"), 400);
@@ -70,8 +70,8 @@ TEST(ApiRequestParser, RejectsControlBytesInHeaderValuesAndBareLineFeedsAtOnce) 
     EXPECT_EQ(rejected_status(std::string("GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n", 28)), 400);
     EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nX-A: a\x1b[2Jb\r\n\r\n"), 400);
     EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n"), 400);
-    EXPECT_EQ(rejected_status("GET / HTTP/1.1\n"), 400);                           // the request line
-    EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nHost: x\nX-A: b\n"), 400);       // a header line, head not ended
+    EXPECT_EQ(rejected_status("GET / HTTP/1.1\n"), 400);                     // the request line
+    EXPECT_EQ(rejected_status("GET / HTTP/1.1\r\nHost: x\nX-A: b\n"), 400);  // a header line, head not ended
     RequestParser parser;
     EXPECT_TRUE(std::holds_alternative<RequestParser::Complete>(
         parser.parse("GET / HTTP/1.1\r\nX-A: tab\there\r\n\r\n")));  // a tab is a value's own

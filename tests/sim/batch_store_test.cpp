@@ -78,18 +78,16 @@ TEST_P(SimBatchStoreOrder, RemovingTheBatchUnderTheCursorKeepsThePassIntact) {
 
 std::string order_name(const ::testing::TestParamInfo<ListingOrder>& info) {
     switch (info.param) {
-        case ListingOrder::newest:
-            return "newest";
-        case ListingOrder::oldest:
-            return "oldest";
-        case ListingOrder::shuffled:
-            return "shuffled";
+        case ListingOrder::newest: return "newest";
+        case ListingOrder::oldest: return "oldest";
+        case ListingOrder::shuffled: return "shuffled";
     }
     return "unknown";
 }
 
 INSTANTIATE_TEST_SUITE_P(SimOrders, SimBatchStoreOrder,
-                         ::testing::Values(ListingOrder::newest, ListingOrder::oldest, ListingOrder::shuffled), order_name);
+                         ::testing::Values(ListingOrder::newest, ListingOrder::oldest, ListingOrder::shuffled),
+                         order_name);
 
 TEST(SimBatchStore, NewestAndOldestSortOnCreatedAt) {
     FakeClock clock;
@@ -103,7 +101,8 @@ TEST(SimBatchStore, NewestAndOldestSortOnCreatedAt) {
     oldest.generate(300);
     const auto ascending = page_through(oldest);
     for (std::size_t i = 1; i < ascending.size(); ++i) {
-        EXPECT_LE(ascending[i - 1].at("created_at").get<std::string>(), ascending[i].at("created_at").get<std::string>());
+        EXPECT_LE(ascending[i - 1].at("created_at").get<std::string>(),
+                  ascending[i].at("created_at").get<std::string>());
     }
 }
 
@@ -129,9 +128,8 @@ TEST(SimBatchStore, GeneratedBatchesShowARealisticConsistentMix) {
     std::map<std::string, int> by_status;
     int with_region = 0, null_engine = 0, null_metadata = 0;
     const auto batches = snapshot_of(store);
-    const std::string now = format_upstream_timestamp(std::chrono::duration_cast<std::chrono::microseconds>(
-                                                          clock.now().time_since_epoch())
-                                                          .count());
+    const std::string now = format_upstream_timestamp(
+        std::chrono::duration_cast<std::chrono::microseconds>(clock.now().time_since_epoch()).count());
     const std::string two_days_ago = format_upstream_timestamp(
         std::chrono::duration_cast<std::chrono::microseconds>((clock.now() - 48h).time_since_epoch()).count());
     for (const auto& b : batches) {
@@ -189,7 +187,7 @@ TEST(SimBatchStore, ALifecycleRunsFromPendingToTerminalAsTimePasses) {
     BatchStore store(clock, settings());
     const auto ids = store.create({.count = 30, .status = std::nullopt, .total_items = 400});
     std::map<std::string, std::vector<std::string>> seen;  // statuses each batch went through
-    for (int step = 0; step <= 3 * 360; ++step) {  // 3 h in steps of 10 s
+    for (int step = 0; step <= 3 * 360; ++step) {          // 3 h in steps of 10 s
         for (const auto& id : ids) {
             const auto b = nlohmann::json::parse(store.find(id)->json);
             expect_consistent(b);
@@ -207,7 +205,8 @@ TEST(SimBatchStore, ALifecycleRunsFromPendingToTerminalAsTimePasses) {
     int passed_through_running = 0;
     for (const auto& [id, history] : seen) {
         EXPECT_EQ(history.front(), "pending") << id;
-        EXPECT_NE(std::find(testing::kTerminal.begin(), testing::kTerminal.end(), history.back()), testing::kTerminal.end())
+        EXPECT_NE(std::find(testing::kTerminal.begin(), testing::kTerminal.end(), history.back()),
+                  testing::kTerminal.end())
             << id << " ended " << history.back();
         passed_through_running += std::find(history.begin(), history.end(), "running") != history.end();
     }
@@ -273,7 +272,8 @@ TEST(SimBatchStore, ExpiredBatchesDisappearFromListsFiltersAndLookups) {
     for (const auto& id : early) EXPECT_FALSE(store.find(id)) << id;
     for (const auto& id : late) EXPECT_TRUE(store.find(id)) << id;
     const auto completed = ids_of(page_through(store, "completed"));
-    EXPECT_EQ(std::set<std::string>(completed.begin(), completed.end()), std::set<std::string>(late.begin(), late.end()));
+    EXPECT_EQ(std::set<std::string>(completed.begin(), completed.end()),
+              std::set<std::string>(late.begin(), late.end()));
     EXPECT_EQ(store.size(), 2u) << "every generated batch (created within the last 40 min) expired too";
 }
 
@@ -309,7 +309,8 @@ TEST(SimBatchStore, UpdatesSetGivenFieldsVerbatimAndKeepUnknownOnes) {
     ASSERT_EQ(store.update(id, fields).outcome, UpdateResult::Outcome::updated);
     const auto b = nlohmann::json::parse(store.find(id)->json);
     EXPECT_EQ(b.at("status"), "weird_status");
-    EXPECT_EQ(b.at("counts"), (nlohmann::json{{"pending", 0}, {"running", 5}, {"succeeded", 4}, {"failed", 1}, {"cancelled", 0}}));
+    EXPECT_EQ(b.at("counts"),
+              (nlohmann::json{{"pending", 0}, {"running", 5}, {"succeeded", 4}, {"failed", 1}, {"cancelled", 0}}));
     EXPECT_EQ(b.at("metadata"), (nlohmann::json{{"k", "v"}}));
     EXPECT_TRUE(b.at("engine").is_null());
     EXPECT_EQ(b.at("completed_at"), "2026-01-02T03:04:05.500000Z");
@@ -322,9 +323,9 @@ TEST(SimBatchStore, InvalidUpdatesChangeNothing) {
     BatchStore store(clock, settings(ListingOrder::newest, true));
     const auto id = store.create({.count = 1, .status = "pending"}).at(0);
     const auto before = store.find(id)->json;
-    for (const auto& fields : {nlohmann::json{{"status", "completed"}, {"counts", {{"succeeded", -1}}}},
-                               nlohmann::json{{"status", 5}}, nlohmann::json{{"created_at", "yesterday"}},
-                               nlohmann::json{{"id", "bat_x"}}, nlohmann::json::array()}) {
+    for (const auto& fields :
+         {nlohmann::json{{"status", "completed"}, {"counts", {{"succeeded", -1}}}}, nlohmann::json{{"status", 5}},
+          nlohmann::json{{"created_at", "yesterday"}}, nlohmann::json{{"id", "bat_x"}}, nlohmann::json::array()}) {
         const auto result = store.update(id, fields);
         EXPECT_EQ(result.outcome, UpdateResult::Outcome::invalid) << fields.dump();
         EXPECT_FALSE(result.message.empty());

@@ -93,7 +93,8 @@ TEST(SimLifecycle, CountsForAStatusAddUpAndKeepFinishedItems) {
             EXPECT_EQ(sum(c), total) << int{s} << " " << total;
         }
     }
-    EXPECT_EQ(counts_for_status(status::cancelled, 10, midway), (ItemCounts{.succeeded = 4, .failed = 1, .cancelled = 5}));
+    EXPECT_EQ(counts_for_status(status::cancelled, 10, midway),
+              (ItemCounts{.succeeded = 4, .failed = 1, .cancelled = 5}));
     EXPECT_EQ(counts_for_status(status::completed, 10, midway), (ItemCounts{.succeeded = 10}));
     EXPECT_EQ(counts_for_status(status::pending, 10, midway), (ItemCounts{.pending = 10}));
     const auto partial = counts_for_status(status::partially_failed, 10, ItemCounts{});
@@ -109,9 +110,12 @@ TEST(SimLifecycle, GeneratedAgesFitTheWindowAndGiveAMix) {
         const Micros age = random_age(rng, plan, window);
         ASSERT_GE(age, 0);
         ASSERT_LE(age, window);
-        if (age < plan.start_at) ++pending;
-        else if (age < plan.end_at) ++running;
-        else ++done;
+        if (age < plan.start_at)
+            ++pending;
+        else if (age < plan.end_at)
+            ++running;
+        else
+            ++done;
     }
     EXPECT_GT(pending, 100);
     EXPECT_GT(running, 200);
@@ -131,7 +135,8 @@ TEST(SimLifecycleClock, RunsAtItsSpeedAndStandsStillWhileFrozen) {
 }
 
 TEST(SimCursor, RoundTripsAndRejectsAnythingElse) {
-    for (const ListingPosition p : {ListingPosition{0, 0}, ListingPosition{~0ULL, ~0U}, ListingPosition{123456789, 42}}) {
+    for (const ListingPosition p :
+         {ListingPosition{0, 0}, ListingPosition{~0ULL, ~0U}, ListingPosition{123456789, 42}}) {
         const auto text = encode_cursor(p);
         EXPECT_EQ(text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
                   std::string::npos);

@@ -22,8 +22,9 @@ TEST(SimOptions, DefaultsFollowTheSpec) {
 }
 
 TEST(SimOptions, EveryFlagInBothSpellings) {
-    const auto parsed = parse_sim_options({"--port", "8080", "--batches=5000", "--api-key", "k1", "--seed", "9", "--order",
-                                           "shuffled", "--frozen", "--speed=2.5", "--retention", "90s", "--threads", "4"});
+    const auto parsed =
+        parse_sim_options({"--port", "8080", "--batches=5000", "--api-key", "k1", "--seed", "9", "--order", "shuffled",
+                           "--frozen", "--speed=2.5", "--retention", "90s", "--threads", "4"});
     ASSERT_TRUE(parsed.options) << parsed.error;
     const auto& o = *parsed.options;
     EXPECT_EQ(o.port, 8080);
@@ -44,11 +45,11 @@ TEST(SimOptions, EveryFlagInBothSpellings) {
 
 TEST(SimOptions, BadFlagsSayWhatIsWrong) {
     const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
-        {{"--port", "70000"}, "--port"},        {{"--port"}, "needs a value"},
-        {{"--batches", "-1"}, "--batches"},     {{"--order", "random"}, "--order"},
-        {{"--speed", "0"}, "--speed"},          {{"--retention", "soon"}, "--retention"},
-        {{"--frozen=yes"}, "--frozen"},         {{"--bogus", "1"}, "unknown option: --bogus"},
-        {{"stray"}, "unexpected argument"},     {{"--api-key", ""}, "--api-key"},
+        {{"--port", "70000"}, "--port"},    {{"--port"}, "needs a value"},
+        {{"--batches", "-1"}, "--batches"}, {{"--order", "random"}, "--order"},
+        {{"--speed", "0"}, "--speed"},      {{"--retention", "soon"}, "--retention"},
+        {{"--frozen=yes"}, "--frozen"},     {{"--bogus", "1"}, "unknown option: --bogus"},
+        {{"stray"}, "unexpected argument"}, {{"--api-key", ""}, "--api-key"},
     };
     for (const auto& [args, message] : cases) {
         const auto parsed = parse_sim_options(args);

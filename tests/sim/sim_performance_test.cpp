@@ -83,8 +83,8 @@ TEST(SimPerformance, A200BatchPageCostsWellUnderAMillisecond) {
               << "[ figures  ] 200-batch page, CPU (wall): " << unfiltered.cpu_ns << " ns (" << unfiltered.wall_ns
               << ") unfiltered, " << completed.cpu_ns << " ns (" << completed.wall_ns << ") status=completed, "
               << running.cpu_ns << " ns (" << running.wall_ns << ") status=running\n"
-              << "[ figures  ] snapshot of 100k batches: " << snapshot_cpu_ms << " ms CPU, " << snapshot_bytes / 1'000'000
-              << " MB\n";
+              << "[ figures  ] snapshot of 100k batches: " << snapshot_cpu_ms << " ms CPU, "
+              << snapshot_bytes / 1'000'000 << " MB\n";
     ::testing::Test::RecordProperty("cpu_ns_per_page", static_cast<int>(unfiltered.cpu_ns));
     EXPECT_LT(unfiltered.cpu_ns, 1'000'000);
     EXPECT_LT(completed.cpu_ns, 1'000'000);

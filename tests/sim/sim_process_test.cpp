@@ -27,7 +27,6 @@ using nlohmann::json;
 const std::string kKey = "process-test-key";
 const std::map<std::string, std::string> kAuth{{"X-API-KEY", kKey}};
 
-
 json get_json(const SimProcess& sim, const std::string& target, int expected_status = 200) {
     const auto reply = sim.request("GET", target, "", kAuth);
     EXPECT_EQ(reply.status, expected_status) << target << ": " << reply.body;
@@ -75,8 +74,10 @@ TEST(SimProgram, ServesTheContractsErrorShapesOnTheWire) {
     EXPECT_EQ(batch.at("items").size(), 1u);
     EXPECT_TRUE(batch.contains("next_cursor"));
     const auto all = sim.snapshot();
-    const auto running = std::count_if(all.begin(), all.end(), [](const json& b) { return b.at("status") == "running"; });
-    EXPECT_EQ(get_json(sim, "/v1/batches?status=running&limit=200").at("data").size(), static_cast<std::size_t>(running));
+    const auto running =
+        std::count_if(all.begin(), all.end(), [](const json& b) { return b.at("status") == "running"; });
+    EXPECT_EQ(get_json(sim, "/v1/batches?status=running&limit=200").at("data").size(),
+              static_cast<std::size_t>(running));
 }
 
 TEST(SimProgram, EveryFaultKindIsVisibleToAClient) {
@@ -126,7 +127,8 @@ TEST(SimProgram, BatchesMoveThroughTheirLifecycleInSpedUpTime) {
     EXPECT_TRUE(eventually(
         [&] {
             const auto all = sim.snapshot();
-            return std::all_of(all.begin(), all.end(), [&](const json& b) { return terminal.contains(b.at("status")); });
+            return std::all_of(all.begin(), all.end(),
+                               [&](const json& b) { return terminal.contains(b.at("status")); });
         },
         10s))
         << sim.snapshot().dump();
@@ -149,7 +151,8 @@ TEST(SimProgram, APostWithoutABodyNeedsNoContentLength) {
     SimProcess sim(EXTRACT_SIM_BIN, {"--batches", "0"});
     Poco::Net::HTTPClientSession session("127.0.0.1", static_cast<Poco::UInt16>(sim.port()));
     session.setTimeout(Poco::Timespan(5, 0));
-    Poco::Net::HTTPRequest request("POST", "/_control/freeze", Poco::Net::HTTPMessage::HTTP_1_1);  // as `curl -XPOST` sends it
+    Poco::Net::HTTPRequest request("POST", "/_control/freeze",
+                                   Poco::Net::HTTPMessage::HTTP_1_1);  // as `curl -XPOST` sends it
     session.sendRequest(request);
     Poco::Net::HTTPResponse response;
     std::string body;

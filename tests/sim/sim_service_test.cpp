@@ -168,8 +168,10 @@ TEST_F(SimServiceTest, MalformedAndTruncatedBodiesAreInjected) {
         const auto r = get("/v1/batches");
         ASSERT_EQ(r.status, 200);
         const auto body = json::parse(r.body, nullptr, false);
-        if (body.is_discarded()) ++not_json;
-        else if (!body.at("data").is_array()) ++wrong_shape;
+        if (body.is_discarded())
+            ++not_json;
+        else if (!body.at("data").is_array())
+            ++wrong_shape;
     }
     EXPECT_GT(not_json, 0);
     EXPECT_GT(wrong_shape, 0);
@@ -228,13 +230,16 @@ TEST_F(SimServiceTest, StatsCountUpstreamRequestsByRouteStatusAndFilter) {
     EXPECT_EQ(stats.at("by_status"), (json{{"200", 2}, {"401", 1}, {"404", 1}, {"422", 1}}));
     EXPECT_EQ(stats.at("by_filter"), (json{{"<none>", 2}, {"pending", 2}}));
     control_json("POST", "/_control/stats/reset");
-    EXPECT_EQ(control_json("GET", "/_control/stats"),
-              (json{{"received", 0}, {"requests", 0}, {"by_route", {{"list", 0}, {"get", 0}}}, {"by_status", json::object()},
-                    {"by_filter", json::object()}}));
+    EXPECT_EQ(control_json("GET", "/_control/stats"), (json{{"received", 0},
+                                                            {"requests", 0},
+                                                            {"by_route", {{"list", 0}, {"get", 0}}},
+                                                            {"by_status", json::object()},
+                                                            {"by_filter", json::object()}}));
 }
 
 TEST_F(SimServiceTest, ControlRoutesCreateUpdateDeleteAndSnapshot) {
-    const auto created = control_json("POST", "/_control/batches", {{"count", 3}, {"status", "pending"}, {"total_items", 4}});
+    const auto created =
+        control_json("POST", "/_control/batches", {{"count", 3}, {"status", "pending"}, {"total_items", 4}});
     ASSERT_EQ(created.at("ids").size(), 3u);
     const std::string id = created.at("ids").at(0);
     const auto snapshot = control_json("GET", "/_control/snapshot").at("batches");

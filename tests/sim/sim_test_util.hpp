@@ -14,7 +14,8 @@ inline constexpr std::array<std::string_view, 4> kTerminal{"completed", "partial
 // Every page of the listing with `status` ("" for all), following next_cursor to the end.
 // `between_pages` runs after each page (to change the store mid-pass).
 template <typename BetweenPages>
-std::vector<nlohmann::json> page_through(BatchStore& store, const std::string& status, int limit, BetweenPages between_pages) {
+std::vector<nlohmann::json> page_through(BatchStore& store, const std::string& status, int limit,
+                                         BetweenPages between_pages) {
     std::vector<nlohmann::json> batches;
     ListQuery query{status, std::nullopt, limit};
     for (int pages = 0; pages < 100000; ++pages) {

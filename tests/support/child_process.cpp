@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <stdexcept>
 
@@ -138,8 +138,7 @@ void ChildProcess::pump() {
     output_cv().notify_all();
 }
 
-std::optional<std::string> ChildProcess::wait_for_stdout(const std::string& needle,
-                                                         std::chrono::milliseconds timeout) {
+std::optional<std::string> ChildProcess::wait_for_stdout(const std::string& needle, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
     std::unique_lock lock(mutex_);
     while (true) {

@@ -22,8 +22,8 @@ inline double test_time_scale() {
 }
 
 inline std::chrono::milliseconds scaled(std::chrono::milliseconds timeout) {
-    return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(
-        static_cast<double>(timeout.count()) * test_time_scale()));
+    return std::chrono::milliseconds(
+        static_cast<std::chrono::milliseconds::rep>(static_cast<double>(timeout.count()) * test_time_scale()));
 }
 
 template <class Condition>

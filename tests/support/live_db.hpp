@@ -14,8 +14,7 @@
 namespace extract::testing {
 
 inline SQLite::Database open_live_db(const std::string& path) {
-    return SQLite::Database(path, SQLite::OPEN_READONLY,
-                            static_cast<int>(scaled(std::chrono::seconds(10)).count()));
+    return SQLite::Database(path, SQLite::OPEN_READONLY, static_cast<int>(scaled(std::chrono::seconds(10)).count()));
 }
 
 }  // namespace extract::testing

@@ -15,7 +15,8 @@ namespace extract::testing {
 class LogCapture {
 public:
     LogCapture() : previous_(spdlog::default_logger()) {
-        auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_));
+        auto logger =
+            std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_));
         logger->set_level(spdlog::level::trace);
         spdlog::set_default_logger(logger);
     }

@@ -34,7 +34,8 @@ private:
     ScriptedUpstream& upstream_;
 };
 
-void answer(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status, const std::string& body) {
+void answer(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status,
+            const std::string& body) {
     response.setStatus(status);
     response.setContentType("application/json");
     response.setContentLength(static_cast<std::streamsize>(body.size()));
@@ -57,9 +58,7 @@ ScriptedUpstream::ScriptedUpstream() {
 
 ScriptedUpstream::~ScriptedUpstream() { server_->stopAll(true); }
 
-std::string ScriptedUpstream::base_url() const {
-    return "http://127.0.0.1:" + std::to_string(server_->port());
-}
+std::string ScriptedUpstream::base_url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
 
 void ScriptedUpstream::set_page(const std::string& cursor, std::string body) {
     std::lock_guard lock(mutex_);

@@ -55,11 +55,12 @@ HttpReply SimProcess::request(const std::string& method, const std::string& targ
     return reply;
 }
 
-nlohmann::json SimProcess::control(const std::string& method, const std::string& path, const nlohmann::json& body) const {
+nlohmann::json SimProcess::control(const std::string& method, const std::string& path,
+                                   const nlohmann::json& body) const {
     const auto reply = request(method, path, body.is_null() ? std::string() : body.dump());
     if (reply.status != 200) {
-        throw std::runtime_error("extract-sim " + method + " " + path + " answered " + std::to_string(reply.status) + ": " +
-                                 reply.body);
+        throw std::runtime_error("extract-sim " + method + " " + path + " answered " + std::to_string(reply.status) +
+                                 ": " + reply.body);
     }
     return nlohmann::json::parse(reply.body);
 }
@@ -70,7 +71,9 @@ std::vector<std::string> SimProcess::create(int count, const std::string& status
     return control("POST", "/_control/batches", body).at("ids").get<std::vector<std::string>>();
 }
 
-void SimProcess::set_status(const std::string& id, const std::string& status) const { update(id, {{"status", status}}); }
+void SimProcess::set_status(const std::string& id, const std::string& status) const {
+    update(id, {{"status", status}});
+}
 
 void SimProcess::update(const std::string& id, const nlohmann::json& fields) const {
     control("POST", "/_control/batches/" + id, fields);

@@ -45,7 +45,8 @@ public:
     void unfreeze() const;
 
 private:
-    nlohmann::json control(const std::string& method, const std::string& path, const nlohmann::json& body = nullptr) const;
+    nlohmann::json control(const std::string& method, const std::string& path,
+                           const nlohmann::json& body = nullptr) const;
 
     std::unique_ptr<ChildProcess> process_;
     int port_ = 0;

@@ -74,7 +74,8 @@ ImmutableFiles::ImmutableFiles(std::vector<std::filesystem::path> files) : files
     for (const auto& file : files_) {
         if (!std::filesystem::exists(file)) continue;
         const std::string error = set_immutable(file, true);
-        if (!error.empty() && error_.empty()) error_ = error + " (needs CAP_LINUX_IMMUTABLE and a file system with chattr +i)";
+        if (!error.empty() && error_.empty())
+            error_ = error + " (needs CAP_LINUX_IMMUTABLE and a file system with chattr +i)";
     }
 }
 

@@ -41,7 +41,7 @@ public:
     ImmutableFiles& operator=(const ImmutableFiles&) = delete;
 
     const std::string& error() const { return error_; }  // empty when every file is immutable
-    void release();  // -i now
+    void release();                                      // -i now
 
 private:
     std::vector<std::filesystem::path> files_;

@@ -5,12 +5,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <memory>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -32,9 +32,7 @@ inline std::string on_path(const std::string& name) {
     return {};
 }
 
-inline std::filesystem::path webhooks_dir() {
-    return std::filesystem::path(EXTRACT_SOURCE_DIR) / "tests" / "webhooks";
-}
+inline std::filesystem::path webhooks_dir() { return std::filesystem::path(EXTRACT_SOURCE_DIR) / "tests" / "webhooks"; }
 
 class Receiver {
 public:
@@ -91,6 +89,5 @@ private:
     std::unique_ptr<ChildProcess> process_;
     int port_ = 0;
 };
-
 
 }  // namespace extract::testing

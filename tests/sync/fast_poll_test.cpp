@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "sync/sync_engine.hpp"
-#include "tests/sync/sync_fixture.hpp"
 #include "tests/support/log_capture.hpp"
+#include "tests/sync/sync_fixture.hpp"
 
 using namespace extract;
 using namespace extract::sync;
@@ -25,7 +25,8 @@ protected:
         std::vector<json> batches{batch_json("a", "running"), batch_json("b", "pending"), batch_json("c", "completed")};
         for (int i = 3; i < pages; ++i) batches.push_back(batch_json("t" + std::to_string(i), "completed"));
         for (std::size_t i = 0; i < batches.size(); ++i) {
-            transport.respond(200, page_json({batches[i]}, i + 1 < batches.size() ? json("c" + std::to_string(i)) : json()));
+            transport.respond(200,
+                              page_json({batches[i]}, i + 1 < batches.size() ? json("c" + std::to_string(i)) : json()));
         }
         const SyncOutcome outcome = engine.run_cycle(settings, true);
         ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
@@ -64,20 +65,22 @@ TEST_F(FastPollTest, ListsPendingAndEachNonTerminalStatusWhenThatIsCheaper) {
     const SyncOutcome outcome = engine.run_cycle(settings, false);
     ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
     EXPECT_EQ(outcome.kind, SyncKind::fast);
-    EXPECT_EQ(targets_since_full_pass(),
-              (std::vector<std::string>{"/v1/batches?status=pending&limit=200", "/v1/batches?status=running&limit=200"}));
+    EXPECT_EQ(targets_since_full_pass(), (std::vector<std::string>{"/v1/batches?status=pending&limit=200",
+                                                                   "/v1/batches?status=running&limit=200"}));
     EXPECT_EQ(outcome.counts.requests, 2);
     EXPECT_EQ(outcome.refreshed, 0);
     EXPECT_EQ(outcome.planned_requests, 2);
     EXPECT_EQ(outcome.alternative_requests, 10);
     EXPECT_EQ(count("SELECT count(*) FROM events WHERE type='batch.created' AND batch_id='d'"), 1);
-    EXPECT_EQ(count("SELECT count(*) FROM sync_runs WHERE kind='fast' AND requests=2 AND pages=2 AND error IS NULL"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM sync_runs WHERE kind='fast' AND requests=2 AND pages=2 AND error IS NULL"),
+              1);
     // What a fast poll did not list (c, the fillers) is not removed.
     EXPECT_EQ(count("SELECT count(*) FROM batches WHERE removed_at IS NOT NULL"), 0);
-    EXPECT_EQ(describe(outcome).rfind("fast sync: 2 pages, 0 refreshed, 2 requests (planned 2, a full pass would be 10), "
-                                      "1 upserted, 1 changed, 0 removed in ",
-                                      0),
-              0u)
+    EXPECT_EQ(
+        describe(outcome).rfind("fast sync: 2 pages, 0 refreshed, 2 requests (planned 2, a full pass would be 10), "
+                                "1 upserted, 1 changed, 0 removed in ",
+                                0),
+        0u)
         << describe(outcome);
 }
 
@@ -165,8 +168,8 @@ TEST_F(FastPollTest, AStatusOnceSeenIsStillListedWhenNoMirroredBatchHasItAnyMore
     transport.respond(200, page_json({})).respond(200, page_json({batch_json("e", "running")}));
     const SyncOutcome outcome = engine.run_cycle(settings, false);
     ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
-    EXPECT_EQ(targets_since_full_pass(),
-              (std::vector<std::string>{"/v1/batches?status=pending&limit=200", "/v1/batches?status=running&limit=200"}));
+    EXPECT_EQ(targets_since_full_pass(), (std::vector<std::string>{"/v1/batches?status=pending&limit=200",
+                                                                   "/v1/batches?status=running&limit=200"}));
     EXPECT_EQ(count("SELECT count(*) FROM batches WHERE id='e' AND status='running'"), 1);
     EXPECT_TRUE(engine.any_nonterminal());
 }
@@ -184,8 +187,8 @@ TEST_F(FastPollTest, AfterARestartWithEveryBatchTerminalTheNextPollFindsANewBatc
     ASSERT_EQ(outcome.result, SyncResult::ok) << outcome.error;
     EXPECT_EQ(outcome.kind, SyncKind::fast);
     EXPECT_EQ(outcome.planned_requests, 2);
-    EXPECT_EQ(targets_since_full_pass(),
-              (std::vector<std::string>{"/v1/batches?status=pending&limit=200", "/v1/batches?status=running&limit=200"}));
+    EXPECT_EQ(targets_since_full_pass(), (std::vector<std::string>{"/v1/batches?status=pending&limit=200",
+                                                                   "/v1/batches?status=running&limit=200"}));
     EXPECT_EQ(count("SELECT count(*) FROM events WHERE batch_id = 'n' AND type = 'batch.created'"), 1);
     EXPECT_EQ(count("SELECT count(*) FROM events WHERE batch_id = 'n' AND type = 'batch.status_changed' "
                     "AND json_extract(payload, '$.data.previous_status') IS NULL"),

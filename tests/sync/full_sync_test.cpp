@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/sync/sync_fixture.hpp"
 #include "tests/support/log_capture.hpp"
+#include "tests/sync/sync_fixture.hpp"
 
 using namespace extract;
 using namespace extract::sync;
@@ -267,11 +267,13 @@ TEST(CycleSummary, SaysWhatTheLoopDidOncePerPeriodAndCountsAnew) {
     for (int i = 0; i < 88; ++i) summary.add(fast);
     summary.add(failed);
     EXPECT_FALSE(summary.take_if_due(start + 14min, 15min));
-    EXPECT_EQ(summary.take_if_due(start + 15min, 15min),
-              "alive: 90 cycles in the last 15m (1 full, 88 fast, 1 failed), 190 requests, 3 upserted, 1 changed, 0 removed");
+    EXPECT_EQ(
+        summary.take_if_due(start + 15min, 15min),
+        "alive: 90 cycles in the last 15m (1 full, 88 fast, 1 failed), 190 requests, 3 upserted, 1 changed, 0 removed");
     EXPECT_FALSE(summary.take_if_due(start + 20min, 15min)) << "counted anew from the last line";
-    EXPECT_EQ(summary.take_if_due(start + 30min, 15min),
-              "alive: 0 cycles in the last 15m (0 full, 0 fast, 0 failed), 0 requests, 0 upserted, 0 changed, 0 removed");
+    EXPECT_EQ(
+        summary.take_if_due(start + 30min, 15min),
+        "alive: 0 cycles in the last 15m (0 full, 0 fast, 0 failed), 0 requests, 0 upserted, 0 changed, 0 removed");
 }
 
 }  // namespace

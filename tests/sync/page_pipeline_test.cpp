@@ -8,8 +8,8 @@
 #include <functional>
 #include <stdexcept>
 
-#include "tests/sync/sync_fixture.hpp"
 #include "tests/support/eventually.hpp"
+#include "tests/sync/sync_fixture.hpp"
 
 using namespace extract;
 using namespace extract::sync;
@@ -50,7 +50,8 @@ TEST_F(PagePipelineTest, AppliesPagesInListingOrderWhileTheNextOneIsFetched) {
         applied.push_back(page.batches.at(0).id);
         // The request for the following page goes out before this page's apply returns.
         if (page.next_cursor) {
-            overlapped = overlapped && eventually([&] { return transport.requests().size() >= applied.size() + 1; }, 5s, 1ms);
+            overlapped =
+                overlapped && eventually([&] { return transport.requests().size() >= applied.size() + 1; }, 5s, 1ms);
         }
     });
     ASSERT_EQ(outcome.status, upstream::FetchStatus::ok) << outcome.message;
@@ -68,13 +69,15 @@ TEST_F(PagePipelineTest, TheStatusFilterIsSentOnEveryPage) {
         .respond(200, page_json({batch_json("b", "pending")}));
     const ListingOutcome outcome = page_listing(client, "pending", stop, [](const upstream::BatchPage&) {});
     ASSERT_EQ(outcome.status, upstream::FetchStatus::ok);
-    for (const auto& request : transport.requests()) EXPECT_NE(request.target.find("status=pending"), std::string::npos);
+    for (const auto& request : transport.requests())
+        EXPECT_NE(request.target.find("status=pending"), std::string::npos);
 }
 
 TEST_F(PagePipelineTest, ANextPageFailingWhileOneIsAppliedEndsTheListingAfterThatPage) {
     transport.respond(200, page_json({batch_json("p0")}, "c0")).respond(500, "{}").respond(500, "{}");
     int applied = 0;
-    const ListingOutcome outcome = page_listing(client, std::nullopt, stop, [&](const upstream::BatchPage&) { ++applied; });
+    const ListingOutcome outcome =
+        page_listing(client, std::nullopt, stop, [&](const upstream::BatchPage&) { ++applied; });
     EXPECT_EQ(outcome.status, upstream::FetchStatus::unavailable);
     EXPECT_FALSE(outcome.message.empty());
     EXPECT_EQ(outcome.pages, 1);
@@ -110,7 +113,8 @@ TEST_F(PagePipelineTest, AnExceptionFromApplyPropagatesOnlyOnceTheFetchAheadHasE
 TEST_F(PagePipelineTest, AnUnauthorizedFirstPageAppliesNothing) {
     transport.respond(401, R"({"detail":"bad key"})");
     int applied = 0;
-    const ListingOutcome outcome = page_listing(client, std::nullopt, stop, [&](const upstream::BatchPage&) { ++applied; });
+    const ListingOutcome outcome =
+        page_listing(client, std::nullopt, stop, [&](const upstream::BatchPage&) { ++applied; });
     EXPECT_EQ(outcome.status, upstream::FetchStatus::unauthorized);
     EXPECT_EQ(applied, 0);
 }
@@ -135,8 +139,10 @@ TEST_F(PagePipelineTest, ARepeatedCursorStopsTheListingAfterApplyingWhatItGot) {
 }
 
 TEST_F(PagePipelineTest, AListingLongerThanItsBoundStops) {
-    for (int i = 0; i < 5; ++i) transport.respond(200, page_json({batch_json("p" + std::to_string(i))}, "c" + std::to_string(i)));
-    const ListingOutcome outcome = page_listing(client, std::nullopt, stop, [](const upstream::BatchPage&) {}, 3);
+    for (int i = 0; i < 5; ++i)
+        transport.respond(200, page_json({batch_json("p" + std::to_string(i))}, "c" + std::to_string(i)));
+    const ListingOutcome outcome = page_listing(
+        client, std::nullopt, stop, [](const upstream::BatchPage&) {}, 3);
     EXPECT_EQ(outcome.status, upstream::FetchStatus::bad_response);
     EXPECT_EQ(outcome.pages, 3);
     EXPECT_NE(outcome.message.find("a cursor that never ends"), std::string::npos) << outcome.message;
@@ -234,8 +240,8 @@ TEST_F(PagePipelineTest, PagesWaitingWhenOneIsAppliedJoinItsGroupUpToTheCap) {
     RecordingWriter writer;
     // While p0 is applied, the fetcher fills the queue: p1..p4 wait (runahead 4).
     writer.on_apply = [&](const upstream::BatchPage& page) { hold_first_page_until_requests(page, 5); };
-    const ListingOutcome outcome =
-        page_listing(client, std::nullopt, stop, clock, writer, 0, {.runahead = 4, .group = {.max_pages = 3, .budget = 100ms}});
+    const ListingOutcome outcome = page_listing(client, std::nullopt, stop, clock, writer, 0,
+                                                {.runahead = 4, .group = {.max_pages = 3, .budget = 100ms}});
     ASSERT_EQ(outcome.status, upstream::FetchStatus::ok) << outcome.message;
     EXPECT_EQ(outcome.pages, 10);
     const auto groups = writer.groups();
@@ -256,8 +262,8 @@ TEST_F(PagePipelineTest, AGroupClosesOnceItsBudgetSinceTheFirstPageArrivedIsSpen
         hold_first_page_until_requests(page, 4);
         clock.advance(60ms);
     };
-    const ListingOutcome outcome =
-        page_listing(client, std::nullopt, stop, clock, writer, 0, {.runahead = 8, .group = {.max_pages = 32, .budget = 100ms}});
+    const ListingOutcome outcome = page_listing(client, std::nullopt, stop, clock, writer, 0,
+                                                {.runahead = 8, .group = {.max_pages = 32, .budget = 100ms}});
     ASSERT_EQ(outcome.status, upstream::FetchStatus::ok) << outcome.message;
     // 60 ms after p0 arrived p1 joins; at 120 ms the budget is spent and the group commits.
     ASSERT_FALSE(writer.groups().empty());
@@ -269,8 +275,8 @@ TEST_F(PagePipelineTest, AStopCommitsTheOpenGroupAndFetchesNoMoreThanTheRunahead
     script_pages(20);
     RecordingWriter writer;
     writer.on_apply = [&](const upstream::BatchPage&) { stop.request_stop(); };
-    const ListingOutcome outcome =
-        page_listing(client, std::nullopt, stop, clock, writer, 0, {.runahead = 4, .group = {.max_pages = 32, .budget = 100ms}});
+    const ListingOutcome outcome = page_listing(client, std::nullopt, stop, clock, writer, 0,
+                                                {.runahead = 4, .group = {.max_pages = 32, .budget = 100ms}});
     EXPECT_EQ(outcome.status, upstream::FetchStatus::stopped);
     EXPECT_EQ(writer.calls, (std::vector<std::string>{"p0", "commit"}));
     EXPECT_LE(transport.requests().size(), 5u);  // p0 and at most 4 fetched ahead

@@ -10,18 +10,23 @@
 #include <vector>
 
 #include "cache/mirror.hpp"
-#include "tests/support/live_db.hpp"
 #include "tests/support/fake_clock.hpp"
 #include "tests/support/fake_transport.hpp"
+#include "tests/support/live_db.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "upstream/client.hpp"
 
 namespace extract::testing {
 
 inline nlohmann::json batch_json(const std::string& id, const std::string& status = "running") {
-    return {{"object", "batch"},  {"id", id},         {"status", status},
-            {"counts", nlohmann::json::object()}, {"total_items", 3}, {"engine", nullptr},
-            {"options", nlohmann::json::object()}, {"created_at", "2026-11-30T00:00:00Z"},
+    return {{"object", "batch"},
+            {"id", id},
+            {"status", status},
+            {"counts", nlohmann::json::object()},
+            {"total_items", 3},
+            {"engine", nullptr},
+            {"options", nlohmann::json::object()},
+            {"created_at", "2026-11-30T00:00:00Z"},
             {"expires_at", "2026-12-03T00:00:00Z"}};
 }
 

@@ -55,8 +55,8 @@ BatchPage parsed_page(const std::string& body) {
     return std::get<BatchPage>(result);
 }
 
-const std::vector<std::string> kRequiredFields{"id",      "status",     "counts",    "total_items",
-                                               "engine",  "options",    "created_at", "expires_at"};
+const std::vector<std::string> kRequiredFields{"id",     "status",  "counts",     "total_items",
+                                               "engine", "options", "created_at", "expires_at"};
 
 }  // namespace
 
@@ -172,9 +172,7 @@ TEST(BatchJson, IntegersAreWholeNumbersThatFit) {
     }
 }
 
-TEST(BatchJson, EmptyIdIsRefused) {
-    EXPECT_EQ(error_for(valid_batch("")), "data[1].id: must not be empty");
-}
+TEST(BatchJson, EmptyIdIsRefused) { EXPECT_EQ(error_for(valid_batch("")), "data[1].id: must not be empty"); }
 
 TEST(BatchJson, NonObjectBatchIsNamed) {
     EXPECT_EQ(error_for(json("bat_1")), "data[1]: expected an object, got string");
@@ -230,9 +228,8 @@ TEST(BatchJson, RawIsCanonical) {
     const Batch a = parsed_page(one).batches.at(0);
     const Batch b = parsed_page(two).batches.at(0);
     EXPECT_EQ(a.raw, b.raw);
-    EXPECT_EQ(a.raw,
-              R"({"counts":{"pending":1,"running":0},"created_at":"c","engine":null,"expires_at":"e",)"
-              R"("id":"b","options":{"a":2,"z":1},"status":"pending","total_items":1})");
+    EXPECT_EQ(a.raw, R"({"counts":{"pending":1,"running":0},"created_at":"c","engine":null,"expires_at":"e",)"
+                     R"("id":"b","options":{"a":2,"z":1},"status":"pending","total_items":1})");
     EXPECT_EQ(a, b);
 }
 
@@ -338,9 +335,9 @@ std::string page_of_texts(const std::vector<std::string>& batches) {
 
 TEST(BatchSetAside, NestingFarBeyondTheLimitSetsOneBatchAsideWithoutRecursing) {
     // 200,000 levels: a recursive dump or copy of it overflows the stack (the crash of issue 15).
-    const std::string body = page_of_texts({valid_batch("bat_0").dump(),
-                                            batch_text_with("bat_deep", "metadata", "{\"k\":" + nested_arrays(200000) + "}"),
-                                            valid_batch("bat_2").dump()});
+    const std::string body = page_of_texts(
+        {valid_batch("bat_0").dump(), batch_text_with("bat_deep", "metadata", "{\"k\":" + nested_arrays(200000) + "}"),
+         valid_batch("bat_2").dump()});
     const BatchPage page = parsed_page(body);
     ASSERT_EQ(page.batches.size(), 3u);
     EXPECT_FALSE(page.batches[0].set_aside);
@@ -371,8 +368,8 @@ TEST(BatchSetAside, TheLimitCountsTheBatchAsLevelOne) {
 TEST(BatchSetAside, IdsWithControlBytesOrOverTheLengthLimitAreSetAside) {
     const std::string longest(kMaxBatchIdBytes, 'x');
     const BatchPage page =
-        parsed_page(page_body({valid_batch(std::string("bat_x\0y", 7)), valid_batch("bat_\n\x1b[2J"), valid_batch(longest),
-                               valid_batch(longest + "x"), valid_batch("bat_ok")}));
+        parsed_page(page_body({valid_batch(std::string("bat_x\0y", 7)), valid_batch("bat_\n\x1b[2J"),
+                               valid_batch(longest), valid_batch(longest + "x"), valid_batch("bat_ok")}));
     ASSERT_EQ(page.batches.size(), 5u);
     EXPECT_EQ(page.batches[0].id, std::string("bat_x\0y", 7));  // kept whole, never cut at the NUL
     EXPECT_EQ(page.batches[0].set_aside, "its id contains a NUL or control byte");

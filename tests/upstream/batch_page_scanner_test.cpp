@@ -22,7 +22,8 @@ namespace {
 // the batch's fields in the contract's order, spaces after separators.
 std::string batch_text(const std::string& id, const std::string& metadata = R"({"team": "finance", "run": 7})",
                        const std::string& options = R"({"pages": [1, 2, {"z": null, "a": true}], "ocr": false})") {
-    return R"({"id": ")" + id + R"(", "object": "batch", "status": "running", "counts": {"succeeded": 3, "pending": 1, "running": 2, "failed": 0, "cancelled": 0}, "total_items": 6, "engine": null, "options": )" +
+    return R"({"id": ")" + id +
+           R"(", "object": "batch", "status": "running", "counts": {"succeeded": 3, "pending": 1, "running": 2, "failed": 0, "cancelled": 0}, "total_items": 6, "engine": null, "options": )" +
            options + R"(, "metadata": )" + metadata +
            R"(, "created_at": "2026-11-30T03:04:05.123456Z", "started_at": "2026-11-30T03:04:06Z", "completed_at": null, "expires_at": "2026-12-03T03:04:05Z"})";
 }
@@ -42,8 +43,9 @@ void expect_same(const std::string& body, bool scanner_must_answer = true) {
         return;
     }
     const auto* reference = std::get_if<BatchPage>(&tree);
-    ASSERT_NE(reference, nullptr) << "the scanner accepted what the tree refuses: " << std::get<ParseError>(tree).message
-                                  << "\n" << body;
+    ASSERT_NE(reference, nullptr) << "the scanner accepted what the tree refuses: "
+                                  << std::get<ParseError>(tree).message << "\n"
+                                  << body;
     ASSERT_EQ(fast->batches.size(), reference->batches.size()) << body;
     for (std::size_t i = 0; i < fast->batches.size(); ++i) {
         EXPECT_EQ(fast->batches[i].raw, reference->batches[i].raw) << body;
@@ -61,19 +63,25 @@ TEST(BatchPageScanner, ReadsAnUnsortedPageExactlyAsTheTreeDoes) {
 }
 
 TEST(BatchPageScanner, WritesStringsAsTheTreeDoes) {
-    const std::vector<std::string> values{
-        R"("plain")", R"("quote \" backslash \\ slash \/ done")", R"("\b\f\n\r\t")", R"("\u0000\u001f\u007f")",
-        R"("\u00e9t\u00E9 \u20ac \ud83d\ude00")", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"", R"("")",
-        R"("\u0022\u005c\u002f")"};
+    const std::vector<std::string> values{R"("plain")",
+                                          R"("quote \" backslash \\ slash \/ done")",
+                                          R"("\b\f\n\r\t")",
+                                          R"("\u0000\u001f\u007f")",
+                                          R"("\u00e9t\u00E9 \u20ac \ud83d\ude00")",
+                                          "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"",
+                                          R"("")",
+                                          R"("\u0022\u005c\u002f")"};
     for (const auto& v : values) {
         expect_same(page_text({batch_text("bat_1", R"({"note": )" + v + R"(, )" + v + R"(: 1})")}));
     }
 }
 
 TEST(BatchPageScanner, LeavesToTheTreeWhatItDoesNotWriteTheSameWay) {
-    const std::vector<std::string> metadata{
-        R"({"ratio": 0.5})", R"({"n": 1e3})", R"({"n": -0})", R"({"n": 1234567890123456789})", R"({"a": 1, "a": 2})",
-        "{\"bad\": \"\xc3\x28\"}", "{\"ctl\": \"\x01\"}", R"({"s": "\ud800"})", R"({"n": 01})"};
+    const std::vector<std::string> metadata{R"({"ratio": 0.5})",   R"({"n": 1e3})",
+                                            R"({"n": -0})",        R"({"n": 1234567890123456789})",
+                                            R"({"a": 1, "a": 2})", "{\"bad\": \"\xc3\x28\"}",
+                                            "{\"ctl\": \"\x01\"}", R"({"s": "\ud800"})",
+                                            R"({"n": 01})"};
     for (const auto& m : metadata) {
         const std::string body = page_text({batch_text("bat_1", m)});
         EXPECT_FALSE(scan_batch_page(body)) << body;
@@ -98,21 +106,23 @@ TEST(BatchPageScanner, GivesUpOnEveryBrokenPageTheTreeRefuses) {
         EXPECT_FALSE(scan_batch_page(body)) << body;
     }
     for (const std::string& body :
-         {good + "x", std::string(R"({"data": {}})"), std::string(R"({"data": [1]})"), std::string(R"({"next_cursor": null})"),
-          std::string(R"({"data": [], "next_cursor": ""})"), std::string(R"({"data": [], "next_cursor": 5})"),
-          std::string(R"({"data": [], "data": []})"), std::string("[]")}) {
+         {good + "x", std::string(R"({"data": {}})"), std::string(R"({"data": [1]})"),
+          std::string(R"({"next_cursor": null})"), std::string(R"({"data": [], "next_cursor": ""})"),
+          std::string(R"({"data": [], "next_cursor": 5})"), std::string(R"({"data": [], "data": []})"),
+          std::string("[]")}) {
         EXPECT_FALSE(scan_batch_page(body)) << body;
     }
     // A field of the wrong type, or an empty id: the tree names it.
-    const std::vector<std::pair<std::string, std::string>> edits{
-        {R"("status": "running")", R"("status": 5)"},
-        {R"("total_items": 6)", R"("total_items": "6")"},
-        {R"("pending": 1)", R"("pending": null)"},
-        {R"("engine": null)", R"("engine": 5)"},
-        {R"("started_at": "2026-11-30T03:04:06Z")", R"("started_at": 5)"},
-        {R"("options": {)", R"("options": 5, "x": {)"},
-        {R"("id": "bat_1")", R"("id": "")"},
-        {R"("expires_at": "2026-12-03T03:04:05Z")", R"("expires": "2026-12-03T03:04:05Z")"}};
+    const std::vector<std::pair<std::string, std::string>> edits{{R"("status": "running")", R"("status": 5)"},
+                                                                 {R"("total_items": 6)", R"("total_items": "6")"},
+                                                                 {R"("pending": 1)", R"("pending": null)"},
+                                                                 {R"("engine": null)", R"("engine": 5)"},
+                                                                 {R"("started_at": "2026-11-30T03:04:06Z")",
+                                                                  R"("started_at": 5)"},
+                                                                 {R"("options": {)", R"("options": 5, "x": {)"},
+                                                                 {R"("id": "bat_1")", R"("id": "")"},
+                                                                 {R"("expires_at": "2026-12-03T03:04:05Z")",
+                                                                  R"("expires": "2026-12-03T03:04:05Z")"}};
     for (const auto& [from, to] : edits) {
         std::string batch = batch_text("bat_1");
         ASSERT_NE(batch.find(from), std::string::npos) << from;
@@ -126,8 +136,9 @@ TEST(BatchPageScanner, GivesUpOnEveryBrokenPageTheTreeRefuses) {
 // Found by the batch_page fuzzer: nlohmann throws out_of_range, not parse_error, for a number
 // past a double's range, and the tree let it escape (a crash of the daemon on a hostile page).
 TEST(BatchPageScanner, ANumberPastADoublesRangeIsAParseErrorNotACrash) {
-    for (const std::string& body : {std::string(R"({"data": [], "x": 1e400})"), page_text({batch_text("bat_1", R"({"n": -7e1841})")}),
-                                   std::string("7777770024696e1841")}) {
+    for (const std::string& body :
+         {std::string(R"({"data": [], "x": 1e400})"), page_text({batch_text("bat_1", R"({"n": -7e1841})")}),
+          std::string("7777770024696e1841")}) {
         const auto page = parse_batch_page(body);
         ASSERT_TRUE(std::holds_alternative<ParseError>(page)) << body;
         EXPECT_NE(std::get<ParseError>(page).message.find("number overflow"), std::string::npos)
@@ -172,7 +183,8 @@ TEST(BatchPageScanner, AgreesWithTheTreeOnRandomPages) {
             }
             default: {
                 std::vector<std::string> keys;
-                for (int i = pick(6); i > 0; --i) keys.push_back(std::string(1, static_cast<char>('a' + pick(26))) + std::to_string(i));
+                for (int i = pick(6); i > 0; --i)
+                    keys.push_back(std::string(1, static_cast<char>('a' + pick(26))) + std::to_string(i));
                 std::string o = "{";
                 for (const auto& k : keys) o += (o.size() > 1 ? ", " : "") + ("\"" + k + "\": ") + value(depth + 1);
                 return o + "}";

@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "tests/support/fake_clock.hpp"
-#include "tests/support/log_capture.hpp"
 #include "tests/support/fake_transport.hpp"
+#include "tests/support/log_capture.hpp"
 
 using namespace extract;
 using namespace extract::upstream;
@@ -31,9 +31,8 @@ constexpr const char* kKey = "sk_live_TOPSECRET_4242";
 constexpr const char* kKeySource = "api_key_file /etc/extract-sync/api_key";
 
 json batch_object(const std::string& id) {
-    return {{"id", id},           {"status", "running"},   {"counts", {{"pending", 1}}},
-            {"total_items", 1},   {"engine", nullptr},     {"options", json::object()},
-            {"created_at", "c"},  {"expires_at", "e"}};
+    return {{"id", id},          {"status", "running"},       {"counts", {{"pending", 1}}}, {"total_items", 1},
+            {"engine", nullptr}, {"options", json::object()}, {"created_at", "c"},          {"expires_at", "e"}};
 }
 
 std::string page_body(const std::string& id = "bat_1", const json& next_cursor = nullptr) {
@@ -311,7 +310,7 @@ TEST_F(UpstreamClientTest, RetryAfterIsBounded) {
         .respond(200, page_body());
     auto client = make_client();
     ASSERT_EQ(client.list_batches(std::nullopt, std::nullopt).status, FetchStatus::ok);
-    EXPECT_EQ(since_first(1), 24h);                 // a day at most
+    EXPECT_EQ(since_first(1), 24h);                   // a day at most
     EXPECT_EQ(since_first(2) - since_first(1), 0ms);  // a date already past holds nothing
 }
 
@@ -611,7 +610,8 @@ TEST_F(UpstreamClientTest, AConnectionThatComesBackResetsTheCountOfConnectFailur
 }
 
 TEST_F(UpstreamClientTest, AnUnknownHostIsNotRetried) {
-    transport.fail(TransportError::unknown_host, "connecting to api.example.invalid:443: Host not found: api.example.invalid");
+    transport.fail(TransportError::unknown_host,
+                   "connecting to api.example.invalid:443: Host not found: api.example.invalid");
     auto client = make_client();
     const auto page = client.list_batches(std::nullopt, std::nullopt);
     EXPECT_EQ(page.status, FetchStatus::unavailable);

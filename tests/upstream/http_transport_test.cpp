@@ -181,8 +181,7 @@ public:
 private:
     void serve() {
         for (const auto& script : scripts_) {
-            while (!stop_ && !socket_.poll(Poco::Timespan(50'000), Poco::Net::Socket::SELECT_READ)) {
-            }
+            while (!stop_ && !socket_.poll(Poco::Timespan(50'000), Poco::Net::Socket::SELECT_READ)) {}
             if (stop_) return;
             Poco::Net::StreamSocket connection = socket_.acceptConnection();
             connection.setReceiveTimeout(Poco::Timespan(5, 0));
