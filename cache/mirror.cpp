@@ -457,7 +457,6 @@ bool Mirror::record_set_aside(const Batch& batch, const std::string& reason, con
         const StatementUse find_id_use(find_id);
         find_id.bind(1, batch.id);
         if (find_id.executeStep()) mark_seen(find_id.getColumn(0).getInt64(), options);
-        find_id.tryReset();
     }
     return !known_with_reason;
 }
@@ -548,7 +547,6 @@ std::vector<std::int64_t> Mirror::unseen_keys(std::int64_t full_pass_run_id) {
         const std::int64_t key = query.getColumn(0).getInt64();
         if (!seen_in(full_pass_run_id, key)) unseen.push_back(key);
     }
-    query.tryReset();
     return unseen;
 }
 

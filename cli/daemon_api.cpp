@@ -1,18 +1,10 @@
 #include "cli/daemon_api.hpp"
 
-#include <Poco/URI.h>
-
 #include "cli/unix_http_client.hpp"
+#include "core/percent_encode.hpp"
 
 namespace extract::cli {
 namespace {
-
-std::string percent_encode(std::string_view text) {
-    std::string encoded;
-    // Everything but RFC 3986 unreserved characters, so `+` in a time zone survives.
-    Poco::URI::encode(std::string(text), "!#$&'()*+,/:;=?@[]%\" <>\\^`{|}", encoded);
-    return encoded;
-}
 
 ApiAnswer answer_of(const HttpReply& reply) {
     ApiAnswer answer;

@@ -35,7 +35,6 @@ using sync::load_hold;
 using sync::MassRemovalSettings;
 using sync::PollPacing;
 using sync::SyncEngine;
-using sync::SyncKind;
 using sync::SyncOutcome;
 using sync::SyncResult;
 
@@ -623,7 +622,7 @@ void Daemon::checkpoint_mirror() {
 
 void Daemon::record_metrics(const SyncOutcome& outcome) {
     const bool ok = outcome.result == SyncResult::ok;
-    metrics_.sync_run(to_string(outcome.kind), ok, outcome.duration);
+    metrics_.sync_run(outcome.kind, ok, outcome.duration);
     if (ok) metrics_.last_successful_sync(clock_.now());
     count_changes(outcome.transitions_to, outcome.events_by_type);
     // The client and the dispatcher keep running totals; the metrics get what grew since the last cycle.

@@ -120,7 +120,8 @@ private:
     std::optional<std::int64_t> live_batches_;
     api::HealthSnapshot health_;
     std::map<int, std::int64_t> upstream_codes_seen_;  // the client's totals at the last report
-    std::map<std::string, std::map<std::string, std::int64_t>> delivery_outcomes_seen_;  // likewise, the dispatcher's
+    std::map<std::string, std::map<DeliveryOutcome, std::int64_t>>
+        delivery_outcomes_seen_;  // likewise, the dispatcher's
 
     std::jthread signal_thread_;  // last: joined before anything it uses is destroyed
 };

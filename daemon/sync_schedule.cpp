@@ -4,7 +4,6 @@
 
 namespace extract::daemon {
 
-using sync::SyncKind;
 using sync::SyncResult;
 
 Millis failure_delay(int consecutive_failures, Millis cap) {

@@ -52,7 +52,7 @@ public:
     struct Ended {
         SteadyTime at;
         sync::SyncResult result = sync::SyncResult::ok;
-        sync::SyncKind kind = sync::SyncKind::full;
+        SyncKind kind = SyncKind::full;
         bool rate_limited = false;  // it met a 429
     };
 

@@ -135,8 +135,6 @@ std::vector<std::string> DeliveryDispatcher::disabled_targets() const {
     return out;
 }
 
-std::map<std::string, std::map<std::string, std::int64_t>> DeliveryDispatcher::outcome_counts() const {
-    return counts_.snapshot();
-}
+DeliveryOutcomeCounts::ByTarget DeliveryDispatcher::outcome_counts() const { return counts_.snapshot(); }
 
 }  // namespace extract::delivery

@@ -55,8 +55,8 @@ public:
 
     // "webhook.NAME" of every target a 410 disabled, for health.
     std::vector<std::string> disabled_targets() const;
-    // target -> {"delivered", "retried", "failed", "disabled"} -> attempts since start, for metrics.
-    std::map<std::string, std::map<std::string, std::int64_t>> outcome_counts() const;
+    // target -> outcome -> attempts since start, for metrics.
+    DeliveryOutcomeCounts::ByTarget outcome_counts() const;
 
 private:
     using AnyTarget = std::variant<WebhookTarget, TriggerTarget>;

@@ -8,12 +8,12 @@
 
 namespace extract::delivery {
 
-void DeliveryOutcomeCounts::add(const std::string& target, std::string_view outcome) {
+void DeliveryOutcomeCounts::add(const std::string& target, DeliveryOutcome outcome) {
     std::lock_guard lock(mutex_);
-    ++counts_[target][std::string(outcome)];
+    ++counts_[target][outcome];
 }
 
-std::map<std::string, std::map<std::string, std::int64_t>> DeliveryOutcomeCounts::snapshot() const {
+DeliveryOutcomeCounts::ByTarget DeliveryOutcomeCounts::snapshot() const {
     std::lock_guard lock(mutex_);
     return counts_;
 }
@@ -108,7 +108,7 @@ void DeliveryQueue::finish(const OutboxDelivery& delivery, const AttemptResult& 
         case AttemptResult::Verdict::delivered:
             record.state = cache::DeliveryState::delivered;
             store_.record_attempt(delivery, record);
-            counts_.add(target, "delivered");
+            counts_.add(target, DeliveryOutcome::delivered);
             spdlog::debug("{}: delivered {} ({} {}) on attempt {} in {} ms", target, delivery.id, delivery.event_type,
                           delivery.event_id, record.attempt, duration.count());
             return;
@@ -124,13 +124,13 @@ void DeliveryQueue::finish(const OutboxDelivery& delivery, const AttemptResult& 
         record.state = cache::DeliveryState::pending;
         record.next_attempt_at = next;
         store_.record_attempt(delivery, record);
-        counts_.add(target, "retried");
+        counts_.add(target, DeliveryOutcome::retried);
         spdlog::warn("{}: attempt {}/{} of delivery {} ({}) failed: {}; next attempt at {}", target, record.attempt,
                      schedule_.max_attempts(), delivery.id, delivery.event_id, record.error, format_timestamp(*next));
     } else {
         record.state = cache::DeliveryState::failed;
         store_.record_attempt(delivery, record);
-        counts_.add(target, "failed");
+        counts_.add(target, DeliveryOutcome::failed);
         spdlog::error(
             "{}: delivery {} ({}) failed after {} attempt{}, the last: {}; extractctl redeliver {} sends it "
             "again",
@@ -147,7 +147,7 @@ void DeliveryQueue::disable(const OutboxDelivery& delivery, const cache::Attempt
     // record their own state.
     if (!disabled_) mark = cache::DisabledMark{delivery.id, settings_.url, format_timestamp(clock_.now())};
     store_.record_attempt(delivery, record, mark);
-    counts_.add(settings_.target, "disabled");
+    counts_.add(settings_.target, DeliveryOutcome::disabled);
     if (mark) {
         spdlog::error(
             "{}: answered 410 Gone to delivery {} ({}): the target is disabled and its deliveries wait; "

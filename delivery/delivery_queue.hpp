@@ -14,21 +14,23 @@
 
 #include "cache/delivery_store.hpp"
 #include "core/clock.hpp"
+#include "core/delivery_outcome.hpp"
 #include "delivery/delivery_channel.hpp"
 #include "delivery/delivery_retry.hpp"
 
 namespace extract::delivery {
 
-// Outcomes per target since start ("delivered", "retried", "failed", "disabled"), for metrics.
+// Attempts per target and outcome since start, for metrics.
 // Thread-safe: every worker adds, the metrics scrape reads.
 class DeliveryOutcomeCounts {
 public:
-    void add(const std::string& target, std::string_view outcome);
-    std::map<std::string, std::map<std::string, std::int64_t>> snapshot() const;
+    using ByTarget = std::map<std::string, std::map<DeliveryOutcome, std::int64_t>>;
+    void add(const std::string& target, DeliveryOutcome outcome);
+    ByTarget snapshot() const;
 
 private:
     mutable std::mutex mutex_;
-    std::map<std::string, std::map<std::string, std::int64_t>> counts_;
+    ByTarget counts_;
 };
 
 struct QueueSettings {

@@ -109,9 +109,10 @@ void Metrics::upstream_request(int http_code, std::int64_t count) {
     increment("upstream_requests_total", {{"code", std::to_string(http_code)}}, static_cast<double>(count));
 }
 
-void Metrics::sync_run(std::string_view kind, bool ok, Millis duration) {
-    increment("sync_runs_total", {{"kind", std::string(kind)}, {"outcome", ok ? "ok" : "error"}});
-    observe("sync_duration_seconds", {{"kind", std::string(kind)}}, static_cast<double>(duration.count()) / 1000.0);
+void Metrics::sync_run(SyncKind kind, bool ok, Millis duration) {
+    const std::string kind_label(to_string(kind));
+    increment("sync_runs_total", {{"kind", kind_label}, {"outcome", ok ? "ok" : "error"}});
+    observe("sync_duration_seconds", {{"kind", kind_label}}, static_cast<double>(duration.count()) / 1000.0);
 }
 
 void Metrics::last_successful_sync(WallTime at) {
@@ -127,8 +128,8 @@ void Metrics::event_written(std::string_view type, std::int64_t count) {
     increment("events_total", {{"type", std::string(type)}}, static_cast<double>(count));
 }
 
-void Metrics::delivery_attempt(std::string_view target, std::string_view outcome, std::int64_t count) {
-    increment("deliveries_total", {{"target", std::string(target)}, {"outcome", std::string(outcome)}},
+void Metrics::delivery_attempt(std::string_view target, DeliveryOutcome outcome, std::int64_t count) {
+    increment("deliveries_total", {{"target", std::string(target)}, {"outcome", std::string(to_string(outcome))}},
               static_cast<double>(count));
 }
 

@@ -34,7 +34,9 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/delivery_outcome.hpp"
 #include "core/health_status.hpp"
+#include "core/sync_kind.hpp"
 
 namespace extract::metrics {
 
@@ -49,11 +51,11 @@ public:
 
     // What the daemon records (`count`: how many happened since it last recorded).
     void upstream_request(int http_code, std::int64_t count = 1);  // 0: no response (timeout, refused, broken)
-    void sync_run(std::string_view kind, bool ok, Millis duration);
+    void sync_run(SyncKind kind, bool ok, Millis duration);
     void last_successful_sync(WallTime at);
     void transition(std::string_view to_status, std::int64_t count = 1);
     void event_written(std::string_view type, std::int64_t count = 1);
-    void delivery_attempt(std::string_view target, std::string_view outcome, std::int64_t count = 1);
+    void delivery_attempt(std::string_view target, DeliveryOutcome outcome, std::int64_t count = 1);
 
     // What the API records.
     void api_request(std::string_view route, int http_code);

@@ -12,13 +12,9 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/sync_kind.hpp"
 
 namespace extract::sync {
-
-enum class SyncKind { full, fast };
-
-// "full" or "fast", as in sync_runs.kind, the metrics' kind label and the log lines.
-constexpr std::string_view to_string(SyncKind kind) { return kind == SyncKind::fast ? "fast" : "full"; }
 
 struct PlannerInput {
     // Mirrored, not removed batches of each non-terminal status.

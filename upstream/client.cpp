@@ -1,6 +1,5 @@
 #include "upstream/client.hpp"
 
-#include <Poco/URI.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "core/percent_encode.hpp"
 #include "core/timefmt.hpp"
 #include "upstream/text_snippet.hpp"
 
@@ -19,14 +19,6 @@ namespace {
 constexpr std::size_t kBodySnippetChars = 200;
 // A Retry-After beyond this is read as this: a typo upstream must not stall the mirror for years.
 constexpr std::chrono::seconds kMaxRetryAfter{24 * 3600};
-
-// RFC 3986 percent-encoding of a query or path component: only unreserved characters stay (Poco
-// encodes controls, non-ASCII bytes and its own "illegal" set; the rest of the punctuation is named here).
-std::string url_encode(std::string_view text) {
-    std::string out;
-    Poco::URI::encode(std::string(text), "!#$&'()*+,/:;=?@[]%\" <>\\^`{|}", out);
-    return out;
-}
 
 std::string seconds_text(Millis d) {
     char buf[32];
@@ -131,8 +123,8 @@ bool UpstreamClient::host_unresolved() const {
 Fetched<BatchPage> UpstreamClient::list_batches(const std::optional<std::string>& status,
                                                 const std::optional<std::string>& cursor) {
     std::string target = "/v1/batches?";
-    if (status) target += "status=" + url_encode(*status) + "&";
-    if (cursor) target += "cursor=" + url_encode(*cursor) + "&";
+    if (status) target += "status=" + percent_encode(*status) + "&";
+    if (cursor) target += "cursor=" + percent_encode(*cursor) + "&";
     target += "limit=" + std::to_string(page_size_);
     // More batches than asked for is a contract error like a malformed body: an upstream that
     // ignores `limit` must not make one page hold the whole account in memory.
@@ -151,7 +143,7 @@ Fetched<BatchPage> UpstreamClient::list_batches(const std::optional<std::string>
 Fetched<Batch> UpstreamClient::get_batch(const std::string& id, const FetchBounds& bounds) {
     // An empty id would name the list endpoint instead of a batch.
     if (id.empty()) throw std::invalid_argument("UpstreamClient::get_batch: empty batch id");
-    return fetch<Batch>("/v1/batches/" + url_encode(id) + "?limit=1", true, parse_batch_detail, bounds);
+    return fetch<Batch>("/v1/batches/" + percent_encode(id) + "?limit=1", true, parse_batch_detail, bounds);
 }
 
 // Waits until neither a 429 hold nor the rate limit stands in the way, then takes a slot.

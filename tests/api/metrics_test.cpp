@@ -35,11 +35,11 @@ TEST_F(ApiMetricsRoute, ExportsTheDaemonsCountersAndTheMirrorsGauges) {
     mirror->insert_delivery(e, "webhook.ops", "failed");
     metrics.upstream_request(200);
     metrics.upstream_request(503);
-    metrics.sync_run("full", true, Millis{2500});
+    metrics.sync_run(SyncKind::full, true, Millis{2500});
     metrics.last_successful_sync(WallTime{std::chrono::seconds{1'790'000'000}});
     metrics.transition("completed");
     metrics.event_written("batch.status_changed");
-    metrics.delivery_attempt("webhook.ops", "retry");
+    metrics.delivery_attempt("webhook.ops", DeliveryOutcome::retried);
     start_server();
     get("/v1/batches/batch_a1b2c3");
     get("/v1/batches/unknown_batch_id");
@@ -56,7 +56,7 @@ TEST_F(ApiMetricsRoute, ExportsTheDaemonsCountersAndTheMirrorsGauges) {
              "extract_sync_last_successful_sync_timestamp_seconds 1790000000\n",
              "extract_sync_transitions_total{to_status=\"completed\"} 1\n",
              "extract_sync_events_total{type=\"batch.status_changed\"} 1\n",
-             "extract_sync_deliveries_total{target=\"webhook.ops\",outcome=\"retry\"} 1\n",
+             "extract_sync_deliveries_total{target=\"webhook.ops\",outcome=\"retried\"} 1\n",
              "extract_sync_api_requests_total{route=\"/v1/batches/{batch_id}\",code=\"404\"} 1\n",
              "extract_sync_api_long_polls_waiting 0\n",
          }) {
@@ -102,12 +102,12 @@ TEST_F(ApiMetricsRoute, PassesPromtoolCheck) {
     }
     mirror->insert_batch({.id = "a", .status = "completed"});
     metrics.upstream_request(200);
-    metrics.sync_run("fast", false, Millis{120});
-    metrics.sync_run("full", true, Millis{90'000});
+    metrics.sync_run(SyncKind::fast, false, Millis{120});
+    metrics.sync_run(SyncKind::full, true, Millis{90'000});
     metrics.last_successful_sync(WallTime{std::chrono::milliseconds{1'790'000'000'123}});
     metrics.transition("completed");
     metrics.event_written("batch.created");
-    metrics.delivery_attempt("trigger.done", "delivered");
+    metrics.delivery_attempt("trigger.done", DeliveryOutcome::delivered);
     start_server();
     const auto path = dir / "metrics.txt";
     std::ofstream(path) << scrape();

@@ -88,7 +88,7 @@ TEST_F(DeliveryDispatcherTest, WakeSendsWhatWasCommittedAfterStart) {
     const auto event = outbox.add_event("bat_1", "completed", "running", {"webhook.hooks"});
     d->wake();
     EXPECT_TRUE(testing::eventually([&] { return delivered(event.deliveries[0]); }));
-    EXPECT_EQ(d->outcome_counts()["webhook.hooks"]["delivered"], 1);
+    EXPECT_EQ(d->outcome_counts()["webhook.hooks"][DeliveryOutcome::delivered], 1);
 }
 
 TEST_F(DeliveryDispatcherTest, AGoneTargetIsListedAsDisabled) {
@@ -105,7 +105,7 @@ TEST_F(DeliveryDispatcherTest, AGoneTargetIsListedAsDisabled) {
     EXPECT_EQ(outbox.delivery(second.deliveries[0]).attempts, 0) << "a disabled target is sent nothing more";
     EXPECT_EQ(script_for("gone")->request_count(), 1u);
     EXPECT_TRUE(testing::eventually([&] { return delivered(second.deliveries[1]); }));
-    EXPECT_EQ(d->outcome_counts()["webhook.gone"]["disabled"], 1);
+    EXPECT_EQ(d->outcome_counts()["webhook.gone"][DeliveryOutcome::disabled], 1);
 
     d.reset();  // destroyed without stop(): it stops itself
     auto restarted = dispatcher({{testing::webhook_config("gone", "http://gone.invalid/", {}, 1)}, {}});

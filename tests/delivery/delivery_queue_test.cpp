@@ -116,7 +116,7 @@ TEST_F(DeliveryQueueTest, DeliveredIsRecordedWithItsAttempt) {
     EXPECT_EQ(attempts[0].started_at, format_timestamp(clock.now()));
     EXPECT_EQ(attempts[0].duration_ms, 3);
     EXPECT_EQ(attempts[0].status, 204);
-    EXPECT_EQ(counts.snapshot()["webhook.hooks"]["delivered"], 1);
+    EXPECT_EQ(counts.snapshot()["webhook.hooks"][DeliveryOutcome::delivered], 1);
     EXPECT_TRUE(pump(*q, *ch).empty()) << "delivered is never sent again by itself";
 }
 
@@ -155,8 +155,8 @@ TEST_F(DeliveryQueueTest, RetriedOnTheScheduleWithJitterThenFailedAfterTheLastAt
     clock.advance(std::chrono::hours{24});
     EXPECT_TRUE(pump(*q, *ch).empty()) << "failed stays failed";
     auto snapshot = counts.snapshot()["webhook.hooks"];
-    EXPECT_EQ(snapshot["retried"], 2);
-    EXPECT_EQ(snapshot["failed"], 1);
+    EXPECT_EQ(snapshot[DeliveryOutcome::retried], 2);
+    EXPECT_EQ(snapshot[DeliveryOutcome::failed], 1);
     EXPECT_EQ(script->request_count(), 3u);
 }
 
@@ -214,7 +214,7 @@ TEST_F(DeliveryQueueTest, GoneDisablesTheTargetAcrossRestartsUntilThatDeliveryIs
     const auto mark = nlohmann::json::parse(outbox.meta("disabled.webhook.hooks").value());
     EXPECT_EQ(mark["delivery_id"], first);
     EXPECT_EQ(mark["url"], "https://hooks.example.com/a");
-    EXPECT_EQ(counts.snapshot()["webhook.hooks"]["disabled"], 1);
+    EXPECT_EQ(counts.snapshot()["webhook.hooks"][DeliveryOutcome::disabled], 1);
 
     q.reset();
     auto restarted = queue(webhook_settings(1, {seconds{5}}));

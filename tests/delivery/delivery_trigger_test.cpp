@@ -276,8 +276,8 @@ TEST_F(DeliveryTriggerTest, TheDispatcherRunsATriggerOneAtATimeInEventOrderAndRe
     EXPECT_EQ(first[0].error, "exit code 1: first run fails");
     EXPECT_EQ(first[1].status, 0);
     EXPECT_EQ(outbox.delivery(events[0].deliveries.front()).attempts, 2);
-    EXPECT_EQ(dispatcher.outcome_counts()["trigger.notify"]["retried"], 1);
-    EXPECT_EQ(dispatcher.outcome_counts()["trigger.notify"]["delivered"], 3);
+    EXPECT_EQ(dispatcher.outcome_counts()["trigger.notify"][DeliveryOutcome::retried], 1);
+    EXPECT_EQ(dispatcher.outcome_counts()["trigger.notify"][DeliveryOutcome::delivered], 3);
 }
 
 }  // namespace

@@ -24,12 +24,12 @@ TEST(ApiMetricsRegistry, RendersPrometheusTextWithTheDaemonsFamilies) {
     m.upstream_request(200);
     m.upstream_request(200);
     m.upstream_request(429);
-    m.sync_run("full", true, Millis{1500});
-    m.sync_run("fast", false, Millis{50});
+    m.sync_run(SyncKind::full, true, Millis{1500});
+    m.sync_run(SyncKind::fast, false, Millis{50});
     m.last_successful_sync(WallTime{std::chrono::milliseconds{1'790'000'000'500}});
     m.transition("completed");
     m.event_written("batch.status_changed");
-    m.delivery_attempt("webhook.ops", "delivered");
+    m.delivery_attempt("webhook.ops", DeliveryOutcome::delivered);
     m.api_request("/v1/batches/{batch_id}", 404);
     m.batches_by_status({{"we\"ird\\\n", 3}});
     const std::string text = m.render();
