@@ -23,7 +23,7 @@ QueueSettings queue_settings(const TriggerTarget& trigger) {
 
 }  // namespace
 
-DeliveryDispatcher::DeliveryDispatcher(DeliveryOptions options, DeliveryTargets targets, const Clock& clock,
+DeliveryDispatcher::DeliveryDispatcher(DeliveryOptions options, const DeliveryTargets& targets, const Clock& clock,
                                        DeliverySeams seams)
     : options_(std::move(options)), clock_(clock), seams_(std::move(seams)), targets_(by_target(targets)) {
     if (!seams_.make_sender) {
@@ -94,7 +94,7 @@ void DeliveryDispatcher::wake() {
     for (auto& [target, worker] : workers_) worker->wake();
 }
 
-void DeliveryDispatcher::reconfigure(DeliveryTargets targets) {
+void DeliveryDispatcher::reconfigure(const DeliveryTargets& targets) {
     std::lock_guard lock(mutex_);
     auto next = by_target(targets);
     if (!started_ || stopped_) {

@@ -37,7 +37,8 @@ struct DeliverySeams {
 
 class DeliveryDispatcher {
 public:
-    DeliveryDispatcher(DeliveryOptions options, DeliveryTargets targets, const Clock& clock, DeliverySeams seams = {});
+    DeliveryDispatcher(DeliveryOptions options, const DeliveryTargets& targets, const Clock& clock,
+                       DeliverySeams seams = {});
     ~DeliveryDispatcher();  // stop()
     DeliveryDispatcher(const DeliveryDispatcher&) = delete;
     DeliveryDispatcher& operator=(const DeliveryDispatcher&) = delete;
@@ -51,7 +52,7 @@ public:
     void wake();
     // SIGHUP: targets whose configuration changed are restarted (their attempts in flight are
     // sent again), removed ones stopped, new ones started; the others keep running.
-    void reconfigure(DeliveryTargets targets);
+    void reconfigure(const DeliveryTargets& targets);
 
     // "webhook.NAME" of every target a 410 disabled, for health.
     std::vector<std::string> disabled_targets() const;

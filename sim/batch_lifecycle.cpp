@@ -123,8 +123,9 @@ LifecyclePlan random_plan(Rng& rng, std::int32_t total_items, Micros created_at)
 
 Micros random_age(Rng& rng, LifecyclePlan& plan, Micros max_age) {
     // Generated plans must end well inside the window, or nothing generated could be terminal.
-    if (plan.end_at > max_age / 2) {
-        const double factor = static_cast<double>(max_age / 2) / static_cast<double>(plan.end_at);
+    const Micros half_age = max_age / 2;  // whole microseconds, as every generated time is
+    if (plan.end_at > half_age) {
+        const double factor = static_cast<double>(half_age) / static_cast<double>(plan.end_at);
         plan.start_at = scaled(plan.start_at, factor);
         plan.end_at = scaled(plan.end_at, factor);
     }

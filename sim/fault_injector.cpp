@@ -27,7 +27,10 @@ ParsedFaultSettings failure(std::string message) { return {std::nullopt, std::mo
 ParsedFaultSettings parse_fault_settings(const nlohmann::json& body) {
     if (!body.is_object()) return failure("the body must be a JSON object");
     FaultSettings s;
-    for (const auto& [key, value] : body.items()) {
+    for (const auto& item : body.items()) {
+        // Named, not a structured binding: clang 14 (the lint's parser) cannot capture those.
+        const std::string& key = item.key();
+        const nlohmann::json& value = item.value();
         const auto rate = std::find_if(kRates.begin(), kRates.end(), [&](const RateField& f) { return f.name == key; });
         if (rate != kRates.end()) {
             if (!value.is_number() || value.get<double>() < 0 || value.get<double>() > 1) {

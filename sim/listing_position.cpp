@@ -27,13 +27,10 @@ int sextet(char c) {
 
 std::string encode_cursor(const ListingPosition& position) {
     std::array<std::uint8_t, kPayloadBytes> bytes{};
-    for (int i = 0; i < 8; ++i)
-        bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(position.key >> (56 - 8 * i));
-    for (int i = 0; i < 4; ++i)
-        bytes[static_cast<std::size_t>(8 + i)] = static_cast<std::uint8_t>(position.slot >> (24 - 8 * i));
+    for (std::size_t i = 0; i < 8; ++i) bytes[i] = static_cast<std::uint8_t>(position.key >> (56 - 8 * i));
+    for (std::size_t i = 0; i < 4; ++i) bytes[8 + i] = static_cast<std::uint8_t>(position.slot >> (24 - 8 * i));
     const std::uint32_t sum = checksum(position.key, position.slot);
-    for (int i = 0; i < 3; ++i)
-        bytes[static_cast<std::size_t>(12 + i)] = static_cast<std::uint8_t>(sum >> (16 - 8 * i));
+    for (std::size_t i = 0; i < 3; ++i) bytes[12 + i] = static_cast<std::uint8_t>(sum >> (16 - 8 * i));
 
     std::string out;
     out.reserve(kCursorLength);

@@ -14,6 +14,7 @@ namespace extract::sim {
 struct ListingPosition {
     std::uint64_t key = 0;   // the listing order's sort key
     std::uint32_t slot = 0;  // breaks ties between equal keys
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 takes the defaulted <=>'s 0 for a null pointer.
     auto operator<=>(const ListingPosition&) const = default;
 };
 

@@ -231,9 +231,9 @@ Fetched<T> UpstreamClient::fetch(const std::string& target, bool not_found_is_an
     Sleeper& sleeper = bounds.sleeper ? *bounds.sleeper : sleeper_;
     const std::string request = "GET " + target;
     bool unresolved = false;  // the last attempt met a host name that does not resolve
-    auto finish = [&](FetchStatus status, std::string message) {
+    auto finish = [&](FetchStatus status, const std::string& message) {
         out.status = status;
-        out.message = std::move(message);
+        out.message = message;
         {
             std::lock_guard lock(mutex_);
             failing_.reset();  // the fetch is over: its outcome is the caller's to report

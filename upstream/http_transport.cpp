@@ -83,7 +83,7 @@ namespace {
 // what the name does ("Connection refused: Connection refused") and adds nothing when the name
 // is a generic base class's.
 std::string exception_text(const Poco::Exception& e) {
-    const std::string name = e.name();
+    std::string name = e.name();
     const std::string& message = e.message();
     if (message.empty()) return name;
     auto lower = [](std::string text) {
@@ -102,7 +102,7 @@ std::string default_user_agent() { return std::string("extract-sync/") + EXTRACT
 // One open connection. While it exists its socket's fd is published for abort(); the fd is
 // withdrawn before the socket closes, so abort() never touches a recycled descriptor.
 struct PocoHttpTransport::Connection {
-    Connection(Impl& owner, Poco::Net::StreamSocket plain);
+    Connection(Impl& owner, const Poco::Net::StreamSocket& plain);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -165,8 +165,8 @@ struct PocoHttpTransport::Impl {
     std::thread watchdog;
 };
 
-PocoHttpTransport::Connection::Connection(Impl& impl, Poco::Net::StreamSocket plain)
-    : owner(impl), socket(std::move(plain)) {
+PocoHttpTransport::Connection::Connection(Impl& impl, const Poco::Net::StreamSocket& plain)
+    : owner(impl), socket(plain) {
     std::lock_guard lock(owner.fd_mutex);
     owner.active_fd = socket.impl()->sockfd();
 }
