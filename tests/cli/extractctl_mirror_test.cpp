@@ -254,7 +254,7 @@ TEST_F(CliExport, JsonlRoundTripsEveryBatchRemovedOnesIncluded) {
     // No temporary file is left beside it.
     std::size_t files = 0;
     for (const auto& entry : std::filesystem::directory_iterator(file.parent_path()))
-        files += entry.path().filename().string().starts_with("batches.jsonl") ? 1 : 0;
+        if (entry.path().filename().string().starts_with("batches.jsonl")) ++files;
     EXPECT_EQ(files, 1u);
 }
 

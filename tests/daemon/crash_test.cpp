@@ -15,7 +15,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <random>
@@ -23,6 +22,7 @@
 #include <thread>
 
 #include "cache/schema.hpp"
+#include "core/percent_encode.hpp"
 #include "tests/daemon/mirror_audit.hpp"
 #include "tests/daemon/syncd_test_env.hpp"
 #include "tests/support/eventually.hpp"
@@ -274,25 +274,11 @@ TEST(SyncdCrashes, FiftyKillsAtRandomMomentsLoseNoTransitionAndDeliverEveryEvent
 
 // The ids of each page of the listing, in listing order, as the daemon pages it (`page_size`).
 std::vector<std::vector<std::string>> listing_pages(const SimProcess& sim, int page_size) {
-    auto encoded = [](const std::string& text) {
-        std::string out;
-        for (const unsigned char c : text) {
-            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-                out += static_cast<char>(c);
-            } else {
-                constexpr char kHex[] = "0123456789ABCDEF";
-                out += '%';
-                out += kHex[c >> 4];
-                out += kHex[c & 15];
-            }
-        }
-        return out;
-    };
     std::vector<std::vector<std::string>> pages;
     std::string cursor;
     do {
         std::string target = "/v1/batches?limit=" + std::to_string(page_size);
-        if (!cursor.empty()) target += "&cursor=" + encoded(cursor);
+        if (!cursor.empty()) target += "&cursor=" + extract::percent_encode(cursor);
         const HttpReply reply = sim.request("GET", target, "", {{"X-API-KEY", kSimKey}});
         if (reply.status != 200)
             throw std::runtime_error("listing the simulator: HTTP " + std::to_string(reply.status));

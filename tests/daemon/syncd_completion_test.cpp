@@ -266,9 +266,10 @@ TEST_P(SyncdCompletion, EveryBatchThatCompletesFiresEachCompletionTargetExactlyO
               5);
 }
 
-INSTANTIATE_TEST_SUITE_P(IdlePollIntervals, SyncdCompletion, ::testing::Values("200ms", "1h"), [](const auto& info) {
-    return info.param == "200ms" ? std::string("ShortIdle") : "LongIdle";
-});
+INSTANTIATE_TEST_SUITE_P(IdlePollIntervals, SyncdCompletion, ::testing::Values("200ms", "1h"),
+                         [](const auto& param_info) {
+                             return param_info.param == "200ms" ? std::string("ShortIdle") : "LongIdle";
+                         });
 
 // Each POST takes 20 ms, so deliveries are still being sent when the daemon is killed.
 class SyncdCompletionCrash : public ::testing::Test, protected CompletionTargets {

@@ -81,7 +81,8 @@ TEST_F(DeliveryReceiverTest, SignaturesVerifyWithAnIndependentImplementationForE
         EXPECT_EQ(r["body"], event->payload);
         EXPECT_EQ(r["headers"]["content-type"], "application/json");
         EXPECT_EQ(r["headers"]["user-agent"], "extract-sync/test");
-        EXPECT_NEAR(std::stoll(r["headers"]["webhook-timestamp"].get<std::string>()), now_s, 30);
+        EXPECT_NEAR(static_cast<double>(std::stoll(r["headers"]["webhook-timestamp"].get<std::string>())),
+                    static_cast<double>(now_s), 30);
         const auto signature = r["headers"]["webhook-signature"].get<std::string>();
         EXPECT_EQ(std::count(signature.begin(), signature.end(), ' '), 1) << "two signatures: " << signature;
     }

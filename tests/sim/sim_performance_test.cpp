@@ -128,10 +128,11 @@ TEST(SimPerformance, PagesPerSecondOverLoopback) {
         cursor = at == std::string::npos ? "" : body.substr(at + 15, body.find('"', at + 15) - at - 15);
     }
     const double seconds = std::chrono::duration<double>(Stopwatch::now() - start).count();
-    std::cout << "[ figures  ] loopback, one keep-alive connection: " << pages / seconds << " pages/s of 200 batches, "
-              << bytes / seconds / 1e6 << " MB/s\n";
+    const double pages_per_second = static_cast<double>(pages) / seconds;
+    std::cout << "[ figures  ] loopback, one keep-alive connection: " << pages_per_second << " pages/s of 200 batches, "
+              << static_cast<double>(bytes) / seconds / 1e6 << " MB/s\n";
     EXPECT_EQ(sim.stats().at("requests").get<std::size_t>(), pages) << "one connection carried every request";
-    EXPECT_GT(pages / seconds, 100);
+    EXPECT_GT(pages_per_second, 100);
 }
 
 }  // namespace

@@ -55,7 +55,7 @@ TEST_P(SimProgramOrder, PagingWhileBatchesAreCreatedSeesEveryExistingBatchOnce) 
 }
 
 INSTANTIATE_TEST_SUITE_P(SimOrders, SimProgramOrder, ::testing::Values("newest", "oldest", "shuffled"),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& param_info) { return param_info.param; });
 
 TEST(SimProgram, ServesTheContractsErrorShapesOnTheWire) {
     SimProcess sim(EXTRACT_SIM_BIN, {"--batches", "10", "--api-key", kKey});

@@ -204,8 +204,8 @@ TEST_F(SimServiceTest, FaultRatesAreRoughlyHonouredAndReplayWithTheSeed) {
     EXPECT_EQ(run(), first);
     const auto errors = std::count(first.begin(), first.end(), 500);
     const auto limited = std::count(first.begin(), first.end(), 429);
-    EXPECT_NEAR(errors, 200, 60);
-    EXPECT_NEAR(limited, 100, 45);
+    EXPECT_NEAR(static_cast<double>(errors), 200, 60);
+    EXPECT_NEAR(static_cast<double>(limited), 100, 45);
 }
 
 TEST_F(SimServiceTest, BadFaultSettingsAreRejected) {

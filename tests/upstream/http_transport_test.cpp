@@ -93,7 +93,7 @@ public:
 
     // With a Content-Length, so that Poco keeps the connection open.
     static void reply(Poco::Net::HTTPServerResponse& response, const std::string& body) {
-        response.setContentLength64(static_cast<Poco::UInt64>(body.size()));
+        response.setContentLength64(static_cast<Poco::Int64>(body.size()));
         response.send() << body;
     }
 
