@@ -1,16 +1,14 @@
 #pragma once
-// What one delivery attempt did to its delivery, as deliveries_total{outcome} counts it (SPEC §7):
+// What one delivery attempt did to its delivery, as GET /metrics' deliveries_total{outcome}
+// counts it (SPEC §6; docs/webhooks.md):
 // delivered; retried (failed, another attempt is scheduled); failed (the last attempt failed);
 // disabled (a 410 Gone disabled the target).
 
-#include <array>
 #include <string_view>
 
 namespace extract {
 
 enum class DeliveryOutcome { delivered, retried, failed, disabled };
-inline constexpr std::array<DeliveryOutcome, 4> kDeliveryOutcomes{DeliveryOutcome::delivered, DeliveryOutcome::retried,
-                                                                  DeliveryOutcome::failed, DeliveryOutcome::disabled};
 
 constexpr std::string_view to_string(DeliveryOutcome outcome) {
     switch (outcome) {

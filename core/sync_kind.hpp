@@ -1,5 +1,5 @@
 #pragma once
-// Which kind of cycle ran: sync_runs.kind, the metrics' kind label and the log lines (SPEC §4, §7).
+// Which kind of cycle ran: sync_runs.kind, the metrics' kind label and the log lines (SPEC §4, §6).
 
 #include <string_view>
 
